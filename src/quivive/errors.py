@@ -1,0 +1,74 @@
+"""The one error tree of Quivive.
+
+Each class carries a stable string ``code``; no HTTP status lives here. The edges (web routes,
+OIDC endpoints, CLI) translate codes into responses, pages or exit codes.
+"""
+
+from __future__ import annotations
+
+
+class QuiviveError(Exception):
+    """Base of every error Quivive raises on purpose."""
+
+    code = "quivive_error"
+
+    def __init__(self, message: str = "", **details: object) -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+        self.details = details
+
+
+class ConfigError(QuiviveError):
+    """A configuration key is missing, malformed or out of range; the message names the key."""
+
+    code = "config_error"
+
+
+class StorageError(QuiviveError):
+    """The database is unreachable or refused an operation."""
+
+    code = "storage_error"
+
+
+class NotFoundError(QuiviveError):
+    code = "not_found"
+
+
+class ConflictError(QuiviveError):
+    """A unique value (username, ...) is already taken."""
+
+    code = "conflict"
+
+
+class ValidationError(QuiviveError):
+    """Input that the user can fix: the message is safe to show."""
+
+    code = "invalid_input"
+
+
+class PasswordRejected(ValidationError):
+    """A new password breaks the policy; ``reasons`` holds the rule codes it broke."""
+
+    code = "password_rejected"
+
+    def __init__(self, reasons: tuple[str, ...]) -> None:
+        super().__init__("password rejected: " + ", ".join(reasons))
+        self.reasons = reasons
+
+
+class AuthenticationFailed(QuiviveError):
+    """Unknown user, wrong password or disabled account: deliberately indistinguishable."""
+
+    code = "authentication_failed"
+
+
+class SessionInvalid(QuiviveError):
+    """Missing, expired or revoked session."""
+
+    code = "session_invalid"
+
+
+class SetupTokenInvalid(QuiviveError):
+    """The one-time set-up link is unknown, used or expired."""
+
+    code = "setup_token_invalid"
