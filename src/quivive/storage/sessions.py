@@ -1,0 +1,107 @@
+"""Session repository: rows keyed by the SHA-256 of the browser's token, never the token itself."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, Row, delete, insert, or_, select, update
+
+from quivive.domain.sessions import AssuranceLevel, Session
+from quivive.storage.tables import sessions
+
+
+class SessionRepository:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add(self, session: Session) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(sessions).values(
+                    token_hash=session.token_hash,
+                    user_id=session.user_id,
+                    created_at=session.created_at,
+                    auth_time=session.auth_time,
+                    last_seen_at=session.last_seen_at,
+                    idle_timeout_s=int(session.idle_timeout.total_seconds()),
+                    expires_at=session.expires_at,
+                    amr=" ".join(session.amr),
+                    aal=int(session.aal),
+                    source_address=session.source_address,
+                    user_agent=session.user_agent,
+                )
+            )
+
+    def find(self, token_hash: str) -> Session | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(sessions).where(sessions.c.token_hash == token_hash)).first()
+        return None if row is None else _to_session(row)
+
+    def for_user(self, user_id: int, *, now: datetime) -> list[Session]:
+        query = (
+            select(sessions)
+            .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+            .where(sessions.c.expires_at > now)
+            .order_by(sessions.c.last_seen_at.desc())
+        )
+        with self._engine.connect() as conn:
+            found = [_to_session(row) for row in conn.execute(query)]
+        return [session for session in found if session.is_valid_at(now)]
+
+    def touch(self, token_hash: str, now: datetime) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(sessions).where(sessions.c.token_hash == token_hash).values(last_seen_at=now)
+            )
+
+    def revoke(self, token_hash: str, now: datetime) -> bool:
+        """Revoke one session; True if it was live (so callers audit only real revocations)."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(sessions)
+                .where(sessions.c.token_hash == token_hash, sessions.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        return result.rowcount == 1
+
+    def revoke_all_for_user(self, user_id: int, now: datetime, *, keep: str | None = None) -> int:
+        query = update(sessions).where(
+            sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)
+        )
+        if keep is not None:
+            query = query.where(sessions.c.token_hash != keep)
+        with self._engine.begin() as conn:
+            return conn.execute(query.values(revoked_at=now)).rowcount
+
+    def count_active(self, now: datetime) -> int:
+        query = select(sessions.c.token_hash).where(
+            sessions.c.revoked_at.is_(None), sessions.c.expires_at > now
+        )
+        with self._engine.connect() as conn:
+            return len(conn.execute(query).all())
+
+    def purge(self, now: datetime, *, keep_revoked_for: timedelta) -> int:
+        """Delete rows past their absolute expiry or revoked long ago."""
+        query = delete(sessions).where(
+            or_(sessions.c.expires_at < now, sessions.c.revoked_at < now - keep_revoked_for)
+        )
+        with self._engine.begin() as conn:
+            return conn.execute(query).rowcount
+
+
+def _to_session(row: Row[tuple[object, ...]]) -> Session:
+    m = row._mapping
+    return Session(
+        token_hash=m["token_hash"],
+        user_id=m["user_id"],
+        created_at=m["created_at"],
+        auth_time=m["auth_time"],
+        last_seen_at=m["last_seen_at"],
+        idle_timeout=timedelta(seconds=m["idle_timeout_s"]),
+        expires_at=m["expires_at"],
+        amr=tuple(m["amr"].split()),
+        aal=AssuranceLevel(m["aal"]),
+        source_address=m["source_address"],
+        user_agent=m["user_agent"],
+        revoked_at=m["revoked_at"],
+    )

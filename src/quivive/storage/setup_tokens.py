@@ -1,0 +1,46 @@
+"""One-time tokens (first administrator set-up), consumed with a single compare-and-set UPDATE."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Engine, and_, insert, update
+
+from quivive.storage.tables import setup_tokens
+
+
+class SetupTokenRepository:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add(self, token_hash: str, purpose: str, *, now: datetime, expires_at: datetime) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(setup_tokens).values(
+                    token_hash=token_hash, purpose=purpose, created_at=now, expires_at=expires_at
+                )
+            )
+
+    def is_usable(self, token_hash: str, purpose: str, now: datetime) -> bool:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                setup_tokens.select().where(_usable(token_hash, purpose, now))
+            ).first()
+        return row is not None
+
+    def consume(self, token_hash: str, purpose: str, now: datetime) -> bool:
+        """Mark the token used; True for exactly one caller even when several race."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(setup_tokens).where(_usable(token_hash, purpose, now)).values(used_at=now)
+            )
+        return result.rowcount == 1
+
+
+def _usable(token_hash: str, purpose: str, now: datetime) -> ColumnElement[bool]:
+    return and_(
+        setup_tokens.c.token_hash == token_hash,
+        setup_tokens.c.purpose == purpose,
+        setup_tokens.c.used_at.is_(None),
+        setup_tokens.c.expires_at > now,
+    )

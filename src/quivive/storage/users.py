@@ -1,0 +1,137 @@
+"""User repository: the only code that reads or writes the ``users`` and ``user_roles`` tables."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from quivive.domain.users import NewUser, User, UserStatus
+from quivive.errors import ConflictError, NotFoundError
+from quivive.storage.tables import user_roles, users
+
+# 128 bits: the OIDC `sub` must be unique and never reassigned, and must not reveal the username.
+SUBJECT_BYTES = 16
+
+
+class UserRepository:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add(self, new: NewUser, *, now: datetime) -> User:
+        """Insert the user and their roles in one transaction: a failure leaves no row."""
+        try:
+            with self._engine.begin() as conn:
+                inserted = conn.execute(
+                    insert(users).values(
+                        subject=secrets.token_hex(SUBJECT_BYTES),
+                        username=new.username,
+                        display_name=new.display_name,
+                        email=new.email,
+                        professional_id=new.professional_id,
+                        status=UserStatus.ACTIVE.value,
+                        password_hash=new.password_hash,
+                        created_at=now,
+                    )
+                ).inserted_primary_key
+                if inserted is None:
+                    raise RuntimeError("the database returned no key for the new user")
+                user_id = int(inserted[0])
+                _write_roles(conn, user_id, new.roles)
+        except IntegrityError as exc:
+            raise ConflictError(f"username already taken: {new.username}") from exc
+        return self.get(user_id)
+
+    def get(self, user_id: int) -> User:
+        user = self._find(users.c.id == user_id)
+        if user is None:
+            raise NotFoundError(f"no user with id {user_id}")
+        return user
+
+    def find_by_username(self, username: str) -> User | None:
+        """``username`` must already be normalised (``domain.users.normalise_username``)."""
+        return self._find(users.c.username == username)
+
+    def get_by_username(self, username: str) -> User:
+        user = self.find_by_username(username)
+        if user is None:
+            raise NotFoundError(f"no user named {username!r}")
+        return user
+
+    def list(self, *, limit: int = 1000, after_id: int = 0) -> list[User]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(users).where(users.c.id > after_id).order_by(users.c.id).limit(limit)
+            ).all()
+            roles = _roles_of(conn, [row.id for row in rows])
+        return [_to_user(row, roles.get(row.id, ())) for row in rows]
+
+    def has_active_with_role(self, role: str) -> bool:
+        query = (
+            select(users.c.id)
+            .join(user_roles, user_roles.c.user_id == users.c.id)
+            .where(user_roles.c.role == role, users.c.status == UserStatus.ACTIVE.value)
+            .limit(1)
+        )
+        with self._engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    def set_status(self, user_id: int, status: UserStatus) -> None:
+        self._update(user_id, status=status.value)
+
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        self._update(user_id, password_hash=password_hash)
+
+    def record_login(self, user_id: int, now: datetime) -> None:
+        self._update(user_id, last_login_at=now)
+
+    def _update(self, user_id: int, **values: object) -> None:
+        with self._engine.begin() as conn:
+            result = conn.execute(update(users).where(users.c.id == user_id).values(**values))
+        if result.rowcount != 1:
+            raise NotFoundError(f"no user with id {user_id}")
+
+    def _find(self, condition: ColumnElement[bool]) -> User | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(users).where(condition)).first()
+            if row is None:
+                return None
+            roles = _roles_of(conn, [row.id])
+        return _to_user(row, roles.get(row.id, ()))
+
+
+def _write_roles(conn: Connection, user_id: int, roles: Iterable[str]) -> None:
+    conn.execute(delete(user_roles).where(user_roles.c.user_id == user_id))
+    rows = [{"user_id": user_id, "role": role} for role in roles]
+    if rows:
+        conn.execute(insert(user_roles), rows)
+
+
+def _roles_of(conn: Connection, user_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    if not user_ids:
+        return {}
+    found: dict[int, list[str]] = {}
+    query = select(user_roles).where(user_roles.c.user_id.in_(user_ids)).order_by(user_roles.c.role)
+    for row in conn.execute(query):
+        found.setdefault(row.user_id, []).append(row.role)
+    return {user_id: tuple(roles) for user_id, roles in found.items()}
+
+
+def _to_user(row: Row[tuple[object, ...]], roles: tuple[str, ...]) -> User:
+    mapping = row._mapping
+    return User(
+        id=mapping["id"],
+        subject=mapping["subject"],
+        username=mapping["username"],
+        display_name=mapping["display_name"],
+        email=mapping["email"],
+        roles=roles,
+        professional_id=mapping["professional_id"],
+        status=UserStatus(mapping["status"]),
+        password_hash=mapping["password_hash"],
+        created_at=mapping["created_at"],
+        last_login_at=mapping["last_login_at"],
+    )
