@@ -1,0 +1,94 @@
+"""The composition root: builds every service from the settings, once, for web and CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from quivive.clock import Clock, SystemClock
+from quivive.config import Settings
+from quivive.domain.audit import AuditSink
+from quivive.services.accounts import AccountService, PasswordRules
+from quivive.services.audit_log import LoggingAuditSink
+from quivive.services.authentication import PasswordAuthenticator
+from quivive.services.first_admin import FirstAdminSetup
+from quivive.services.password_hashing import PasswordHasher
+from quivive.services.sessions import SessionPolicy, SessionService
+from quivive.storage.data_dir import load_or_create_key, prepare_data_dir
+from quivive.storage.database import create_database_engine
+from quivive.storage.password_blocklist import ShippedBlocklist
+from quivive.storage.sessions import SessionRepository
+from quivive.storage.setup_tokens import SetupTokenRepository
+from quivive.storage.users import UserRepository
+
+# 256-bit key for HMACs over browser-held values (CSRF nonces).
+FORM_KEY_BYTES = 32
+FORM_KEY_FILE = "form.key"
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    clock: Clock
+    engine: Engine
+    audit: AuditSink
+    hasher: PasswordHasher
+    users: UserRepository
+    accounts: AccountService
+    sessions: SessionService
+    authenticator: PasswordAuthenticator
+    first_admin: FirstAdminSetup
+    form_key: bytes
+
+    def close(self) -> None:
+        self.hasher.close()
+        self.engine.dispose()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    audit: AuditSink | None = None,
+    schema: str | None = None,
+) -> Services:
+    """Wire everything. ``schema`` pins a PostgreSQL schema (tests run each in their own)."""
+    clock = clock or SystemClock()
+    audit = audit or LoggingAuditSink()
+    prepare_data_dir(settings.data_dir)
+    engine = create_database_engine(settings.database_url, schema=schema)
+    hasher = PasswordHasher(
+        memory_kib=settings.password.hash_memory_kib,
+        time_cost=settings.password.hash_time_cost,
+        parallelism=settings.password.hash_parallelism,
+        max_workers=settings.password.verify_workers,
+    )
+    users = UserRepository(engine)
+    sessions = SessionService(
+        SessionRepository(engine),
+        users,
+        SessionPolicy(settings.session.idle_timeout, settings.session.absolute_timeout),
+        clock,
+    )
+    rules = PasswordRules(
+        min_length=settings.password.min_length,
+        establishment_name=settings.establishment_name,
+        blocklist=ShippedBlocklist(),
+    )
+    accounts = AccountService(users, sessions, hasher, rules, audit, clock)
+    return Services(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        audit=audit,
+        hasher=hasher,
+        users=users,
+        accounts=accounts,
+        sessions=sessions,
+        authenticator=PasswordAuthenticator(users, hasher, audit, clock),
+        first_admin=FirstAdminSetup(
+            SetupTokenRepository(engine), users, accounts, settings.public_url, clock
+        ),
+        form_key=load_or_create_key(settings.data_dir / FORM_KEY_FILE, FORM_KEY_BYTES),
+    )
