@@ -1,0 +1,146 @@
+"""The ``quivive`` command."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.table import Table
+
+from quivive import __version__
+from quivive.cli import users
+from quivive.cli.context import (
+    CliState,
+    console,
+    fail,
+    opened_services,
+    reported_errors,
+    state_of,
+)
+from quivive.composition import build_services
+from quivive.config import describe_settings
+from quivive.logs import configure_logging
+from quivive.storage.database import check_reachable, upgrade
+
+app = typer.Typer(
+    name="quivive",
+    help="Quivive: strong authentication for care establishments.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+app.add_typer(users.app, name="user")
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="TOML configuration file (env QUIVIVE_CONFIG).", dir_okay=False
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = CliState(config_file=config)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Listen address (QUIVIVE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (QUIVIVE_PORT).")] = None,
+) -> None:
+    """Start the server, applying pending database migrations first."""
+    settings = state_of(ctx).settings()
+    configure_logging(settings.log_format, settings.log_level)
+    listen_host, listen_port = host or settings.host, port or settings.port
+    listener = _bind(listen_host, listen_port)
+    with reported_errors():
+        services = build_services(settings)
+        check_reachable(services.engine)
+        upgrade(services.engine)
+        link = services.first_admin.issue_link()
+    if link:
+        console.rule("[bold]First start")
+        console.print("No administrator yet. Open this one-time link within 1 hour to create one:")
+        console.print(f"  [bold]{link}[/]", soft_wrap=True, highlight=False)
+        console.rule()
+    console.print(
+        f"Quivive listening on http://{listen_host}:{listen_port} ({settings.public_url})"
+    )
+    from quivive.web.app import create_app  # imported late: the CLI's other commands stay light
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(services),
+            proxy_headers=False,  # the trusted-proxy count decides, not uvicorn's defaults
+            server_header=False,
+            access_log=False,
+            log_config=None,
+        )
+    )
+    server.run(sockets=[listener])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is already in use (is Quivive already running?)")
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply pending database migrations."""
+    settings = state_of(ctx).settings()
+    with reported_errors():
+        services = build_services(settings)
+        try:
+            check_reachable(services.engine)
+            upgrade(services.engine)
+        finally:
+            services.close()
+    console.print("database schema is up to date")
+
+
+@config_app.command("check")
+def config_check(ctx: typer.Context) -> None:
+    """Validate the configuration and print the effective settings (secrets masked)."""
+    settings = state_of(ctx).settings()
+    table = Table("setting", "environment variable", "value")
+    for key, env_name, value in describe_settings(settings):
+        table.add_row(key, env_name, value)
+    console.print(table)
+    source = settings.source or "none"
+    console.print(f"configuration file: {source}", highlight=False)
+    console.print("[green]configuration is valid[/]")
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["main", "opened_services"]

@@ -1,0 +1,102 @@
+"""``create_app``: the web edge, wired from the services built by the composition root."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+
+from quivive.composition import Services
+from quivive.web import messages
+from quivive.web.cookies import CookiePolicy
+from quivive.web.csrf import CsrfProtection, CsrfRejected
+from quivive.web.forms import BadForm
+from quivive.web.pages import Pages
+from quivive.web.request_context import RequestContextMiddleware
+from quivive.web.routes import account, auth, setup, system
+from quivive.web.security_headers import SecurityHeadersMiddleware
+from quivive.web.state import WebState, web_state
+
+log = logging.getLogger(__name__)
+
+
+def create_app(services: Services) -> FastAPI:
+    settings = services.settings
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.close()
+
+    app = FastAPI(
+        title="Quivive",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    cookies = CookiePolicy(https=settings.https, domain=settings.session.cookie_domain)
+    app.state.quivive = WebState(
+        services=services,
+        pages=Pages(settings.establishment_name),
+        cookies=cookies,
+        csrf=CsrfProtection(services.form_key, cookies, _origin(settings.public_url)),
+    )
+    for module in (system, auth, setup, account):
+        app.include_router(module.router)
+    static = str(resources.files("quivive.web") / "static")
+    app.mount("/static", StaticFiles(directory=static), name="static")
+    _install_error_pages(app)
+    app.add_middleware(SecurityHeadersMiddleware, https=settings.https)
+    app.add_middleware(
+        RequestContextMiddleware,
+        default_language=settings.language,
+        trusted_proxies=settings.trusted_proxies,
+    )
+    return app
+
+
+def _origin(public_url: str) -> str:
+    scheme, _, rest = public_url.partition("://")
+    return f"{scheme}://{rest.split('/')[0]}"
+
+
+def _install_error_pages(app: FastAPI) -> None:
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        return _error_page(request, status if status in messages.PAGE_TITLES else 400)
+
+    async def bad_form(request: Request, exc: Exception) -> Response:
+        reason = exc.details.get("reason") if isinstance(exc, BadForm) else None
+        text = messages.FIELD_TOO_LONG if reason == "too_long" else messages.FORM_INVALID
+        return _error_page(request, 400, text)
+
+    async def csrf_rejected(request: Request, _exc: Exception) -> Response:
+        return _error_page(request, 403, messages.CSRF_FAILED)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _error_page(request, 500)
+
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(BadForm, bad_form)
+    app.add_exception_handler(CsrfRejected, csrf_rejected)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def _error_page(request: Request, status: int, message: str | None = None) -> Response:
+    web = web_state(request)
+    if not hasattr(request.state, "language"):
+        request.state.language = web.services.settings.language
+    context = {
+        "title": web.translate(request, messages.PAGE_TITLES[status]),
+        "message": web.translate(request, message or messages.PAGE_MESSAGES[status]),
+    }
+    return web.pages.render(request, "error.html", context, status_code=status)

@@ -1,0 +1,52 @@
+"""User-facing texts for error codes, marked for translation (French in locales/fr)."""
+
+from __future__ import annotations
+
+from quivive.web.i18n import N_
+
+LOGIN_FAILED = N_("Incorrect username or password.")
+FIELD_TOO_LONG = N_("A field is too long (at most 256 characters).")
+FORM_INVALID = N_("The form could not be read. Please try again.")
+CSRF_FAILED = N_("Your form expired or came from another site. Please try again.")
+SIGNED_OUT = N_("You are signed out.")
+SESSION_EXPIRED = N_("Your session has ended. Please sign in again.")
+SETUP_DONE = N_("The administrator account is ready. You can now sign in.")
+SETUP_LINK_INVALID = N_("This set-up link is unknown, already used or expired.")
+PASSWORDS_DIFFER = N_("The two passwords are different.")
+USERNAME_TAKEN = N_("This username is already taken.")
+
+PASSWORD_REASONS = {
+    "invalid_characters": N_("The password contains characters that cannot be used."),
+    "too_short": N_("The password is too short."),
+    "too_long": N_("The password is too long (at most 256 characters)."),
+    "blocklisted": N_(
+        "This password is among the most common or leaked passwords: choose another one."
+    ),
+    "contains_context": N_(
+        "The password must not contain your username, your name, your e-mail or the "
+        "establishment name."
+    ),
+}
+
+FIELD_REASONS = {
+    "empty": N_("The username is empty."),
+    "too_long": N_("A field is too long (at most 256 characters)."),
+    "charset": N_("The username must not contain spaces or control characters."),
+    "format": N_("A field has an invalid format (check the e-mail address)."),
+}
+
+PAGE_TITLES = {
+    400: N_("Invalid request"),
+    403: N_("Access refused"),
+    404: N_("Page not found"),
+    405: N_("Method not allowed"),
+    500: N_("Something went wrong"),
+}
+
+PAGE_MESSAGES = {
+    400: N_("The request could not be understood."),
+    403: N_("You are not allowed to do this."),
+    404: N_("There is no page at this address."),
+    405: N_("This address does not accept this kind of request."),
+    500: N_("An unexpected error occurred. It has been logged; please try again."),
+}

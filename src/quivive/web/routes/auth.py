@@ -1,0 +1,161 @@
+"""Sign-in and sign-out with a password."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from anyio import to_thread
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from quivive.domain.audit import AuditEvent, Outcome
+from quivive.domain.sessions import AssuranceLevel
+from quivive.domain.users import User
+from quivive.errors import AuthenticationFailed
+from quivive.web import messages
+from quivive.web.csrf import CSRF_FIELD
+from quivive.web.forms import MAX_FIELD_LENGTH, read_form
+from quivive.web.state import SESSION_COOKIE, WebState, safe_next, see_other, web_state
+
+router = APIRouter()
+
+NOTICES = {
+    "signed_out": messages.SIGNED_OUT,
+    "expired": messages.SESSION_EXPIRED,
+    "setup_done": messages.SETUP_DONE,
+}
+
+
+@router.get("/login", include_in_schema=False)
+async def login_page(request: Request) -> Response:
+    web = web_state(request)
+    notice = NOTICES.get(request.query_params.get("notice", ""))
+    return web.render_form(
+        request,
+        "login.html",
+        {
+            "next": safe_next(request.query_params.get("next")),
+            "username": "",
+            "error": None,
+            "notice": web.translate(request, notice) if notice else None,
+        },
+    )
+
+
+@router.post("/login", include_in_schema=False)
+async def login(request: Request) -> Response:
+    web = web_state(request)
+    form = await read_form(request)
+    web.csrf.verify(request, form.get(CSRF_FIELD))
+    username, password = form.get("username", ""), form.get("password", "")
+    next_url = safe_next(form.get("next"))
+    if len(username) > MAX_FIELD_LENGTH or len(password) > MAX_FIELD_LENGTH:
+        return _login_failed(
+            web,
+            request,
+            username[:MAX_FIELD_LENGTH],
+            next_url,
+            messages.FIELD_TOO_LONG,
+            status_code=400,
+        )
+    source = request.state.client_address
+    try:
+        user = await web.services.authenticator.authenticate(
+            username, password, source_address=source
+        )
+    except AuthenticationFailed:
+        return _login_failed(web, request, username, next_url, messages.LOGIN_FAILED)
+    token = await to_thread.run_sync(
+        partial(
+            _start_session,
+            web,
+            user,
+            previous_token=request.cookies.get(web.cookies.name(SESSION_COOKIE)),
+            source=source,
+            user_agent=request.headers.get("user-agent"),
+            request_id=request.state.request_id,
+        )
+    )
+    response = see_other(next_url)
+    web.cookies.set(response, SESSION_COOKIE, token)
+    return response
+
+
+def _start_session(
+    web: WebState,
+    user: User,
+    *,
+    previous_token: str | None,
+    source: str | None,
+    user_agent: str | None,
+    request_id: str,
+) -> str:
+    if previous_token:
+        web.services.sessions.end(previous_token)  # never carry an identifier across a login
+    token = web.services.sessions.start(
+        user, amr=("pwd",), aal=AssuranceLevel.AAL1, source_address=source, user_agent=user_agent
+    )
+    web.services.audit.record(
+        AuditEvent(
+            action="login.password",
+            outcome=Outcome.SUCCESS,
+            at=web.services.clock.now(),
+            actor=user.username,
+            subject=user.username,
+            source_address=source,
+            user_agent=user_agent,
+            request_id=request_id,
+        )
+    )
+    return token
+
+
+def _login_failed(
+    web: WebState,
+    request: Request,
+    username: str,
+    next_url: str,
+    message: str,
+    *,
+    status_code: int = 401,
+) -> Response:
+    context = {
+        "next": next_url,
+        "username": username,
+        "notice": None,
+        "error": web.translate(request, message),
+    }
+    return web.render_form(request, "login.html", context, status_code=status_code)
+
+
+@router.get("/logout", include_in_schema=False)
+async def logout_page(request: Request) -> Response:
+    return web_state(request).render_form(request, "logout.html", {})
+
+
+@router.post("/logout", include_in_schema=False)
+async def logout(request: Request) -> Response:
+    web = web_state(request)
+    form = await read_form(request)
+    web.csrf.verify(request, form.get(CSRF_FIELD))
+    active = await web.current_session(request)
+    if active is not None:
+        event = AuditEvent(
+            action="logout",
+            outcome=Outcome.SUCCESS,
+            at=web.services.clock.now(),
+            actor=active.user.username,
+            subject=active.user.username,
+            source_address=request.state.client_address,
+            request_id=request.state.request_id,
+        )
+        await to_thread.run_sync(_end_session, web, active.token, event)
+    response = see_other("/login?notice=signed_out")
+    web.cookies.clear(response, SESSION_COOKIE)
+    return response
+
+
+def _end_session(web: WebState, token: str, event: AuditEvent) -> None:
+    web.services.sessions.end(token)
+    web.services.audit.record(event)

@@ -1,0 +1,80 @@
+"""What the routes share, built once by ``create_app`` and reached through ``request.app``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from anyio import to_thread
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from quivive.composition import Services
+from quivive.services.sessions import ActiveSession
+from quivive.web.cookies import CookiePolicy
+from quivive.web.csrf import CsrfProtection
+from quivive.web.pages import Pages
+
+SESSION_COOKIE = "quivive_session"
+
+
+@dataclass(frozen=True, slots=True)
+class WebState:
+    services: Services
+    pages: Pages
+    cookies: CookiePolicy
+    csrf: CsrfProtection
+
+    def render_form(
+        self,
+        request: Request,
+        template: str,
+        context: Mapping[str, object],
+        *,
+        status_code: int = 200,
+    ) -> HTMLResponse:
+        """Render a page holding a form: adds the CSRF token (and its cookie when new)."""
+        new_cookies: dict[str, str] = {}
+        token = self.csrf.token_for(request, new_cookies)
+        response = self.pages.render(
+            request, template, {**context, "csrf_token": token}, status_code=status_code
+        )
+        self.csrf.apply(response, new_cookies)
+        response.headers["cache-control"] = "no-store"
+        return response
+
+    def translate(self, request: Request, message: str) -> str:
+        return self.pages.gettext(request.state.language, message)
+
+    async def current_session(self, request: Request) -> ActiveSession | None:
+        token = request.cookies.get(self.cookies.name(SESSION_COOKIE))
+        if not token or len(token) > 128:
+            return None
+        return await to_thread.run_sync(self.services.sessions.resolve, token)
+
+
+def web_state(request: Request) -> WebState:
+    state: WebState = request.app.state.quivive
+    return state
+
+
+def safe_next(target: str | None, default: str = "/account") -> str:
+    """A local path to return to after sign-in; anything else (other hosts, //evil) is dropped."""
+    if not target or len(target) > 2048 or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target or any(ord(ch) < 0x20 for ch in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def no_store(response: Response) -> Response:
+    response.headers["cache-control"] = "no-store"
+    return response
