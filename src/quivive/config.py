@@ -1,0 +1,717 @@
+"""Typed settings, read once at start-up, validated, then frozen and passed down explicitly.
+
+Sources, in increasing precedence: the defaults below, an optional TOML file (given explicitly or
+named by ``QUIVIVE_CONFIG``), then ``QUIVIVE_*`` environment variables. Every TOML key has an
+environment twin: ``port`` is ``QUIVIVE_PORT``, ``idle_timeout`` in ``[session]`` is
+``QUIVIVE_SESSION_IDLE_TIMEOUT``. ``SETTING_SPECS`` is the one place listing every key; loading,
+``describe_settings`` and the README reference (``reference_markdown``) are all driven by it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import tomllib
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from quivive.errors import ConfigError
+
+ENV_PREFIX = "QUIVIVE_"
+CONFIG_FILE_ENV = "QUIVIVE_CONFIG"
+
+# Shared care workstations are often left logged in; REQUIREMENTS (Sessions) sets 15 min.
+DEFAULT_IDLE_TIMEOUT = timedelta(minutes=15)
+# NIST SP 800-63B-4, AAL2: idle timeout at most 1 h, reauthentication at least every 24 h.
+MAX_IDLE_TIMEOUT = timedelta(hours=1)
+MAX_ABSOLUTE_TIMEOUT = timedelta(hours=24)
+DEFAULT_ABSOLUTE_TIMEOUT = timedelta(hours=12)  # one care shift
+MIN_TIMEOUT = timedelta(minutes=1)  # shorter cannot be used to log in at all
+# NIST SP 800-63B-4 floor is 8 (CNIL 2022-100 case 2: 8 with throttling); REQUIREMENTS default 12.
+MIN_PASSWORD_LENGTH_FLOOR = 8
+DEFAULT_MIN_PASSWORD_LENGTH = 12
+# NIST: verifiers accept passwords of at least 64 characters, so a longer minimum makes no sense.
+MAX_MIN_PASSWORD_LENGTH = 64
+# OWASP Password Storage Cheat Sheet, Argon2id minimum: m=19456 KiB (19 MiB), t=2, p=1.
+ARGON2_MIN_MEMORY_KIB = 19456
+ARGON2_MIN_TIME_COST = 2
+ARGON2_MIN_PARALLELISM = 1
+# Upper bounds catch a typo (an extra zero) before every login takes seconds or the server swaps;
+# 4 GiB still admits RFC 9106's first recommended option (2 GiB).
+ARGON2_MAX_MEMORY_KIB = 4 * 1024 * 1024
+ARGON2_MAX_TIME_COST = 64
+ARGON2_MAX_PARALLELISM = 64
+MAX_VERIFY_WORKERS = 64
+# Plain http is accepted for these hosts: browsers treat them as secure contexts (WebAuthn works).
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    idle_timeout: timedelta
+    absolute_timeout: timedelta
+    cookie_domain: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordSettings:
+    min_length: int
+    hash_memory_kib: int
+    hash_time_cost: int
+    hash_parallelism: int
+    verify_workers: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    database_url: str = field(repr=False)  # may hold a password: keep it out of reprs and logs
+    public_url: str
+    allow_insecure_http: bool
+    host: str
+    port: int
+    language: str
+    trusted_proxies: int
+    establishment_name: str
+    log_format: str
+    log_level: str
+    session: SessionSettings
+    password: PasswordSettings
+    source: Path | None  # the TOML file read, if any
+
+    @property
+    def https(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def public_host(self) -> str:
+        """Host name of ``public_url``, lower-cased: the WebAuthn relying-party ID."""
+        return urlsplit(self.public_url).hostname or ""
+
+
+# --- value kinds: each turns a raw value (env string or TOML value) into a typed one -------------
+
+
+class Kind(Protocol):
+    @property
+    def expected(self) -> str:
+        """What is accepted, as a noun phrase ("an integer between 1 and 10")."""
+        ...
+
+    def parse(self, raw: object) -> Any:
+        """The typed value; raises ``ValueError`` with a reason (usually "expected ...")."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Integer:
+    low: int
+    high: int
+
+    @property
+    def expected(self) -> str:
+        return f"an integer between {self.low} and {self.high}"
+
+    def parse(self, raw: object) -> int:
+        value = _to_int(raw)
+        if value is None or not self.low <= value <= self.high:
+            raise ValueError(f"expected {self.expected}")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    low: timedelta
+    high: timedelta
+
+    @property
+    def expected(self) -> str:
+        low, high = format_duration(self.low), format_duration(self.high)
+        return f"a duration between {low} and {high} (seconds, or a number with unit s, m, h or d)"
+
+    def parse(self, raw: object) -> timedelta:
+        try:
+            value = parse_duration(raw)
+        except ValueError:
+            raise ValueError(f"expected {self.expected}") from None
+        if not self.low <= value <= self.high:
+            raise ValueError(f"expected {self.expected}")
+        return value
+
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+
+
+@dataclass(frozen=True, slots=True)
+class Boolean:
+    @property
+    def expected(self) -> str:
+        return "true or false (also 1/0, yes/no)"
+
+    def parse(self, raw: object) -> bool:
+        if isinstance(raw, bool):
+            return raw
+        word = raw.strip().lower() if isinstance(raw, str) else None
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise ValueError(f"expected {self.expected}")
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    options: tuple[str, ...]
+
+    @property
+    def expected(self) -> str:
+        return "one of " + ", ".join(f'"{option}"' for option in self.options)
+
+    def parse(self, raw: object) -> str:
+        word = raw.strip().lower() if isinstance(raw, str) else ""
+        if word not in self.options:
+            raise ValueError(f"expected {self.expected}")
+        return word
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    min_length: int
+    max_length: int
+
+    @property
+    def expected(self) -> str:
+        return f"text of {self.min_length} to {self.max_length} characters"
+
+    def parse(self, raw: object) -> str:
+        text = _to_str(raw, self.expected)
+        if not self.min_length <= len(text) <= self.max_length:
+            raise ValueError(f"expected {self.expected}")
+        # It ends up in page titles, e-mail headers and authenticator apps: no line breaks there.
+        if any(_is_control(char) for char in text):
+            raise ValueError("must not contain control characters or line breaks")
+        return text
+
+
+_BIND_HOST = re.compile(r"[A-Za-z0-9.:_-]{1,253}")
+
+
+@dataclass(frozen=True, slots=True)
+class BindHost:
+    @property
+    def expected(self) -> str:
+        return "an IP address or host name to listen on"
+
+    def parse(self, raw: object) -> str:
+        text = _to_str(raw, self.expected)
+        if not _BIND_HOST.fullmatch(text):
+            raise ValueError(f"expected {self.expected}")
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class DirPath:
+    @property
+    def expected(self) -> str:
+        return "a directory path, absolute or relative to the working directory"
+
+    def parse(self, raw: object) -> Path:
+        text = _to_str(raw, self.expected)
+        if not text or "\0" in text:
+            raise ValueError(f"expected {self.expected}")
+        if text.startswith("~"):
+            raise ValueError('"~" is not expanded here: give the full path')
+        # abspath, not resolve(): no file-system access; the directory may not exist yet.
+        return Path(os.path.abspath(text))
+
+
+# Accepted prefixes and what they become: SQLAlchemy needs the driver named for psycopg 3.
+_DATABASE_PREFIXES = {
+    "sqlite://": "sqlite://",
+    "postgresql+psycopg://": "postgresql+psycopg://",
+    "postgresql://": "postgresql+psycopg://",
+    "postgres://": "postgresql+psycopg://",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseUrl:
+    @property
+    def expected(self) -> str:
+        forms = ", ".join(_DATABASE_PREFIXES)
+        return f"a database URL starting with one of {forms}"
+
+    def parse(self, raw: object) -> str:
+        text = _to_str(raw, self.expected)
+        for prefix, replacement in _DATABASE_PREFIXES.items():
+            if text.startswith(prefix):
+                return replacement + text.removeprefix(prefix)
+        raise ValueError(f"expected {self.expected}")
+
+
+@dataclass(frozen=True, slots=True)
+class PublicUrl:
+    @property
+    def expected(self) -> str:
+        return "an absolute http(s) URL without query or fragment"
+
+    def parse(self, raw: object) -> str:
+        text = _to_str(raw, self.expected)
+        # urlsplit silently drops tabs and newlines, so refuse them before it sees them.
+        if any(char.isspace() or _is_control(char) for char in text):
+            raise ValueError("must not contain spaces or control characters")
+        if "?" in text or "#" in text:
+            raise ValueError("must not contain a query (?) or fragment (#)")
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ValueError(f"expected {self.expected}") from None
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected {self.expected}")
+        if "@" in parts.netloc:
+            raise ValueError("must not contain a user name or password")
+        return f"{scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
+
+
+@dataclass(frozen=True, slots=True)
+class CookieDomain:
+    @property
+    def expected(self) -> str:
+        return "a domain name, or empty for a host-only cookie"
+
+    def parse(self, raw: object) -> str | None:
+        if raw is None:
+            return None
+        # RFC 6265 section 5.2.3 ignores a leading dot.
+        text = _to_str(raw, self.expected).lower().removeprefix(".")
+        if not text:
+            return None
+        if not _DOMAIN.fullmatch(text):
+            raise ValueError(f"expected {self.expected}")
+        return text
+
+
+def _to_str(raw: object, expected: str) -> str:
+    if not isinstance(raw, str):
+        raise ValueError(f"expected {expected}")
+    return raw.strip()
+
+
+def _to_int(raw: object) -> int | None:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    # ASCII digits only: int() would also take "1_000", " ٣ " and other surprises.
+    if isinstance(raw, str) and re.fullmatch(r"[+-]?[0-9]{1,18}", raw.strip()):
+        return int(raw.strip())
+    return None
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+# --- durations -----------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"([0-9]{1,12})([smhd]?)")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(raw: object) -> timedelta:
+    """A non-negative whole number of seconds (int or digits), or a string like "90s", "15m", "12h",
+    "1d"."""
+    if isinstance(raw, timedelta):
+        return raw
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        seconds = raw
+    elif isinstance(raw, str) and (match := _DURATION.fullmatch(raw.strip())):
+        seconds = int(match[1]) * _UNIT_SECONDS.get(match[2], 1)
+    else:
+        raise ValueError(f"not a duration: {raw!r}")
+    if seconds < 0:
+        raise ValueError(f"negative duration: {raw!r}")
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"duration too long: {raw!r}") from None
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest string ``parse_duration`` reads back as ``value`` ("15m", "12h", "90s")."""
+    seconds = int(value.total_seconds())
+    if seconds < 0 or timedelta(seconds=seconds) != value:
+        raise ValueError(f"not a non-negative whole number of seconds: {value}")
+    for unit, size in _UNIT_SECONDS.items():
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return "0s"
+
+
+# --- the table -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    """One configuration key: everything loading, describing and documenting it needs."""
+
+    key: str  # "port", or "session.idle_timeout" for a key in a [section]
+    kind: Kind
+    default: object  # a raw value, or a function of the values resolved before it
+    meaning: str
+    secret: bool = False  # shown as "***" by describe_settings, never echoed in errors
+    default_doc: str = ""  # how a computed default is shown in the reference (markdown)
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.key.replace(".", "_").upper()
+
+
+def _default_database_url(values: Mapping[str, Any]) -> str:
+    return f"sqlite:///{values['data_dir']}/quivive.db"
+
+
+def _default_verify_workers(values: Mapping[str, Any]) -> int:
+    return min(os.cpu_count() or 2, MAX_VERIFY_WORKERS)
+
+
+SETTING_SPECS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        "data_dir", DirPath(), "./var", "Folder for the SQLite database and generated keys"
+    ),
+    SettingSpec(
+        "database_url",
+        DatabaseUrl(),
+        _default_database_url,
+        "Database (SQLite or PostgreSQL); postgres:// is read as postgresql+psycopg://",
+        default_doc="`sqlite:///<data_dir>/quivive.db`",
+    ),
+    SettingSpec(
+        "public_url",
+        PublicUrl(),
+        "http://localhost:8080",
+        "Address users open in their browser; https unless localhost",
+    ),
+    SettingSpec(
+        "allow_insecure_http",
+        Boolean(),
+        False,
+        "Allow a plain-http public_url on a host other than localhost (test installations)",
+    ),
+    SettingSpec("host", BindHost(), "127.0.0.1", "Address the HTTP server listens on"),
+    SettingSpec("port", Integer(1, 65535), 8080, "Port the HTTP server listens on"),
+    SettingSpec("language", Choice(("fr", "en")), "fr", "Default language of pages and messages"),
+    SettingSpec(
+        "trusted_proxies",
+        Integer(0, 10),
+        0,
+        "Number of reverse proxies in front of Quivive whose X-Forwarded-For entry is trusted",
+    ),
+    SettingSpec(
+        "establishment_name", Text(1, 200), "Quivive", "Name shown on pages and in TOTP apps"
+    ),
+    SettingSpec("log_format", Choice(("text", "json")), "text", "Format of log lines"),
+    SettingSpec(
+        "log_level",
+        Choice(("debug", "info", "warning", "error")),
+        "info",
+        "Least severe level that is logged",
+    ),
+    SettingSpec(
+        "session.idle_timeout",
+        Duration(MIN_TIMEOUT, MAX_IDLE_TIMEOUT),
+        DEFAULT_IDLE_TIMEOUT,
+        "A session without activity for this long ends",
+    ),
+    SettingSpec(
+        "session.absolute_timeout",
+        Duration(MIN_TIMEOUT, MAX_ABSOLUTE_TIMEOUT),
+        DEFAULT_ABSOLUTE_TIMEOUT,
+        "A session ends this long after login, active or not; at least session.idle_timeout",
+    ),
+    SettingSpec(
+        "session.cookie_domain",
+        CookieDomain(),
+        None,
+        "Domain attribute of the session cookie; setting it gives up the `__Host-` prefix",
+    ),
+    SettingSpec(
+        "password.min_length",
+        Integer(MIN_PASSWORD_LENGTH_FLOOR, MAX_MIN_PASSWORD_LENGTH),
+        DEFAULT_MIN_PASSWORD_LENGTH,
+        "Minimum password length, in characters",
+    ),
+    SettingSpec(
+        "password.hash_memory_kib",
+        Integer(ARGON2_MIN_MEMORY_KIB, ARGON2_MAX_MEMORY_KIB),
+        ARGON2_MIN_MEMORY_KIB,
+        "Argon2id memory cost in KiB, held by each password check",
+    ),
+    SettingSpec(
+        "password.hash_time_cost",
+        Integer(ARGON2_MIN_TIME_COST, ARGON2_MAX_TIME_COST),
+        ARGON2_MIN_TIME_COST,
+        "Argon2id passes over memory",
+    ),
+    SettingSpec(
+        "password.hash_parallelism",
+        Integer(ARGON2_MIN_PARALLELISM, ARGON2_MAX_PARALLELISM),
+        ARGON2_MIN_PARALLELISM,
+        "Argon2id lanes",
+    ),
+    SettingSpec(
+        "password.verify_workers",
+        Integer(1, MAX_VERIFY_WORKERS),
+        _default_verify_workers,
+        "Password checks run at the same time (threads)",
+        default_doc=f"number of CPUs, at most {MAX_VERIFY_WORKERS}",
+    ),
+)
+
+SECRET_KEYS: frozenset[str] = frozenset(spec.key for spec in SETTING_SPECS if spec.secret)
+
+_SPECS = {spec.key: spec for spec in SETTING_SPECS}
+_SECTIONS: dict[str, Callable[..., Any]] = {
+    "session": SessionSettings,
+    "password": PasswordSettings,
+}
+
+
+# --- cross-key checks ----------------------------------------------------------------------------
+
+
+def _check_timeouts(values: Mapping[str, Any]) -> None:
+    idle, absolute = values["session.idle_timeout"], values["session.absolute_timeout"]
+    if absolute < idle:
+        reason = f"must be at least session.idle_timeout ({format_duration(idle)})"
+        raise _error("session.absolute_timeout", reason, format_duration(absolute))
+
+
+def _check_http(values: Mapping[str, Any]) -> None:
+    url = values["public_url"]
+    if url.startswith("https://") or values["allow_insecure_http"]:
+        return
+    if urlsplit(url).hostname not in LOOPBACK_HOSTS:
+        reason = (
+            "plain http is only allowed for localhost, 127.0.0.1 and ::1 (browsers refuse passkeys "
+            "and secure cookies elsewhere); serve Quivive over https, for example behind a "
+            "TLS-terminating reverse proxy: set public_url to the https address and "
+            "trusted_proxies to the number of proxies; or set allow_insecure_http = true "
+            "for a test installation"
+        )
+        raise _error("public_url", reason, url)
+
+
+def _check_cookie_domain(values: Mapping[str, Any]) -> None:
+    domain = values["session.cookie_domain"]
+    host = urlsplit(values["public_url"]).hostname or ""
+    if domain is not None and host != domain and not host.endswith("." + domain):
+        reason = f"must be the host of public_url ({host}) or a parent domain of it"
+        raise _error("session.cookie_domain", reason, domain)
+
+
+_CROSS_CHECKS: tuple[Callable[[Mapping[str, Any]], None], ...] = (
+    _check_timeouts,
+    _check_http,
+    _check_cookie_domain,
+)
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, config_file: Path | None = None
+) -> Settings:
+    """Read defaults, then the TOML file, then ``QUIVIVE_*`` variables; raise ``ConfigError``.
+
+    ``env`` defaults to ``os.environ``. ``config_file`` defaults to ``$QUIVIVE_CONFIG`` (an empty
+    value means no file). Nothing but the TOML file is read; nothing is created.
+    """
+    environ: Mapping[str, str] = os.environ if env is None else env
+    source = _config_path(environ, config_file)
+    file_values = _flatten(_read_toml(source), source) if source else {}
+    values: dict[str, Any] = {}
+    for spec in SETTING_SPECS:
+        values[spec.key] = _resolve(spec, environ, file_values, values)
+    for check in _CROSS_CHECKS:
+        check(values)
+    return _build(values, source)
+
+
+def _config_path(environ: Mapping[str, str], config_file: Path | None) -> Path | None:
+    if config_file is not None:
+        return Path(os.path.abspath(config_file))
+    named = environ.get(CONFIG_FILE_ENV, "").strip()
+    return Path(os.path.abspath(named)) if named else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration file: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: malformed TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: malformed TOML: not UTF-8 ({exc.reason})") from exc
+
+
+def _flatten(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """TOML tables to dotted keys ("session.idle_timeout"); unknown keys or tables are an error."""
+    flat: dict[str, Any] = {}
+    unknown: list[str] = []
+    for name, value in table.items():
+        if name in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: [{name}] must be a table, got {_show_raw(value)}")
+            flat.update((f"{name}.{key}", item) for key, item in value.items())
+        elif isinstance(value, dict) and name not in _SPECS:
+            unknown.append(_unknown("table", name, list(_SECTIONS)))
+        else:
+            flat[name] = value
+    unknown += [_unknown("key", key, list(_SPECS)) for key in flat if key not in _SPECS]
+    if unknown:
+        raise ConfigError(f"{path}: " + "; ".join(unknown), unknown=unknown)
+    return flat
+
+
+def _unknown(what: str, name: str, known: list[str]) -> str:
+    shape = "[{}]" if what == "table" else '"{}"'
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {shape.format(close[0])}?)" if close else ""
+    return f"unknown {what} {shape.format(name)}{hint}"
+
+
+def _resolve(
+    spec: SettingSpec,
+    environ: Mapping[str, str],
+    file_values: Mapping[str, Any],
+    resolved: Mapping[str, Any],
+) -> Any:
+    if spec.env in environ:
+        raw: object = environ[spec.env]
+    elif spec.key in file_values:
+        raw = file_values[spec.key]
+    else:
+        raw = spec.default(resolved) if callable(spec.default) else spec.default
+    try:
+        return spec.kind.parse(raw)
+    except ValueError as exc:
+        raise _error(spec.key, str(exc), raw) from None
+
+
+def _error(key: str, reason: str, raw: object) -> ConfigError:
+    spec = _SPECS[key]
+    shown = "a hidden value" if key in SECRET_KEYS else _show_raw(raw)
+    return ConfigError(f"{spec.env} / {key}: {reason}, got {shown}", key=key, env=spec.env)
+
+
+def _show_raw(raw: object) -> str:
+    if isinstance(raw, str):
+        # JSON quoting escapes line breaks, so a value cannot forge extra log lines.
+        return json.dumps(redact(raw), ensure_ascii=False)
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, int | float):
+        return str(raw)
+    if isinstance(raw, dict):
+        return "a table"
+    if isinstance(raw, list):
+        return "an array"
+    return f"a TOML {type(raw).__name__}"
+
+
+def _build(values: Mapping[str, Any], source: Path | None) -> Settings:
+    top = {key: value for key, value in values.items() if "." not in key}
+    sections = {
+        name: factory(
+            **{
+                key.partition(".")[2]: value
+                for key, value in values.items()
+                if key.startswith(name + ".")
+            }
+        )
+        for name, factory in _SECTIONS.items()
+    }
+    return Settings(**top, **sections, source=source)
+
+
+# --- display -------------------------------------------------------------------------------------
+
+# The password in "scheme://user:password@host": greedy up to the last "@", so an unencoded "@" or
+# "/" in the password is hidden too (hiding too much beats showing a secret).
+_URL_PASSWORD = re.compile(
+    r"^([a-z][a-z0-9+.-]*://[^:/?#@]*:).*(@[^@]*)$", re.IGNORECASE | re.DOTALL
+)
+# libpq also takes the password as a query parameter.
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with any URL password replaced by "***"."""
+    text = _URL_PASSWORD.sub(r"\1***\2", text)
+    return _QUERY_PASSWORD.sub(r"\1***", text)
+
+
+def _format(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if value is None:
+        return "(unset)"
+    return str(value)
+
+
+def _display(spec: SettingSpec, value: object) -> str:
+    if spec.key in SECRET_KEYS:
+        return "(unset)" if value in (None, "") else "***"
+    return redact(_format(value))
+
+
+def _value_of(settings: Settings, key: str) -> object:
+    holder: object = settings
+    for part in key.split("."):
+        holder = getattr(holder, part)
+    return holder
+
+
+def describe_settings(settings: Settings) -> list[tuple[str, str, str]]:
+    """(TOML key, environment variable, display value) per setting, secrets masked."""
+    return [
+        (spec.key, spec.env, _display(spec, _value_of(settings, spec.key)))
+        for spec in SETTING_SPECS
+    ]
+
+
+def _markdown_default(default: object) -> str:
+    return "(unset)" if default is None else f"`{_format(default)}`"
+
+
+def reference_markdown() -> str:
+    """The configuration reference as a markdown table, for the README."""
+    lines = [
+        "| TOML key | Environment variable | Default | Meaning |",
+        "|---|---|---|---|",
+    ]
+    for spec in SETTING_SPECS:
+        cells = (
+            f"`{spec.key}`",
+            f"`{spec.env}`",
+            spec.default_doc or _markdown_default(spec.default),
+            f"{spec.meaning}. Accepts {spec.kind.expected}.",
+        )
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
