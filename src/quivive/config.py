@@ -381,6 +381,11 @@ def _default_database_url(values: Mapping[str, Any]) -> str:
     return f"sqlite:///{values['data_dir']}/quivive.db"
 
 
+def _default_public_url(values: Mapping[str, Any]) -> str:
+    # localhost, not 127.0.0.1: browsers refuse an IP address as a WebAuthn relying-party ID.
+    return f"http://localhost:{values['port']}"
+
+
 def _default_verify_workers(values: Mapping[str, Any]) -> int:
     return min(os.cpu_count() or 2, MAX_VERIFY_WORKERS)
 
@@ -396,11 +401,14 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
         "Database (SQLite or PostgreSQL); postgres:// is read as postgresql+psycopg://",
         default_doc="`sqlite:///<data_dir>/quivive.db`",
     ),
+    SettingSpec("host", BindHost(), "127.0.0.1", "Address the HTTP server listens on"),
+    SettingSpec("port", Integer(1, 65535), 8080, "Port the HTTP server listens on"),
     SettingSpec(
         "public_url",
         PublicUrl(),
-        "http://localhost:8080",
+        _default_public_url,
         "Address users open in their browser; https unless localhost",
+        default_doc="`http://localhost:<port>`",
     ),
     SettingSpec(
         "allow_insecure_http",
@@ -408,8 +416,6 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
         False,
         "Allow a plain-http public_url on a host other than localhost (test installations)",
     ),
-    SettingSpec("host", BindHost(), "127.0.0.1", "Address the HTTP server listens on"),
-    SettingSpec("port", Integer(1, 65535), 8080, "Port the HTTP server listens on"),
     SettingSpec("language", Choice(("fr", "en")), "fr", "Default language of pages and messages"),
     SettingSpec(
         "trusted_proxies",

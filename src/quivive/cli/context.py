@@ -11,6 +11,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from quivive.composition import Services, build_services
 from quivive.config import Settings, load_settings
@@ -38,7 +39,8 @@ class CliState:
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    # Messages quote user input and TOML table names like [session]: never read them as markup.
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
