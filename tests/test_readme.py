@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _update_readme_module():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "update_readme", ROOT / "scripts/update_readme.py"
-    )
-    assert spec is not None and spec.loader is not None
+def _update_readme_module() -> ModuleType:
+    script = ROOT / "scripts" / "update_readme.py"
+    spec = importlib.util.spec_from_file_location("update_readme", script)
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
