@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 # Writers wait this long for SQLite's single write lock instead of failing at once.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+DATABASE_FILE_MODE = 0o600
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -48,6 +50,7 @@ def create_database_engine(url: str, *, schema: str | None = None) -> Engine:
             parent = Path(database).parent
             if not parent.is_dir():
                 raise StorageError(f"database directory does not exist: {parent}")
+            _create_private_file(Path(database))
         connect_args["check_same_thread"] = False
     elif backend == "postgresql":
         connect_args["connect_timeout"] = 5
@@ -62,6 +65,17 @@ def create_database_engine(url: str, *, schema: str | None = None) -> Engine:
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the SQLite file readable by the service account only: it holds password hashes.
+
+    SQLite gives its -wal and -shm files the main file's mode, so they stay private too.
+    """
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, DATABASE_FILE_MODE))
+    except OSError as exc:
+        raise StorageError(f"cannot create database file {path}: {exc.strerror}") from exc
 
 
 def _alembic_config() -> Config:
