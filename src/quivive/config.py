@@ -22,6 +22,14 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from quivive.domain.passwords import (
+    DEFAULT_MIN_LENGTH,
+    MIN_LENGTH_FLOOR,
+    MIN_MEMORY_KIB,
+    MIN_PARALLELISM,
+    MIN_TIME_COST,
+)
+from quivive.domain.sessions import LEVEL_CAPS, AssuranceLevel
 from quivive.errors import ConfigError
 
 ENV_PREFIX = "QUIVIVE_"
@@ -30,19 +38,16 @@ CONFIG_FILE_ENV = "QUIVIVE_CONFIG"
 # Shared care workstations are often left logged in; REQUIREMENTS (Sessions) sets 15 min.
 DEFAULT_IDLE_TIMEOUT = timedelta(minutes=15)
 # NIST SP 800-63B-4, AAL2: idle timeout at most 1 h, reauthentication at least every 24 h.
-MAX_IDLE_TIMEOUT = timedelta(hours=1)
-MAX_ABSOLUTE_TIMEOUT = timedelta(hours=24)
+MAX_IDLE_TIMEOUT, MAX_ABSOLUTE_TIMEOUT = LEVEL_CAPS[AssuranceLevel.AAL2]
 DEFAULT_ABSOLUTE_TIMEOUT = timedelta(hours=12)  # one care shift
 MIN_TIMEOUT = timedelta(minutes=1)  # shorter cannot be used to log in at all
-# NIST SP 800-63B-4 floor is 8 (CNIL 2022-100 case 2: 8 with throttling); REQUIREMENTS default 12.
-MIN_PASSWORD_LENGTH_FLOOR = 8
-DEFAULT_MIN_PASSWORD_LENGTH = 12
+MIN_PASSWORD_LENGTH_FLOOR = MIN_LENGTH_FLOOR
+DEFAULT_MIN_PASSWORD_LENGTH = DEFAULT_MIN_LENGTH
 # NIST: verifiers accept passwords of at least 64 characters, so a longer minimum makes no sense.
 MAX_MIN_PASSWORD_LENGTH = 64
-# OWASP Password Storage Cheat Sheet, Argon2id minimum: m=19456 KiB (19 MiB), t=2, p=1.
-ARGON2_MIN_MEMORY_KIB = 19456
-ARGON2_MIN_TIME_COST = 2
-ARGON2_MIN_PARALLELISM = 1
+ARGON2_MIN_MEMORY_KIB = MIN_MEMORY_KIB
+ARGON2_MIN_TIME_COST = MIN_TIME_COST
+ARGON2_MIN_PARALLELISM = MIN_PARALLELISM
 # Upper bounds catch a typo (an extra zero) before every login takes seconds or the server swaps;
 # 4 GiB still admits RFC 9106's first recommended option (2 GiB).
 ARGON2_MAX_MEMORY_KIB = 4 * 1024 * 1024

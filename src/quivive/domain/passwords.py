@@ -25,6 +25,11 @@ DEFAULT_MIN_LENGTH = 12
 # Shorter tokens ("Li", "de", initials, "chu") would reject too many unrelated passwords; NIST asks
 # for context words, not syllables.
 MIN_CONTEXT_WORD_LENGTH = 4
+# OWASP Password Storage Cheat Sheet, Argon2id minimum: m=19456 KiB (19 MiB), t=2, p=1. The hasher
+# refuses weaker parameters and the settings refuse to configure them.
+MIN_MEMORY_KIB = 19456
+MIN_TIME_COST = 2
+MIN_PARALLELISM = 1
 
 INVALID_CHARACTERS = "invalid_characters"
 TOO_SHORT = "too_short"

@@ -14,13 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from quivive.domain.passwords import normalise_password
+from quivive.domain.passwords import (
+    MIN_MEMORY_KIB,
+    MIN_PARALLELISM,
+    MIN_TIME_COST,
+    normalise_password,
+)
 from quivive.errors import ConfigError
 
-# OWASP Password Storage Cheat Sheet, Argon2id minimum: m=19456 KiB (19 MiB), t=2, p=1.
-MIN_MEMORY_KIB = 19456
-MIN_TIME_COST = 2
-MIN_PARALLELISM = 1
 # Defaults sit at the floor so a small server copes; raise them in settings when the hardware
 # allows, and needs_rehash upgrades stored hashes at each user's next login.
 DEFAULT_MEMORY_KIB = MIN_MEMORY_KIB
