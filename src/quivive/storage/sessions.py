@@ -29,6 +29,7 @@ class SessionRepository:
                     aal=int(session.aal),
                     source_address=session.source_address,
                     user_agent=session.user_agent,
+                    revoked_at=session.revoked_at,
                 )
             )
 
@@ -74,11 +75,10 @@ class SessionRepository:
             return conn.execute(query.values(revoked_at=now)).rowcount
 
     def count_active(self, now: datetime) -> int:
-        query = select(sessions.c.token_hash).where(
-            sessions.c.revoked_at.is_(None), sessions.c.expires_at > now
-        )
+        """Sessions usable at ``now``: the idle limit is checked here too, as in ``for_user``."""
+        query = select(sessions).where(sessions.c.revoked_at.is_(None), sessions.c.expires_at > now)
         with self._engine.connect() as conn:
-            return len(conn.execute(query).all())
+            return sum(_to_session(row).is_valid_at(now) for row in conn.execute(query))
 
     def purge(self, now: datetime, *, keep_revoked_for: timedelta) -> int:
         """Delete rows past their absolute expiry or revoked long ago."""
