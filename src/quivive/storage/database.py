@@ -40,7 +40,7 @@ def create_database_engine(url: str, *, schema: str | None = None) -> Engine:
     """An engine for ``url``; ``schema`` pins PostgreSQL's search_path (tests run one per run)."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a non-numeric port
         raise StorageError(f"database URL is malformed: {exc}") from exc
     backend = parsed.get_backend_name()
     connect_args: dict[str, Any] = {}
@@ -60,7 +60,8 @@ def create_database_engine(url: str, *, schema: str | None = None) -> Engine:
         raise StorageError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
     try:
         engine = create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
-    except (NoSuchModuleError, ArgumentError) as exc:
+    except (NoSuchModuleError, ArgumentError, ImportError) as exc:
+        # ImportError: a known dialect whose driver is not installed ("postgresql+asyncpg").
         raise StorageError(f"cannot use database URL: {exc}") from exc
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
