@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
@@ -104,4 +105,39 @@ setup_tokens = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime, nullable=True),
+)
+
+# The hash-chained audit trail (``storage.audit``, rules in ``domain.audit_chain``). Times are kept
+# as the canonical text that was hashed, so verification hashes exactly what is stored.
+AUDIT_SEQUENCE = BigInteger().with_variant(Integer(), "sqlite")  # SQLite: the rowid itself
+
+audit_records = Table(
+    "audit_records",
+    metadata,
+    Column("sequence", AUDIT_SEQUENCE, primary_key=True, autoincrement=False),
+    Column("at", String(32), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("actor", String(256), nullable=True),
+    Column("subject", String(256), nullable=True),
+    Column("reason", String(64), nullable=True),
+    Column("source_address", String(64), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+    Column("request_id", String(128), nullable=True),
+    Column("details", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_records_at", "at"),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sequence", AUDIT_SEQUENCE, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("signature", String(128), nullable=False),  # Ed25519, hex
+    Index("ix_audit_checkpoints_sequence", "sequence"),
 )
