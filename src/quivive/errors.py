@@ -72,3 +72,24 @@ class SetupTokenInvalid(QuiviveError):
     """The one-time set-up link is unknown, used or expired."""
 
     code = "setup_token_invalid"
+
+
+class WebAuthnRejected(QuiviveError):
+    """A passkey response failed a WebAuthn check; ``reason`` is a stable code for the audit."""
+
+    code = "webauthn_rejected"
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(message or reason, reason=reason)
+        self.reason = reason
+
+
+class SignCountRegression(WebAuthnRejected):
+    """The authenticator's signature counter did not grow: a possible cloned key."""
+
+    code = "sign_count_regression"
+
+    def __init__(self, stored: int, received: int) -> None:
+        super().__init__("sign_count_regression", f"sign count {received} not above {stored}")
+        self.stored = stored
+        self.received = received
