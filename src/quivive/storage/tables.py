@@ -141,3 +141,33 @@ audit_checkpoints = Table(
     Column("signature", String(128), nullable=False),  # Ed25519, hex
     Index("ix_audit_checkpoints_sequence", "sequence"),
 )
+
+# Login throttling (``storage.throttle_sql``). One row per counter: "account" rows have an empty
+# source, "source" rows an empty account, "pair" rows both. ``revision`` is the compare-and-set
+# token that keeps parallel failures from overwriting each other.
+throttle_counters = Table(
+    "throttle_counters",
+    metadata,
+    Column("account", String(256), primary_key=True),
+    Column("source", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", UTCDateTime, nullable=True),
+    Column("blocked_until", UTCDateTime, nullable=True),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revision", Integer, nullable=False),
+    Index("ix_throttle_counters_source", "source"),
+    Index("ix_throttle_counters_expires_at", "expires_at"),
+)
+
+# What attack detection has seen recently: (topic, subject) -> distinct members, e.g. the accounts
+# one password fingerprint was tried against. Never a password: fingerprints are keyed hashes.
+throttle_observations = Table(
+    "throttle_observations",
+    metadata,
+    Column("topic", String(32), primary_key=True),
+    Column("subject", String(256), primary_key=True),
+    Column("member", String(256), primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False),  # seen + detection window
+    Index("ix_throttle_observations_expires_at", "expires_at"),
+)
