@@ -6,12 +6,13 @@ than a default password (ANSSI: no default credentials) and needs no e-mail set-
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from quivive.clock import Clock
 from quivive.domain.sessions import hash_token, new_session_token
 from quivive.domain.users import ADMIN_ROLE, User
-from quivive.errors import SetupTokenInvalid
+from quivive.errors import SetupTokenInvalid, ValidationError
 from quivive.services.accounts import AccountService, NewAccount
 from quivive.storage.setup_tokens import SetupTokenRepository
 from quivive.storage.users import UserRepository
@@ -56,13 +57,13 @@ class FirstAdminSetup:
         """Create the first administrator; the link works once, and only while no admin exists."""
         if not self.is_valid(token):
             raise SetupTokenInvalid("set-up link unknown, used or expired")
-        admin = NewAccount(
-            username=account.username,
-            password=account.password,
-            display_name=account.display_name,
-            email=account.email,
-            roles=(*account.roles, ADMIN_ROLE),
-        )
+        if account.password is None:
+            # An admin without a password could not sign in, yet would end set-up: a lock-out.
+            raise ValidationError(
+                "the first administrator needs a password", field="password", reason="required"
+            )
+        # replace() keeps every field the caller gave (professional_id included).
+        admin = dataclasses.replace(account, roles=(*account.roles, ADMIN_ROLE))
         # Validate (and hash) before consuming, so a rejected password does not burn the link.
         validated = self._accounts.validate_new(admin)
         if not self._tokens.consume(hash_token(token), SETUP_PURPOSE, self._clock.now()):
