@@ -9,18 +9,22 @@ from sqlalchemy import Engine
 from quivive.clock import Clock, SystemClock
 from quivive.config import Settings
 from quivive.domain.audit import AuditSink
+from quivive.protocols.webauthn import RelyingParty
 from quivive.services.accounts import AccountService, PasswordRules
 from quivive.services.audit_log import LoggingAuditSink
 from quivive.services.authentication import PasswordAuthenticator
 from quivive.services.first_admin import FirstAdminSetup
+from quivive.services.passkeys import PasskeyService, PasskeyStores
 from quivive.services.password_hashing import PasswordHasher
 from quivive.services.sessions import SessionPolicy, SessionService
 from quivive.storage.data_dir import load_or_create_key, prepare_data_dir
 from quivive.storage.database import create_database_engine
+from quivive.storage.passkeys import PasskeyRepository
 from quivive.storage.password_blocklist import ShippedBlocklist
 from quivive.storage.sessions import SessionRepository
 from quivive.storage.setup_tokens import SetupTokenRepository
 from quivive.storage.users import UserRepository
+from quivive.storage.webauthn_challenges import CeremonyRepository
 
 # 256-bit key for HMACs over browser-held values (CSRF nonces).
 FORM_KEY_BYTES = 32
@@ -39,6 +43,7 @@ class Services:
     sessions: SessionService
     authenticator: PasswordAuthenticator
     first_admin: FirstAdminSetup
+    passkeys: PasskeyService
     form_key: bytes
 
     def close(self) -> None:
@@ -90,5 +95,20 @@ def build_services(
         first_admin=FirstAdminSetup(
             SetupTokenRepository(engine), users, accounts, settings.public_url, clock
         ),
+        passkeys=_passkeys(settings, engine, users, audit, clock),
         form_key=load_or_create_key(settings.data_dir / FORM_KEY_FILE, FORM_KEY_BYTES),
     )
+
+
+def _passkeys(
+    settings: Settings, engine: Engine, users: UserRepository, audit: AuditSink, clock: Clock
+) -> PasskeyService:
+    # WebAuthn RP ID = the public host; the only accepted origin = the public URL's origin.
+    scheme, _, rest = settings.public_url.partition("://")
+    rp = RelyingParty(
+        id=settings.public_host,
+        name=settings.establishment_name,
+        origin=f"{scheme}://{rest.split('/')[0]}",
+    )
+    stores = PasskeyStores(PasskeyRepository(engine), CeremonyRepository(engine), users)
+    return PasskeyService(stores, rp, audit, clock)

@@ -53,8 +53,8 @@ class SoftAuthenticator:
         attested = self.aaguid + len(self.credential_id).to_bytes(2, "big") + self.credential_id
         auth_data = self._auth_data(AT) + attested + cbor2.dumps(cose)
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
-        response = {"clientDataJSON": self._client_data("webauthn.create", opts["challenge"])}
-        response |= {
+        response: dict[str, Any] = {
+            "clientDataJSON": self._client_data("webauthn.create", opts["challenge"]),
             "attestationObject": bytes_to_base64url(attestation),
             "transports": ["internal"],
         }

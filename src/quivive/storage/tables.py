@@ -10,11 +10,13 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -170,4 +172,43 @@ throttle_observations = Table(
     Column("member", String(256), primary_key=True),
     Column("expires_at", UTCDateTime, nullable=False),  # seen + detection window
     Index("ix_throttle_observations_expires_at", "expires_at"),
+)
+
+
+# Passkeys and security keys (``storage.passkeys``): one WebAuthn credential record each (WebAuthn
+# Level 3 §4). A credential ID belongs to one user only (§7.1 step 26), hence unique; IDs and user
+# handles are base64url text (a credential ID is at most 1023 bytes, 1364 characters).
+webauthn_credentials = Table(
+    "webauthn_credentials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("credential_id", String(1400), nullable=False, unique=True),
+    Column("user_handle", String(128), nullable=False),
+    Column("public_key", LargeBinary, nullable=False),  # COSE_Key
+    Column("sign_count", BigInteger, nullable=False),  # unsigned 32-bit on the wire
+    Column("aaguid", String(36), nullable=False),
+    Column("transports", String(128), nullable=False),  # space-separated
+    Column("user_verified", Boolean, nullable=False),
+    Column("backup_eligible", Boolean, nullable=False),
+    Column("backup_state", Boolean, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Index("ix_webauthn_credentials_user_id", "user_id"),
+    Index("ix_webauthn_credentials_user_handle", "user_handle"),
+)
+
+# Pending WebAuthn ceremonies, keyed by the SHA-256 of a random identifier held in the browser's
+# HttpOnly cookie: a challenge is bound to the browser that asked for it and deleted when used.
+webauthn_challenges = Table(
+    "webauthn_challenges",
+    metadata,
+    Column("ceremony_hash", String(64), primary_key=True),
+    Column("purpose", String(16), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("challenge", String(128), nullable=False),  # base64url
+    Column("user_handle", String(128), nullable=True),  # base64url, for a registration
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_webauthn_challenges_expires_at", "expires_at"),
 )
