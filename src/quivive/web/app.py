@@ -19,9 +19,9 @@ from quivive.web.cookies import CookiePolicy
 from quivive.web.csrf import CsrfProtection, CsrfRejected
 from quivive.web.forms import BadForm
 from quivive.web.pages import Pages
-from quivive.web.request_context import RequestContextMiddleware
+from quivive.web.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
 from quivive.web.routes import account, auth, setup, system
-from quivive.web.security_headers import SecurityHeadersMiddleware
+from quivive.web.security_headers import SecurityHeadersMiddleware, security_headers
 from quivive.web.state import WebState, web_state
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,10 @@ def _origin(public_url: str) -> str:
 def _install_error_pages(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        return _error_page(request, status if status in messages.PAGE_TITLES else 400)
+        response = _error_page(request, status if status in messages.PAGE_TITLES else 400)
+        if isinstance(exc, HTTPException) and exc.headers:
+            response.headers.update(exc.headers)  # e.g. Allow, which a 405 must carry (RFC 9110)
+        return response
 
     async def bad_form(request: Request, exc: Exception) -> Response:
         reason = exc.details.get("reason") if isinstance(exc, BadForm) else None
@@ -83,7 +86,15 @@ def _install_error_pages(app: FastAPI) -> None:
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return _error_page(request, 500)
+        response = _error_page(request, 500)
+        # Starlette answers this one from ServerErrorMiddleware, outside every middleware we add,
+        # so the security headers and the request id must be set here.
+        https = web_state(request).services.settings.https
+        response.headers.update({n.decode(): v.decode() for n, v in security_headers(https=https)})
+        request_id = getattr(request.state, "request_id", None)
+        if request_id:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response
 
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(BadForm, bad_form)

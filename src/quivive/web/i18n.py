@@ -7,6 +7,7 @@ compile step to forget.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -15,6 +16,8 @@ from babel.messages.pofile import read_po
 SUPPORTED_LANGUAGES = ("fr", "en")
 LANGUAGE_NAMES = {"fr": "Français", "en": "English"}
 LANGUAGE_COOKIE = "quivive_lang"
+# RFC 9110 section 12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+_QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention marks strings for extraction
@@ -54,22 +57,21 @@ def negotiate_language(accept_language: str | None, cookie: str | None, default:
     if cookie in SUPPORTED_LANGUAGES:
         return cookie
     best, best_quality = default, 0.0
-    for position, item in enumerate((accept_language or "").split(",")[:20]):
+    for item in (accept_language or "").split(",")[:20]:
         tag, _, params = item.strip().partition(";")
         primary = tag.strip().split("-")[0].lower()
         quality = _quality(params)
-        # Earlier entries win ties, as browsers list preferences in order.
+        # Strictly greater: earlier entries win ties, as browsers list preferences in order.
         if primary in SUPPORTED_LANGUAGES and quality > best_quality:
-            best, best_quality = primary, quality - position * 1e-6
+            best, best_quality = primary, quality
     return best
 
 
 def _quality(params: str) -> float:
     for param in params.split(";"):
         name, _, value = param.strip().partition("=")
-        if name.strip() == "q":
-            try:
-                return max(0.0, min(1.0, float(value)))
-            except ValueError:
-                return 0.0
+        if name.strip().lower() == "q":
+            # float() would also take "nan", "inf" or "1e3"; anything but a qvalue is ignored.
+            value = value.strip()
+            return float(value) if _QVALUE.fullmatch(value) else 0.0
     return 1.0

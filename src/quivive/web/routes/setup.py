@@ -34,11 +34,13 @@ async def setup_submit(request: Request, token: str) -> Response:
     web.csrf.verify(request, form.get(CSRF_FIELD))
     values = {name: form.get(name, "")[:256] for name in FORM_FIELDS}
     try:
-        password = field(form, "password")
+        # Empty fields are left to the account rules, which say what is wrong ("the username is
+        # empty", "the password is too short") instead of "the form could not be read".
+        password = field(form, "password", required=False)
         if password != form.get("password_confirm", ""):
             return _form(web, request, token, values, [messages.PASSWORDS_DIFFER])
         account = NewAccount(
-            username=field(form, "username"),
+            username=field(form, "username", required=False),
             password=password,
             display_name=field(form, "display_name", required=False),
             email=field(form, "email", required=False),
