@@ -130,7 +130,10 @@ def db_upgrade(ctx: typer.Context) -> None:
 def config_check(ctx: typer.Context) -> None:
     """Validate the configuration and print the effective settings (secrets masked)."""
     settings = state_of(ctx).settings()
-    table = Table("setting", "environment variable", "value")
+    table = Table()
+    for header in ("setting", "environment variable", "value"):
+        # Fold rather than cut with "…": a narrow terminal must still show every value in full.
+        table.add_column(header, overflow="fold")
     for key, env_name, value in describe_settings(settings):
         table.add_row(key, env_name, value)
     console.print(table)
