@@ -42,6 +42,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "establishment_name": ("CH de Montluçon", "CH de Montluçon"),
     "log_format": ("json", "json"),
     "log_level": ("debug", "debug"),
+    "audit_retention": ("730d", timedelta(days=730)),
     "session.idle_timeout": ("30m", timedelta(minutes=30)),
     "session.absolute_timeout": ("20h", timedelta(hours=20)),
     "session.cookie_domain": ("localhost", "localhost"),  # must match the default public_url
@@ -81,6 +82,8 @@ BAD_VALUES: list[tuple[str, str]] = [
     ("establishment_name", "CH\nBcc: attacker@example.org"),
     ("log_format", "xml"),
     ("log_level", "trace"),
+    ("audit_retention", "29d"),
+    ("audit_retention", "1y"),
     ("session.idle_timeout", "59s"),
     ("session.idle_timeout", "61m"),
     ("session.idle_timeout", "15 minutes"),

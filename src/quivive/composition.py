@@ -11,12 +11,13 @@ from quivive.config import Settings
 from quivive.domain.audit import AuditSink
 from quivive.protocols.webauthn import RelyingParty
 from quivive.services.accounts import AccountService, PasswordRules
-from quivive.services.audit_log import LoggingAuditSink
+from quivive.services.audit import AuditTrail, ChainedAuditSink, CheckpointSigner
 from quivive.services.authentication import PasswordAuthenticator
 from quivive.services.first_admin import FirstAdminSetup
 from quivive.services.passkeys import PasskeyService, PasskeyStores
 from quivive.services.password_hashing import PasswordHasher
 from quivive.services.sessions import SessionPolicy, SessionService
+from quivive.storage.audit import AuditRepository
 from quivive.storage.data_dir import load_or_create_key, prepare_data_dir
 from quivive.storage.database import create_database_engine
 from quivive.storage.passkeys import PasskeyRepository
@@ -37,6 +38,7 @@ class Services:
     clock: Clock
     engine: Engine
     audit: AuditSink
+    audit_trail: AuditTrail
     hasher: PasswordHasher
     users: UserRepository
     accounts: AccountService
@@ -60,9 +62,12 @@ def build_services(
 ) -> Services:
     """Wire everything. ``schema`` pins a PostgreSQL schema (tests run each in their own)."""
     clock = clock or SystemClock()
-    audit = audit or LoggingAuditSink()
     prepare_data_dir(settings.data_dir)
     engine = create_database_engine(settings.database_url, schema=schema)
+    audit_trail = AuditTrail(
+        AuditRepository(engine), CheckpointSigner.from_data_dir(settings.data_dir), clock
+    )
+    audit = audit or ChainedAuditSink(audit_trail)
     hasher = PasswordHasher(
         memory_kib=settings.password.hash_memory_kib,
         time_cost=settings.password.hash_time_cost,
@@ -87,6 +92,7 @@ def build_services(
         clock=clock,
         engine=engine,
         audit=audit,
+        audit_trail=audit_trail,
         hasher=hasher,
         users=users,
         accounts=accounts,

@@ -41,6 +41,12 @@ DEFAULT_IDLE_TIMEOUT = timedelta(minutes=15)
 MAX_IDLE_TIMEOUT, MAX_ABSOLUTE_TIMEOUT = LEVEL_CAPS[AssuranceLevel.AAL2]
 DEFAULT_ABSOLUTE_TIMEOUT = timedelta(hours=12)  # one care shift
 MIN_TIMEOUT = timedelta(minutes=1)  # shorter cannot be used to log in at all
+# Audit retention: a year of trail for the yearly review and most incident investigations (CNIL's
+# 2021 logging recommendation: 6 months to 1 year), plus a margin so that last year's same month
+# is still there. Under 30 days, evidence would go before most intrusions are even noticed.
+DEFAULT_AUDIT_RETENTION = timedelta(days=400)
+MIN_AUDIT_RETENTION = timedelta(days=30)
+MAX_AUDIT_RETENTION = timedelta(days=3650)
 MIN_PASSWORD_LENGTH_FLOOR = MIN_LENGTH_FLOOR
 DEFAULT_MIN_PASSWORD_LENGTH = DEFAULT_MIN_LENGTH
 # NIST: verifiers accept passwords of at least 64 characters, so a longer minimum makes no sense.
@@ -87,6 +93,7 @@ class Settings:
     establishment_name: str
     log_format: str
     log_level: str
+    audit_retention: timedelta
     session: SessionSettings
     password: PasswordSettings
     source: Path | None  # the TOML file read, if any
@@ -437,6 +444,12 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
         Choice(("debug", "info", "warning", "error")),
         "info",
         "Least severe level that is logged",
+    ),
+    SettingSpec(
+        "audit_retention",
+        Duration(MIN_AUDIT_RETENTION, MAX_AUDIT_RETENTION),
+        DEFAULT_AUDIT_RETENTION,
+        "`quivive audit purge` without --before deletes audit records older than this",
     ),
     SettingSpec(
         "session.idle_timeout",

@@ -1,0 +1,153 @@
+"""Audit repository: the only code that reads or writes ``audit_records`` and ``audit_checkpoints``.
+
+Appends read the head and insert after it, so two writers must never both read the same head.
+The chain lock makes that read-then-insert one critical section across processes and nodes:
+SQLite takes its single write lock up front (``BEGIN IMMEDIATE``; a plain ``BEGIN`` would take it
+only at the insert, after both writers had read the same head), PostgreSQL a transaction-scoped
+advisory lock keyed on the schema (so test schemas in one database do not share a chain).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, text
+
+from quivive.domain.audit_chain import (
+    ChainPosition,
+    ChainRecord,
+    Checkpoint,
+    CheckpointKind,
+)
+from quivive.storage.tables import audit_checkpoints, audit_records
+
+# Rows fetched per round trip when streaming the chain (server-side cursor on PostgreSQL).
+STREAM_BATCH = 10_000
+
+_RECORD_COLUMNS = tuple(audit_records.c[name] for name in ChainRecord._fields)
+_CHECKPOINT_COLUMNS = (
+    audit_checkpoints.c.sequence,
+    audit_checkpoints.c.hash,
+    audit_checkpoints.c.at,
+    audit_checkpoints.c.kind,
+    audit_checkpoints.c.signature,
+)
+# Built once: appends run thousands of times a second and statement construction dominates them.
+_HEAD = (
+    select(audit_records.c.sequence, audit_records.c.hash)
+    .order_by(audit_records.c.sequence.desc())
+    .limit(1)
+)
+_LAST_PURGE = (
+    select(audit_checkpoints.c.sequence, audit_checkpoints.c.hash)
+    .where(audit_checkpoints.c.kind == CheckpointKind.PURGE.value)
+    .order_by(audit_checkpoints.c.sequence.desc())
+    .limit(1)
+)
+_LAST_CHECKPOINT = select(*_CHECKPOINT_COLUMNS).order_by(audit_checkpoints.c.id.desc()).limit(1)
+_INSERT_RECORD = insert(audit_records)
+_INSERT_CHECKPOINT = insert(audit_checkpoints)
+_POSTGRES_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.audit_chain'))")
+
+
+class LockedChain:
+    """The chain inside one transaction that holds the append lock."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def head(self) -> ChainPosition | None:
+        """The last record, or the last purge point when every record was purged."""
+        row = self._conn.execute(_HEAD).first()
+        if row is None:
+            row = self._conn.execute(_LAST_PURGE).first()
+        return None if row is None else ChainPosition(int(row[0]), str(row[1]))
+
+    def last_checkpoint(self) -> Checkpoint | None:
+        row = self._conn.execute(_LAST_CHECKPOINT).first()
+        return None if row is None else _checkpoint(row)
+
+    def insert(self, records: Sequence[ChainRecord]) -> None:
+        self._conn.execute(_INSERT_RECORD, [record._asdict() for record in records])
+
+    def add_checkpoint(self, point: Checkpoint) -> None:
+        values = point._asdict() | {"kind": point.kind.value, "signature": point.signature.hex()}
+        self._conn.execute(_INSERT_CHECKPOINT, values)
+
+    def position_before(self, at: str) -> ChainPosition | None:
+        """The record just before the first one at or after ``at`` (canonical time text)."""
+        first_kept = self._conn.execute(
+            select(func.min(audit_records.c.sequence)).where(audit_records.c.at >= at)
+        ).scalar()
+        query = select(audit_records.c.sequence, audit_records.c.hash)
+        if first_kept is not None:
+            query = query.where(audit_records.c.sequence < first_kept)
+        row = self._conn.execute(query.order_by(audit_records.c.sequence.desc()).limit(1)).first()
+        return None if row is None else ChainPosition(int(row[0]), str(row[1]))
+
+    def delete_through(self, sequence: int) -> int:
+        result = self._conn.execute(
+            delete(audit_records).where(audit_records.c.sequence <= sequence)
+        )
+        return int(result.rowcount)
+
+
+class AuditRepository:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @contextmanager
+    def locked(self) -> Iterator[LockedChain]:
+        """One transaction holding the chain lock; commits on success, rolls back on error."""
+        with self._engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                # pysqlite begins lazily and never IMMEDIATE: issue it ourselves, as the first
+                # statement, so SQLAlchemy's own (empty) begin and ours are the same transaction.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.execute(_POSTGRES_LOCK)
+            yield LockedChain(conn)
+            conn.commit()
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(*_CHECKPOINT_COLUMNS).order_by(audit_checkpoints.c.id))
+            return [_checkpoint(row) for row in rows]
+
+    @contextmanager
+    def records(
+        self, *, after: int = 0, since: str | None = None
+    ) -> Iterator[Iterator[ChainRecord]]:
+        """Records in sequence order, streamed (never all in memory)."""
+        query = select(*_RECORD_COLUMNS).where(audit_records.c.sequence > after)
+        if since is not None:
+            query = query.where(audit_records.c.at >= since)
+        with self._engine.connect() as conn:
+            streaming = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH)
+            result = streaming.execute(query.order_by(audit_records.c.sequence))
+            yield (ChainRecord._make(row) for row in result)
+
+    def latest(self, count: int) -> list[ChainRecord]:
+        query = select(*_RECORD_COLUMNS).order_by(audit_records.c.sequence.desc()).limit(count)
+        with self._engine.connect() as conn:
+            rows = [ChainRecord._make(row) for row in conn.execute(query)]
+        return rows[::-1]
+
+    def count(self) -> int:
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(audit_records)).scalar_one())
+
+
+def _checkpoint(row: Row[Any, Any, Any, Any, Any]) -> Checkpoint:
+    sequence, hash_, at, kind, signature = row
+    try:
+        raw_signature = bytes.fromhex(signature)
+    except ValueError:
+        raw_signature = b""  # reported as a bad signature by verification
+    try:
+        point_kind = CheckpointKind(kind)
+    except ValueError:
+        point_kind = CheckpointKind.MANUAL  # an unknown kind cannot match its signature either
+    return Checkpoint(int(sequence), hash_, at, point_kind, raw_signature)
