@@ -17,6 +17,7 @@ from quivive.config import (
     PasswordSettings,
     SessionSettings,
     Settings,
+    SmtpSettings,
     describe_settings,
     format_duration,
     load_settings,
@@ -51,6 +52,13 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "password.hash_time_cost": ("3", 3),
     "password.hash_parallelism": ("2", 2),
     "password.verify_workers": ("3", 3),
+    "secrets_key_file": ("/srv/quivive/keys/secrets.key", Path("/srv/quivive/keys/secrets.key")),
+    "smtp.host": ("mail.example.org", "mail.example.org"),
+    "smtp.port": ("25", 25),
+    "smtp.sender": ("sso@example.org", "sso@example.org"),
+    "smtp.username": ("quivive", "quivive"),
+    "smtp.password": ("s3cret", "s3cret"),
+    "smtp.starttls": ("false", False),
 }
 
 BAD_VALUES: list[tuple[str, str]] = [
@@ -78,6 +86,13 @@ BAD_VALUES: list[tuple[str, str]] = [
     ("trusted_proxies", "11"),
     ("trusted_proxies", "-1"),
     ("establishment_name", ""),
+    ("secrets_key_file", ""),
+    ("smtp.host", "mail\x07host"),
+    ("smtp.port", "0"),
+    ("smtp.sender", "x" * 321),
+    ("smtp.username", "x" * 257),
+    ("smtp.password", "x" * 257),
+    ("smtp.starttls", "maybe"),
     ("establishment_name", "x" * 201),
     ("establishment_name", "CH\nBcc: attacker@example.org"),
     ("log_format", "xml"),
@@ -293,8 +308,12 @@ def test_samples_cover_every_key() -> None:
 
 
 def test_table_matches_the_dataclasses() -> None:
-    sections = {"session": SessionSettings, "password": PasswordSettings}
-    top = {f.name for f in dataclasses.fields(Settings)} - set(sections) - {"source"}
+    sections = {
+        "session": SessionSettings,
+        "password": PasswordSettings,
+        "smtp": SmtpSettings,
+    }
+    top = {f.name for f in dataclasses.fields(Settings)} - set(sections) - {"source", "mfa_rules"}
     nested = {f"{name}.{f.name}" for name, cls in sections.items() for f in dataclasses.fields(cls)}
 
     assert set(SPEC_KEYS) == top | nested
@@ -459,7 +478,7 @@ def test_unknown_table_is_named(workdir: Path) -> None:
 
 
 def test_every_unknown_key_is_listed(workdir: Path) -> None:
-    path = write_toml(workdir, 'source = "x"\nlangage = "en"\n[smtp]\nhost = "mail"\n')
+    path = write_toml(workdir, 'source = "x"\nlangage = "en"\n[mail]\nhost = "mail"\n')
 
     with pytest.raises(ConfigError) as caught:
         load_settings(env={}, config_file=path)
@@ -467,7 +486,7 @@ def test_every_unknown_key_is_listed(workdir: Path) -> None:
     message = str(caught.value)
     assert '"source"' in message
     assert 'did you mean "language"' in message
-    assert "[smtp]" in message
+    assert "[mail]" in message
 
 
 def test_section_given_as_a_value_is_refused(workdir: Path) -> None:

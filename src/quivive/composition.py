@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -14,16 +15,27 @@ from quivive.services.accounts import AccountService, PasswordRules
 from quivive.services.audit import AuditTrail, ChainedAuditSink, CheckpointSigner
 from quivive.services.authentication import PasswordAuthenticator
 from quivive.services.first_admin import FirstAdminSetup
+from quivive.services.mailer import Mailer, mailer_for
+from quivive.services.mfa import FactorRegistry, MfaService
+from quivive.services.mfa_policy import MfaPolicyService
 from quivive.services.passkeys import PasskeyService, PasskeyStores
 from quivive.services.password_hashing import PasswordHasher
+from quivive.services.recovery_codes import RecoveryCodeFactor
+from quivive.services.secret_box import SecretBox
 from quivive.services.sessions import SessionPolicy, SessionService
+from quivive.services.sign_ins import SignInRecorder
+from quivive.services.totp import TotpFactor
 from quivive.storage.audit import AuditRepository
 from quivive.storage.data_dir import load_or_create_key, prepare_data_dir
 from quivive.storage.database import create_database_engine
+from quivive.storage.mfa_rules import MfaRuleRepository
 from quivive.storage.passkeys import PasskeyRepository
 from quivive.storage.password_blocklist import ShippedBlocklist
+from quivive.storage.recovery_codes import RecoveryCodeRepository
 from quivive.storage.sessions import SessionRepository
 from quivive.storage.setup_tokens import SetupTokenRepository
+from quivive.storage.sign_ins import SignInRepository
+from quivive.storage.totp import TotpRepository
 from quivive.storage.users import UserRepository
 from quivive.storage.webauthn_challenges import CeremonyRepository
 
@@ -47,6 +59,12 @@ class Services:
     first_admin: FirstAdminSetup
     passkeys: PasskeyService
     form_key: bytes
+    mfa: MfaService
+    mfa_policy: MfaPolicyService
+    totp: TotpFactor
+    recovery_codes: RecoveryCodeFactor
+    sign_ins: SignInRepository
+    mailer: Mailer
 
     def close(self) -> None:
         self.hasher.close()
@@ -68,6 +86,8 @@ def build_services(
         AuditRepository(engine), CheckpointSigner.from_data_dir(settings.data_dir), clock
     )
     audit = audit or ChainedAuditSink(audit_trail)
+    # Every login.* event of a known user also feeds the account page's recent sign-ins.
+    audit = SignInRecorder(audit, UserRepository(engine), SignInRepository(engine))
     hasher = PasswordHasher(
         memory_kib=settings.password.hash_memory_kib,
         time_cost=settings.password.hash_time_cost,
@@ -103,6 +123,7 @@ def build_services(
         ),
         passkeys=_passkeys(settings, engine, users, audit, clock),
         form_key=load_or_create_key(settings.data_dir / FORM_KEY_FILE, FORM_KEY_BYTES),
+        **_mfa(settings, engine, sessions, audit, clock),
     )
 
 
@@ -118,3 +139,22 @@ def _passkeys(
     )
     stores = PasskeyStores(PasskeyRepository(engine), CeremonyRepository(engine), users)
     return PasskeyService(stores, rp, audit, clock)
+
+
+def _mfa(
+    settings: Settings, engine: Engine, sessions: SessionService, audit: AuditSink, clock: Clock
+) -> dict[str, Any]:
+    """The second factors and the MFA policy. A new factor (passkeys, ...) joins ``factors``."""
+    box = SecretBox(settings.secrets_key_file)
+    totp = TotpFactor(TotpRepository(engine), box, settings.establishment_name, clock)
+    recovery_codes = RecoveryCodeFactor(RecoveryCodeRepository(engine), clock)
+    factors = FactorRegistry([totp, recovery_codes])
+    policy = MfaPolicyService(settings.mfa_rules, MfaRuleRepository(engine), audit, clock)
+    return {
+        "mfa": MfaService(factors, policy, sessions, audit, clock),
+        "mfa_policy": policy,
+        "totp": totp,
+        "recovery_codes": recovery_codes,
+        "sign_ins": SignInRepository(engine),
+        "mailer": mailer_for(settings.smtp),
+    }

@@ -17,11 +17,12 @@ import tomllib
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from quivive.domain.mfa_policy import MAX_GRACE_DAYS, MfaRule
 from quivive.domain.passwords import (
     DEFAULT_MIN_LENGTH,
     MIN_LENGTH_FLOOR,
@@ -81,6 +82,35 @@ class PasswordSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """Where security notifications (a recovery code was used) are sent from; host None: none."""
+
+    host: str | None
+    port: int
+    sender: str | None
+    username: str | None
+    password: str | None = field(repr=False)
+    starttls: bool
+
+
+# OpenID Connect provider. RFC 9068 / OAuth 2.0 Security BCP: short-lived access tokens limit
+# what a leaked one is worth; 10 minutes is the issue's default, an hour the most we allow.
+DEFAULT_ACCESS_TOKEN_LIFETIME = timedelta(minutes=10)
+MAX_ACCESS_TOKEN_LIFETIME = timedelta(hours=1)
+# Refresh tokens rotate on every use; this bounds how long an unused one stays valid (one shift).
+DEFAULT_REFRESH_TOKEN_LIFETIME = timedelta(hours=12)
+MAX_REFRESH_TOKEN_LIFETIME = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class OidcSettings:
+    finess: str | None
+    access_token_lifetime: timedelta
+    id_token_lifetime: timedelta
+    refresh_token_lifetime: timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path
     database_url: str = field(repr=False)  # may hold a password: keep it out of reprs and logs
@@ -96,7 +126,10 @@ class Settings:
     audit_retention: timedelta
     session: SessionSettings
     password: PasswordSettings
+    smtp: SmtpSettings
+    secrets_key_file: Path
     source: Path | None  # the TOML file read, if any
+    mfa_rules: tuple[MfaRule, ...] = ()  # [[mfa.rules]] in the TOML file (no environment twin)
 
     @property
     def https(self) -> bool:
@@ -211,6 +244,38 @@ class Text:
         return text
 
 
+@dataclass(frozen=True, slots=True)
+class OptionalText:
+    max_length: int
+
+    @property
+    def expected(self) -> str:
+        return f"text of at most {self.max_length} characters, or empty"
+
+    def parse(self, raw: object) -> str | None:
+        if raw is None:
+            return None
+        text = Text(0, self.max_length).parse(raw)
+        return text or None
+
+
+# FINESS: 9 characters, the first two the département (2A/2B for Corsica), the last a check digit.
+_FINESS = re.compile(r"[0-9]{2}[0-9]{7}|2[AB][0-9]{7}")
+
+
+@dataclass(frozen=True, slots=True)
+class Finess:
+    @property
+    def expected(self) -> str:
+        return "a FINESS number (9 characters, e.g. 750712184), or empty"
+
+    def parse(self, raw: object) -> str | None:
+        text = OptionalText(9).parse(raw)
+        if text is not None and not _FINESS.fullmatch(text.upper()):
+            raise ValueError(f"expected {self.expected}")
+        return None if text is None else text.upper()
+
+
 _BIND_HOST = re.compile(r"[A-Za-z0-9.:_-]{1,253}")
 
 
@@ -241,6 +306,20 @@ class DirPath:
             raise ValueError('"~" is not expanded here: give the full path')
         # abspath, not resolve(): no file-system access; the directory may not exist yet.
         return Path(os.path.abspath(text))
+
+
+@dataclass(frozen=True, slots=True)
+class FilePath:
+    @property
+    def expected(self) -> str:
+        return "a file path, absolute or relative to the working directory"
+
+    def parse(self, raw: object) -> Path:
+        try:
+            return DirPath().parse(raw)
+        except ValueError as exc:
+            message = str(exc).replace(DirPath().expected, self.expected)
+            raise ValueError(message) from None
 
 
 # Accepted prefixes and what they become: SQLAlchemy needs the driver named for psycopg 3.
@@ -398,6 +477,10 @@ def _default_public_url(values: Mapping[str, Any]) -> str:
     return f"http://localhost:{values['port']}"
 
 
+def _default_secrets_key_file(values: Mapping[str, Any]) -> str:
+    return f"{values['data_dir']}/secrets.key"
+
+
 def _default_verify_workers(values: Mapping[str, Any]) -> int:
     return min(os.cpu_count() or 2, MAX_VERIFY_WORKERS)
 
@@ -500,6 +583,27 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
         "Password checks run at the same time (threads)",
         default_doc=f"number of CPUs, at most {MAX_VERIFY_WORKERS}",
     ),
+    SettingSpec(
+        "secrets_key_file",
+        FilePath(),
+        _default_secrets_key_file,
+        "AES-256 key (32 bytes, mode 0600) encrypting TOTP secrets at rest; created if missing; "
+        "`quivive keys rotate-secrets` replaces it",
+        default_doc="`<data_dir>/secrets.key`",
+    ),
+    SettingSpec(
+        "smtp.host",
+        OptionalText(253),
+        None,
+        "SMTP server for security notifications (a recovery code was used); unset: no e-mail",
+    ),
+    SettingSpec("smtp.port", Integer(1, 65535), 587, "SMTP server port"),
+    SettingSpec("smtp.sender", OptionalText(320), None, "From address of notifications"),
+    SettingSpec("smtp.username", OptionalText(256), None, "SMTP login, if the server needs one"),
+    SettingSpec("smtp.password", OptionalText(256), None, "SMTP password", secret=True),
+    SettingSpec(
+        "smtp.starttls", Boolean(), True, "Upgrade the SMTP connection with STARTTLS before login"
+    ),
 )
 
 SECRET_KEYS: frozenset[str] = frozenset(spec.key for spec in SETTING_SPECS if spec.secret)
@@ -508,6 +612,7 @@ _SPECS = {spec.key: spec for spec in SETTING_SPECS}
 _SECTIONS: dict[str, Callable[..., Any]] = {
     "session": SessionSettings,
     "password": PasswordSettings,
+    "smtp": SmtpSettings,
 }
 
 
@@ -564,13 +669,15 @@ def load_settings(
     """
     environ: Mapping[str, str] = os.environ if env is None else env
     source = _config_path(environ, config_file)
-    file_values = _flatten(_read_toml(source), source) if source else {}
+    table = _read_toml(source) if source else {}
+    mfa_rules = _mfa_rules(table.pop("mfa", None), source) if source else ()
+    file_values = _flatten(table, source) if source else {}
     values: dict[str, Any] = {}
     for spec in SETTING_SPECS:
         values[spec.key] = _resolve(spec, environ, file_values, values)
     for check in _CROSS_CHECKS:
         check(values)
-    return _build(values, source)
+    return _build(values, source, mfa_rules)
 
 
 def _config_path(environ: Mapping[str, str], config_file: Path | None) -> Path | None:
@@ -657,7 +764,9 @@ def _show_raw(raw: object) -> str:
     return f"a TOML {type(raw).__name__}"
 
 
-def _build(values: Mapping[str, Any], source: Path | None) -> Settings:
+def _build(
+    values: Mapping[str, Any], source: Path | None, mfa_rules: tuple[MfaRule, ...] = ()
+) -> Settings:
     top = {key: value for key, value in values.items() if "." not in key}
     sections = {
         name: factory(
@@ -669,7 +778,70 @@ def _build(values: Mapping[str, Any], source: Path | None) -> Settings:
         )
         for name, factory in _SECTIONS.items()
     }
-    return Settings(**top, **sections, source=source)
+    return Settings(**top, **sections, source=source, mfa_rules=mfa_rules)
+
+
+# --- [[mfa.rules]]: an array of tables, parsed apart from the one-key-per-spec table ------------
+
+_RULE_KEYS = ("role", "from", "grace_days", "phishing_resistant")
+
+
+def _mfa_rules(raw: object, path: Path | None) -> tuple[MfaRule, ...]:
+    """``[[mfa.rules]]``: role = "medecin", from = 2026-01-01, grace_days, phishing_resistant."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or set(raw) - {"rules"}:
+        raise _rule_error(path, "mfa", "expected only [[mfa.rules]] entries in [mfa]")
+    entries = raw.get("rules", [])
+    if not isinstance(entries, list):
+        raise _rule_error(path, "mfa.rules", "expected an array of tables ([[mfa.rules]])")
+    rules = tuple(_mfa_rule(entry, f"mfa.rules[{n}]", path) for n, entry in enumerate(entries, 1))
+    roles = [rule.role for rule in rules]
+    for role in roles:
+        if roles.count(role) > 1:
+            raise _rule_error(path, "mfa.rules", f"role {role!r} has more than one rule")
+    return rules
+
+
+def _mfa_rule(entry: object, where: str, path: Path | None) -> MfaRule:
+    if not isinstance(entry, dict):
+        raise _rule_error(path, where, "expected a table")
+    unknown = [key for key in entry if key not in _RULE_KEYS]
+    if unknown:
+        raise _rule_error(
+            path, f"{where}.{unknown[0]}", "unknown key (expected " + ", ".join(_RULE_KEYS) + ")"
+        )
+    role = entry.get("role")
+    if not isinstance(role, str) or not re.fullmatch(r"[^\s]{1,64}", role.strip()):
+        raise _rule_error(path, f"{where}.role", f"expected a role name, got {_show_raw(role)}")
+    raw_start = start = entry.get("from")
+    if isinstance(start, str):
+        try:
+            start = date.fromisoformat(start.strip())
+        except ValueError:
+            start = None
+    if not isinstance(start, date) or isinstance(start, datetime):
+        raise _rule_error(
+            path, f"{where}.from", f"expected a date like 2026-01-01, got {_show_raw(raw_start)}"
+        )
+    grace = _to_int(entry.get("grace_days", 0))
+    if grace is None or not 0 <= grace <= MAX_GRACE_DAYS:
+        got = _show_raw(entry.get("grace_days"))
+        raise _rule_error(
+            path,
+            f"{where}.grace_days",
+            f"expected an integer between 0 and {MAX_GRACE_DAYS}, got {got}",
+        )
+    strict = entry.get("phishing_resistant", False)
+    if not isinstance(strict, bool):
+        raise _rule_error(
+            path, f"{where}.phishing_resistant", f"expected true or false, got {_show_raw(strict)}"
+        )
+    return MfaRule(unicodedata.normalize("NFKC", role).strip().casefold(), start, grace, strict)
+
+
+def _rule_error(path: Path | None, key: str, reason: str) -> ConfigError:
+    return ConfigError(f"{path}: {key}: {reason}", key=key)
 
 
 # --- display -------------------------------------------------------------------------------------

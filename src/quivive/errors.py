@@ -93,3 +93,21 @@ class SignCountRegression(WebAuthnRejected):
         super().__init__("sign_count_regression", f"sign count {received} not above {stored}")
         self.stored = stored
         self.received = received
+
+
+class ReauthenticationRequired(QuiviveError):
+    """The last authentication is too old for this change (factors, recovery codes): ASVS V7."""
+
+    code = "reauthentication_required"
+
+
+class LastFactorRequired(QuiviveError):
+    """Removing this factor would leave the user below what the MFA policy requires."""
+
+    code = "last_factor_required"
+
+
+class FactorRejected(QuiviveError):
+    """A second-factor proof (code, recovery code, assertion) was wrong, replayed or expired."""
+
+    code = "factor_rejected"

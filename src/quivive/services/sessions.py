@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from quivive.clock import Clock
 from quivive.domain.sessions import (
@@ -14,7 +17,7 @@ from quivive.domain.sessions import (
     timeouts_for,
 )
 from quivive.domain.users import User
-from quivive.errors import NotFoundError
+from quivive.errors import NotFoundError, SessionInvalid
 from quivive.storage.sessions import SessionRepository
 from quivive.storage.users import UserRepository
 
@@ -22,11 +25,21 @@ from quivive.storage.users import UserRepository
 # SQLite's single writer the bottleneck. Idle expiry is therefore accurate to within this interval.
 TOUCH_INTERVAL = timedelta(seconds=30)
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class SessionPolicy:
     idle_timeout: timedelta
     absolute_timeout: timedelta
+
+
+class SessionEndListener(Protocol):
+    """Told when sessions end (the OIDC provider revokes grants and tells relying parties)."""
+
+    def session_ended(self, token_hash: str, user_id: int) -> None: ...
+
+    def user_sessions_ended(self, user_id: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +61,10 @@ class SessionService:
         self._users = users
         self._policy = policy
         self._clock = clock
+        self._listeners: list[SessionEndListener] = []
+
+    def subscribe(self, listener: SessionEndListener) -> None:
+        self._listeners.append(listener)
 
     def start(
         self,
@@ -96,12 +113,89 @@ class SessionService:
             self._sessions.touch(session.token_hash, now)
         return ActiveSession(token=token, session=session, user=user)
 
+    def find_live(self, token: str) -> Session:
+        """The live session for ``token`` (without touching it); ``SessionInvalid`` otherwise."""
+        session = self._sessions.find(hash_token(token))
+        if session is None or not session.is_valid_at(self._clock.now()):
+            raise SessionInvalid()
+        return session
+
+    def rotate(
+        self,
+        token: str,
+        *,
+        amr: tuple[str, ...],
+        aal: AssuranceLevel,
+        source_address: str | None,
+        user_agent: str | None,
+    ) -> str:
+        """Replace the session after a new authentication (second factor, step-up, re-auth).
+
+        The old identifier is revoked first, with a compare-and-set: of two parallel upgrades of
+        one session only one gets a new identifier. ``auth_time`` becomes now; the timeouts are
+        those of the new level, the absolute one still counted from the original sign-in.
+        """
+        old = self.find_live(token)
+        if not self._sessions.revoke(old.token_hash, self._clock.now()):
+            raise SessionInvalid()
+        now = self._clock.now()
+        idle, absolute = timeouts_for(aal, self._policy.idle_timeout, self._policy.absolute_timeout)
+        new_token, token_hash = new_session_token()
+        self._sessions.add(
+            Session(
+                token_hash=token_hash,
+                user_id=old.user_id,
+                created_at=old.created_at,
+                auth_time=now,
+                last_seen_at=now,
+                idle_timeout=idle,
+                expires_at=old.created_at + absolute,
+                amr=amr,
+                aal=aal,
+                source_address=source_address,
+                user_agent=(user_agent or "")[:512] or None,
+                revoked_at=None,
+            )
+        )
+        return new_token
+
     def end(self, token: str) -> bool:
-        return self._sessions.revoke(hash_token(token), self._clock.now())
+        token_hash = hash_token(token)
+        session = self._sessions.find(token_hash) if self._listeners else None
+        ended = self._sessions.revoke(token_hash, self._clock.now())
+        if ended and session is not None:
+            self._tell(lambda listener: listener.session_ended(token_hash, session.user_id))
+        return ended
 
     def end_all_for_user(self, user_id: int, *, keep_token: str | None = None) -> int:
         keep = hash_token(keep_token) if keep_token else None
-        return self._sessions.revoke_all_for_user(user_id, self._clock.now(), keep=keep)
+        live = self.list_for_user(user_id) if keep and self._listeners else []
+        ended = self._sessions.revoke_all_for_user(user_id, self._clock.now(), keep=keep)
+        if keep is None:
+            self._tell(lambda listener: listener.user_sessions_ended(user_id))
+        for session in live:
+            if session.token_hash != keep:
+                self._tell_ended(session.token_hash, user_id)
+        return ended
+
+    def _tell_ended(self, token_hash: str, user_id: int) -> None:
+        self._tell(lambda listener: listener.session_ended(token_hash, user_id))
+
+    def _tell(self, call: Callable[[SessionEndListener], None]) -> None:
+        for listener in self._listeners:
+            try:
+                call(listener)
+            except Exception:
+                # The session is ended whatever a listener does; its failure is logged, not raised.
+                log.exception("session end listener %r failed", listener)
+
+    def end_for_user(self, user_id: int, token_hash: str) -> bool:
+        """End one of the user's sessions by its stored hash (the account page's "revoke")."""
+        owned = any(s.token_hash == token_hash for s in self.list_for_user(user_id))
+        ended = owned and self._sessions.revoke(token_hash, self._clock.now())
+        if ended:
+            self._tell(lambda listener: listener.session_ended(token_hash, user_id))
+        return ended
 
     def list_for_user(self, user_id: int) -> list[Session]:
         return self._sessions.for_user(user_id, now=self._clock.now())

@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -211,4 +212,61 @@ webauthn_challenges = Table(
     Column("user_handle", String(128), nullable=True),  # base64url, for a registration
     Column("expires_at", UTCDateTime, nullable=False),
     Index("ix_webauthn_challenges_expires_at", "expires_at"),
+)
+
+# Multi-factor authentication (``storage.mfa``). MFA policy rules set from the CLI or the admin
+# console; the TOML file's rules are defaults that a row for the same role replaces.
+mfa_rules = Table(
+    "mfa_rules",
+    metadata,
+    Column("role", String(64), primary_key=True),
+    Column("enforce_from", Date, nullable=False),
+    Column("grace_days", Integer, nullable=False),
+    Column("phishing_resistant", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(256), nullable=True),
+)
+
+# TOTP authenticators. ``secret`` is AES-GCM ciphertext carrying its key id (services.secret_box);
+# ``last_step`` is the replay guard, advanced only by a compare-and-set UPDATE.
+totp_credentials = Table(
+    "totp_credentials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime, nullable=True),  # NULL while enrolment is pending
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("last_step", BigInteger, nullable=True),
+    Index("ix_totp_credentials_user_id", "user_id"),
+)
+
+# Single-use recovery codes, stored as salted SHA-256 (see services.recovery_codes for why a fast
+# hash is enough here).
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("salt", String(32), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Index("ix_recovery_codes_user_id", "user_id"),
+)
+
+# The user's own view of recent sign-ins (account page), fed from login.* audit events.
+sign_ins = Table(
+    "sign_ins",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("method", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("source_address", String(64), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+    Index("ix_sign_ins_user_id", "user_id"),
 )
