@@ -10,6 +10,10 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
+# No Referer to other sites (set-up links and authorization codes sit in URLs), but not
+# "no-referrer": under it browsers send "Origin: null" on every form post (Fetch standard,
+# "append a request Origin header"), which the CSRF check must refuse, so nobody could sign in.
+REFERRER_POLICY = "same-origin"
 # Two years, the HSTS preload list minimum.
 HSTS_VALUE = "max-age=63072000; includeSubDomains"
 
@@ -19,7 +23,7 @@ def security_headers(*, https: bool) -> list[tuple[bytes, bytes]]:
         (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),
-        (b"referrer-policy", b"no-referrer"),
+        (b"referrer-policy", REFERRER_POLICY.encode()),
         (b"cross-origin-opener-policy", b"same-origin"),
         (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
     ]
