@@ -1,0 +1,77 @@
+"""The default audit sink never lets a database failure reach a sign-in."""
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from quivive.clock import FrozenClock
+from quivive.domain.audit import AuditEvent, Outcome
+from quivive.services.audit import AuditTrail, ChainedAuditSink, CheckpointSigner
+from quivive.storage.audit import AuditRepository
+from quivive.storage.database import create_database_engine
+from support.quivive import running_services
+
+EVENT = AuditEvent(
+    "login.password",
+    Outcome.FAILURE,
+    datetime(2026, 1, 15, 8, 0, tzinfo=UTC),
+    actor="alice",
+    reason="bad_credentials",
+)
+
+
+def test_sink_appends_to_the_chain(tmp_path: Path, backend: str) -> None:
+    with running_services(tmp_path, backend) as services:
+        ChainedAuditSink(services.audit_trail).record(EVENT)
+
+        [record] = services.audit_trail.latest(5)
+        assert (record.sequence, record.action, record.reason) == (
+            1,
+            "login.password",
+            "bad_credentials",
+        )
+
+
+def test_sink_logs_and_carries_on_when_the_schema_is_gone(
+    tmp_path: Path, backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with running_services(tmp_path, backend) as services:
+        sink = ChainedAuditSink(services.audit_trail)
+        with services.engine.begin() as conn:
+            conn.execute(text("DROP TABLE audit_records"))
+
+        with caplog.at_level(logging.ERROR, logger="quivive.audit"):
+            sink.record(EVENT)
+
+    [line] = [r for r in caplog.records if r.name == "quivive.audit"]
+    assert line.levelno == logging.ERROR
+    assert "audit append failed for login.password" in line.getMessage()
+
+
+def test_sink_logs_and_carries_on_when_the_database_is_unreachable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = create_database_engine(
+        "postgresql+psycopg://quivive:s3cret@127.0.0.1:9/quivive"  # port 9 (discard): refused
+    )
+    trail = AuditTrail(
+        AuditRepository(missing), CheckpointSigner.from_data_dir(tmp_path), FrozenClock()
+    )
+
+    with caplog.at_level(logging.ERROR, logger="quivive.audit"):
+        ChainedAuditSink(trail).record(EVENT)
+
+    assert "audit append failed for login.password: OperationalError" in caplog.text
+    assert "s3cret" not in caplog.text
+
+
+def test_signing_key_is_private_and_stable(tmp_path: Path) -> None:
+    first = CheckpointSigner.from_data_dir(tmp_path)
+    second = CheckpointSigner.from_data_dir(tmp_path)
+
+    assert (tmp_path / "audit-signing.key").stat().st_mode & 0o777 == 0o600
+    assert first.public_pem() == second.public_pem()
+    assert first.public_pem().startswith("-----BEGIN PUBLIC KEY-----")
