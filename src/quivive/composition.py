@@ -18,7 +18,7 @@ from quivive.services.first_admin import FirstAdminSetup
 from quivive.services.mailer import Mailer, mailer_for
 from quivive.services.mfa import FactorRegistry, MfaService
 from quivive.services.mfa_policy import MfaPolicyService
-from quivive.services.passkeys import PasskeyService, PasskeyStores
+from quivive.services.passkeys import PasskeyFactor, PasskeyService, PasskeyStores
 from quivive.services.password_hashing import PasswordHasher
 from quivive.services.recovery_codes import RecoveryCodeFactor
 from quivive.services.secret_box import SecretBox
@@ -107,6 +107,7 @@ def build_services(
         blocklist=ShippedBlocklist(),
     )
     accounts = AccountService(users, sessions, hasher, rules, audit, clock)
+    passkeys = _passkeys(settings, engine, users, audit, clock)
     return Services(
         settings=settings,
         clock=clock,
@@ -121,9 +122,9 @@ def build_services(
         first_admin=FirstAdminSetup(
             SetupTokenRepository(engine), users, accounts, settings.public_url, clock
         ),
-        passkeys=_passkeys(settings, engine, users, audit, clock),
+        passkeys=passkeys,
         form_key=load_or_create_key(settings.data_dir / FORM_KEY_FILE, FORM_KEY_BYTES),
-        **_mfa(settings, engine, sessions, audit, clock),
+        **_mfa(settings, engine, sessions, audit, clock, passkeys),
     )
 
 
@@ -142,13 +143,19 @@ def _passkeys(
 
 
 def _mfa(
-    settings: Settings, engine: Engine, sessions: SessionService, audit: AuditSink, clock: Clock
+    settings: Settings,
+    engine: Engine,
+    sessions: SessionService,
+    audit: AuditSink,
+    clock: Clock,
+    passkeys: PasskeyService,
 ) -> dict[str, Any]:
     """The second factors and the MFA policy. A new factor (passkeys, ...) joins ``factors``."""
     box = SecretBox(settings.secrets_key_file)
     totp = TotpFactor(TotpRepository(engine), box, settings.establishment_name, clock)
     recovery_codes = RecoveryCodeFactor(RecoveryCodeRepository(engine), clock)
-    factors = FactorRegistry([totp, recovery_codes])
+    # Phishing-resistant first: the chooser offers factors in this order.
+    factors = FactorRegistry([PasskeyFactor(passkeys), totp, recovery_codes])
     policy = MfaPolicyService(settings.mfa_rules, MfaRuleRepository(engine), audit, clock)
     return {
         "mfa": MfaService(factors, policy, sessions, audit, clock),

@@ -360,7 +360,7 @@ class PasskeyFactor:
     amr_values = frozenset({"hwk", "swk", "user"})
     phishing_resistant = True
     is_backup = False
-    verify_path = "/login/passkey"
+    verify_path = "/login/second-factor/passkey"
     enrol_path: str | None = "/account/passkeys"
 
     def __init__(self, passkeys: PasskeyService) -> None:

@@ -50,3 +50,16 @@ PAGE_MESSAGES = {
     405: N_("This address does not accept this kind of request."),
     500: N_("An unexpected error occurred. It has been logged; please try again."),
 }
+
+# Passkeys (routes.passkeys). One message for every refusal: the audit trail has the reason.
+PASSKEY_FAILED = N_(
+    "Your passkey could not be used. Please try again, or sign in with your password."
+)
+PASSKEY_ADDED = N_("Your passkey has been added.")
+PASSKEY_DEFAULT_NAME = N_("Passkey")
+PASSKEY_LABEL = N_("Passkey or security key")  # services.passkeys.PasskeyFactor.label
+PASSKEY_REASONS = {
+    "failed": N_("The passkey could not be added. Please try again."),
+    "already_registered": N_("This passkey is already registered."),
+    "name": N_("The name must have at most 64 characters, without control characters."),
+}

@@ -37,10 +37,16 @@ async def login_page(request: Request) -> Response:
         {
             "next": safe_next(request.query_params.get("next")),
             "username": "",
-            "error": None,
+            "error": _passkey_error(web, request),
             "notice": web.translate(request, notice) if notice else None,
         },
     )
+
+
+def _passkey_error(web: WebState, request: Request) -> str | None:
+    # routes.passkeys sends a refused passwordless sign-in back here with ?error=passkey.
+    failed = request.query_params.get("error") == "passkey"
+    return web.translate(request, messages.PASSKEY_FAILED) if failed else None
 
 
 @router.post("/login", include_in_schema=False)

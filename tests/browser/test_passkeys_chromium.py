@@ -1,0 +1,131 @@
+"""A real passkey in Chromium: register on the account page, sign out, sign in without a password.
+
+Chromium's CDP virtual authenticator stands in for a platform authenticator (ctap2, internal
+transport, resident keys, user verification); the page's own script drives WebAuthn, so this is
+the same code path as a user's browser. The app's public URL is the live server's URL, so the
+RP ID (``localhost``) and origin the server expects are the ones the browser reports.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import CDPSession, Page, expect
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from quivive.composition import Services
+from quivive.services.accounts import NewAccount
+from quivive.web.app import create_app
+from support.live_server import LiveServer
+from support.quivive import RecordingAudit, running_services
+
+PASSWORD = "correct horse battery staple 42"
+VIRTUAL_AUTHENTICATOR = {
+    "protocol": "ctap2",
+    "transport": "internal",
+    "hasResidentKey": True,
+    "hasUserVerification": True,
+    "isUserVerified": True,
+    "automaticPresenceSimulation": True,
+}
+
+
+@dataclass
+class LateApp:
+    """The live server's port is known only once it listens; the app is built after that."""
+
+    app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is None:
+            raise RuntimeError("app not built yet")
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class Site:
+    url: str
+    services: Services
+    audit: RecordingAudit
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    late = LateApp()
+    with LiveServer(late, lifespan="off") as server:
+        settings = {"public_url": server.url}
+        audit = RecordingAudit()
+        with running_services(tmp_path, audit=audit, settings=settings) as services:
+            account = NewAccount(username="alice", password=PASSWORD, display_name="Alice Martin")
+            services.accounts.create(account, actor="test")
+            late.app = create_app(services)
+            yield Site(server.url, services, audit)
+
+
+def add_authenticator(page: Page) -> tuple[CDPSession, str]:
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    added: dict[str, Any] = cdp.send(
+        "WebAuthn.addVirtualAuthenticator", {"options": VIRTUAL_AUTHENTICATOR}
+    )
+    return cdp, str(added["authenticatorId"])
+
+
+def register_passkey(page: Page, site: Site) -> CDPSession:
+    """Sign in with the password, add a passkey from the account page; then sign out."""
+    cdp, authenticator = add_authenticator(page)
+    page.goto(site.url + "/login")
+    page.locator("#username").fill("alice")
+    page.locator("#password").fill(PASSWORD)
+    page.locator("form[action='/login'] button[type=submit]").click()
+    expect(page).to_have_url(site.url + "/account")
+
+    page.locator("a[href='/account/passkeys']").click()
+    page.locator("#passkey-name").fill("Poste de soins 3")
+    page.locator("#add-passkey").click()
+    page.wait_for_url(re.compile(r"notice=added|second-factor"))
+
+    [passkey] = site.services.passkeys.list_for_user(site.services.accounts.get("alice").id)
+    assert passkey.name == "Poste de soins 3"
+    assert passkey.user_verified
+    stored = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})
+    assert [credential["isResidentCredential"] for credential in stored["credentials"]] == [True]
+    page.context.clear_cookies()  # signed out: no session left in this browser
+    return cdp
+
+
+def expect_signed_in_with_the_passkey_alone(page: Page, site: Site) -> None:
+    expect(page).to_have_url(site.url + "/account")
+    # A device-bound key (BE=0) that verified its user: AAL3, amr hwk + user + mfa, no password.
+    expect(page.locator("#aal")).to_have_text("AAL3")
+    expect(page.locator("#amr")).to_have_text("hwk, user, mfa")
+
+
+def test_register_a_passkey_then_sign_in_with_the_passkey_button(page: Page, site: Site) -> None:
+    # As in a browser without passkey autofill, so that only the button can start the ceremony.
+    page.add_init_script(
+        "PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);"
+    )
+    register_passkey(page, site)
+    page.goto(site.url + "/login")
+
+    page.locator("#passkey-sign-in").click()
+
+    expect_signed_in_with_the_passkey_alone(page, site)
+
+
+def test_passkey_autofill_signs_in_from_the_login_page(page: Page, site: Site) -> None:
+    # Conditional mediation: the virtual authenticator answers the autofill request at once,
+    # where a person would pick the passkey offered under the username field.
+    register_passkey(page, site)
+
+    page.goto(site.url + "/login")
+
+    expect_signed_in_with_the_passkey_alone(page, site)
+    assert ("factor.added", "success") in site.audit.actions()
+    assert site.audit.actions()[-1] == ("login.passkey", "success")
