@@ -140,23 +140,25 @@ def canonical_json(value: Mapping[str, object]) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _text(value: str | None) -> str:
-    return "null" if value is None else encode_basestring(value)
-
-
 def canonical_content(record: ChainRecord, sequence: int | None = None) -> str:
     """``canonical_json`` of the content, built by hand: verification hashes 100,000 records/s.
 
     ``sequence`` overrides the record's own, to recognise a record moved from elsewhere.
     """
-    number = record.sequence if sequence is None else sequence
+    (number, at, action, outcome, actor, subject, reason, source, agent, request, details, _, _) = (
+        record
+    )
+    if sequence is not None:
+        number = sequence
+    quote = encode_basestring  # JSON string with escapes, non-ASCII kept (C implementation)
     return (
-        f'{{"action":{encode_basestring(record.action)},"actor":{_text(record.actor)},'
-        f'"at":{encode_basestring(record.at)},"details":{record.details},'
-        f'"outcome":{encode_basestring(record.outcome)},"reason":{_text(record.reason)},'
-        f'"request_id":{_text(record.request_id)},"sequence":{number},'
-        f'"source_address":{_text(record.source_address)},"subject":{_text(record.subject)},'
-        f'"user_agent":{_text(record.user_agent)}}}'
+        f'{{"action":{quote(action)},"actor":{"null" if actor is None else quote(actor)},'
+        f'"at":{quote(at)},"details":{details},"outcome":{quote(outcome)},'
+        f'"reason":{"null" if reason is None else quote(reason)},'
+        f'"request_id":{"null" if request is None else quote(request)},"sequence":{number},'
+        f'"source_address":{"null" if source is None else quote(source)},'
+        f'"subject":{"null" if subject is None else quote(subject)},'
+        f'"user_agent":{"null" if agent is None else quote(agent)}}}'
     )
 
 
@@ -263,11 +265,12 @@ def verify_chain(
     pins = {point.sequence: point.hash for point in checkpoints if point.sequence > start.sequence}
     expected, prev_hash, before_prev = start.sequence + 1, start.hash, ""
     stream = iter(records)
+    sha256 = hashlib.sha256
     for record in stream:
         if (
             record.sequence != expected
             or record.prev_hash != prev_hash
-            or chain_hash(prev_hash, canonical_content(record)) != record.hash
+            or sha256((prev_hash + canonical_content(record)).encode()).hexdigest() != record.hash
         ):
             window = [record, *islice(stream, LOOKAHEAD)]
             return _diagnose(window, expected, prev_hash, before_prev, start)

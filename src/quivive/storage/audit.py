@@ -127,7 +127,7 @@ class AuditRepository:
         with self._engine.connect() as conn:
             streaming = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH)
             result = streaming.execute(query.order_by(audit_records.c.sequence))
-            yield (ChainRecord._make(row) for row in result)
+            yield map(ChainRecord._make, result)
 
     def latest(self, count: int) -> list[ChainRecord]:
         query = select(*_RECORD_COLUMNS).order_by(audit_records.c.sequence.desc()).limit(count)
