@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from quivive import config
 from quivive.config import (
     SETTING_SPECS,
+    OidcSettings,
     PasswordSettings,
     SessionSettings,
     Settings,
@@ -52,6 +53,10 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "password.hash_time_cost": ("3", 3),
     "password.hash_parallelism": ("2", 2),
     "password.verify_workers": ("3", 3),
+    "oidc.finess": ("2a0000123", "2A0000123"),
+    "oidc.access_token_lifetime": ("5m", timedelta(minutes=5)),
+    "oidc.id_token_lifetime": ("30m", timedelta(minutes=30)),
+    "oidc.refresh_token_lifetime": ("8h", timedelta(hours=8)),
     "secrets_key_file": ("/srv/quivive/keys/secrets.key", Path("/srv/quivive/keys/secrets.key")),
     "smtp.host": ("mail.example.org", "mail.example.org"),
     "smtp.port": ("25", 25),
@@ -62,6 +67,11 @@ SAMPLES: dict[str, tuple[str, object]] = {
 }
 
 BAD_VALUES: list[tuple[str, str]] = [
+    ("oidc.finess", "75071218"),
+    ("oidc.finess", "75O712184"),
+    ("oidc.access_token_lifetime", "2h"),
+    ("oidc.id_token_lifetime", "30s"),
+    ("oidc.refresh_token_lifetime", "31d"),
     ("data_dir", ""),
     ("data_dir", "~/quivive"),
     ("database_url", "mysql://quivive@db/quivive"),
@@ -312,6 +322,7 @@ def test_table_matches_the_dataclasses() -> None:
         "session": SessionSettings,
         "password": PasswordSettings,
         "smtp": SmtpSettings,
+        "oidc": OidcSettings,
     }
     top = {f.name for f in dataclasses.fields(Settings)} - set(sections) - {"source", "mfa_rules"}
     nested = {f"{name}.{f.name}" for name, cls in sections.items() for f in dataclasses.fields(cls)}

@@ -15,6 +15,7 @@ from quivive.services.accounts import AccountService, PasswordRules
 from quivive.services.audit import AuditTrail, ChainedAuditSink, CheckpointSigner
 from quivive.services.authentication import PasswordAuthenticator
 from quivive.services.first_admin import FirstAdminSetup
+from quivive.services.oidc_provider import OidcProvider, build_oidc
 from quivive.services.mailer import Mailer, mailer_for
 from quivive.services.mfa import FactorRegistry, MfaService
 from quivive.services.mfa_policy import MfaPolicyService
@@ -59,6 +60,7 @@ class Services:
     first_admin: FirstAdminSetup
     passkeys: PasskeyService
     form_key: bytes
+    oidc: OidcProvider
     mfa: MfaService
     mfa_policy: MfaPolicyService
     totp: TotpFactor
@@ -67,6 +69,7 @@ class Services:
     mailer: Mailer
 
     def close(self) -> None:
+        self.oidc.close()
         self.hasher.close()
         self.engine.dispose()
 
@@ -124,6 +127,7 @@ def build_services(
         ),
         passkeys=passkeys,
         form_key=load_or_create_key(settings.data_dir / FORM_KEY_FILE, FORM_KEY_BYTES),
+        oidc=build_oidc(settings, engine, users, sessions, audit, clock),
         **_mfa(settings, engine, sessions, audit, clock, passkeys),
     )
 

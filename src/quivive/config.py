@@ -126,6 +126,7 @@ class Settings:
     audit_retention: timedelta
     session: SessionSettings
     password: PasswordSettings
+    oidc: OidcSettings
     smtp: SmtpSettings
     secrets_key_file: Path
     source: Path | None  # the TOML file read, if any
@@ -604,6 +605,30 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "smtp.starttls", Boolean(), True, "Upgrade the SMTP connection with STARTTLS before login"
     ),
+    SettingSpec(
+        "oidc.finess",
+        Finess(),
+        None,
+        "FINESS number of the establishment, given to health applications (scope healthcare)",
+    ),
+    SettingSpec(
+        "oidc.access_token_lifetime",
+        Duration(timedelta(minutes=1), MAX_ACCESS_TOKEN_LIFETIME),
+        DEFAULT_ACCESS_TOKEN_LIFETIME,
+        "Lifetime of OpenID Connect access tokens (JWT)",
+    ),
+    SettingSpec(
+        "oidc.id_token_lifetime",
+        Duration(timedelta(minutes=1), MAX_ACCESS_TOKEN_LIFETIME),
+        DEFAULT_ACCESS_TOKEN_LIFETIME,
+        "Lifetime of OpenID Connect ID tokens",
+    ),
+    SettingSpec(
+        "oidc.refresh_token_lifetime",
+        Duration(timedelta(minutes=5), MAX_REFRESH_TOKEN_LIFETIME),
+        DEFAULT_REFRESH_TOKEN_LIFETIME,
+        "How long an unused refresh token stays valid (each use rotates it)",
+    ),
 )
 
 SECRET_KEYS: frozenset[str] = frozenset(spec.key for spec in SETTING_SPECS if spec.secret)
@@ -613,6 +638,7 @@ _SECTIONS: dict[str, Callable[..., Any]] = {
     "session": SessionSettings,
     "password": PasswordSettings,
     "smtp": SmtpSettings,
+    "oidc": OidcSettings,
 }
 
 

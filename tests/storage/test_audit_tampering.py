@@ -11,7 +11,7 @@ from quivive.clock import FrozenClock
 from quivive.composition import Services
 from quivive.domain.audit import AuditEvent, Outcome
 from quivive.domain.audit_chain import Breakage
-from quivive.services.audit import CHECKPOINT_EVERY_RECORDS, AuditTrail
+from quivive.services.audit import CHECKPOINT_EVERY, CHECKPOINT_EVERY_RECORDS, AuditTrail
 from support.quivive import running_services
 
 COLUMNS = (
@@ -186,3 +186,14 @@ def test_deleting_purged_records_past_the_checkpoint_is_caught(
     tamper(chained, "DELETE FROM audit_records WHERE sequence = 6")
 
     assert verdict_of(chained) == (Breakage.DELETED, 6)
+
+
+def test_a_checkpoint_follows_minutes_of_activity(chained: Services, clock: FrozenClock) -> None:
+    fill(chained.audit_trail, clock, 3)  # the first append signs record 1
+    clock.advance(CHECKPOINT_EVERY)
+    fill(chained.audit_trail, clock, 2)
+
+    report = chained.audit_trail.verify()
+
+    assert report.last_checkpoint is not None
+    assert report.last_checkpoint.sequence == 4

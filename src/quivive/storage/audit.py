@@ -88,9 +88,11 @@ class LockedChain:
         return None if row is None else ChainPosition(int(row[0]), str(row[1]))
 
     def delete_through(self, sequence: int) -> int:
+        """Delete records up to ``sequence`` and the checkpoints that only vouched for them."""
         result = self._conn.execute(
             delete(audit_records).where(audit_records.c.sequence <= sequence)
         )
+        self._conn.execute(delete(audit_checkpoints).where(audit_checkpoints.c.sequence < sequence))
         return int(result.rowcount)
 
 

@@ -270,3 +270,98 @@ sign_ins = Table(
     Column("user_agent", String(512), nullable=True),
     Index("ix_sign_ins_user_id", "user_id"),
 )
+
+# OpenID Connect provider (``storage.oidc_*``). Secrets, codes and refresh tokens are stored as
+# SHA-256 hashes only; list-valued columns hold space-separated values (none contains a space).
+oidc_clients = Table(
+    "oidc_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(64), nullable=True),
+    Column("auth_method", String(32), nullable=False),
+    Column("redirect_uris", Text, nullable=False),
+    Column("post_logout_redirect_uris", Text, nullable=False),
+    Column("backchannel_logout_uri", String(2048), nullable=True),
+    Column("grant_types", String(200), nullable=False),
+    Column("scopes", String(500), nullable=False),
+    Column("first_party", Boolean, nullable=False),
+    Column("require_pkce", Boolean, nullable=False),
+    Column("refresh_without_offline_access", Boolean, nullable=False),
+    Column("signing_alg", String(16), nullable=False),
+    Column("jwks", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Signing keys live in the database so that every node signs and verifies with the same set.
+oidc_signing_keys = Table(
+    "oidc_signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("private_jwk", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("retired_at", UTCDateTime, nullable=True),
+    Column("remove_after", UTCDateTime, nullable=True),
+)
+
+# One row per authorization: the code (consumed by compare-and-set on code_used_at), and the
+# grant that every token issued from it belongs to (revoked_at revokes them all).
+oidc_grants = Table(
+    "oidc_grants",
+    metadata,
+    Column("grant_id", String(64), primary_key=True),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("client_id", String(64), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("session_hash", String(64), nullable=True),
+    Column("redirect_uri", String(2048), nullable=False),
+    Column("scope", String(500), nullable=False),
+    Column("nonce", String(512), nullable=True),
+    Column("code_challenge", String(64), nullable=True),
+    Column("auth_time", UTCDateTime, nullable=False),
+    Column("acr", String(64), nullable=False),
+    Column("amr", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("code_expires_at", UTCDateTime, nullable=False),
+    Column("code_used_at", UTCDateTime, nullable=True),
+    Column("offline", Boolean, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Index("ix_oidc_grants_user_id", "user_id"),
+    Index("ix_oidc_grants_session_hash", "session_hash"),
+)
+
+# Refresh tokens of one grant form a family: each use rotates (used_at set by compare-and-set),
+# and presenting a used one revokes the grant.
+oidc_refresh_tokens = Table(
+    "oidc_refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column(
+        "grant_id",
+        String(64),
+        ForeignKey("oidc_grants.grant_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Index("ix_oidc_refresh_tokens_grant_id", "grant_id"),
+)
+
+# Access tokens revoked one by one (RFC 7009), until they would have expired anyway.
+oidc_revoked_tokens = Table(
+    "oidc_revoked_tokens",
+    metadata,
+    Column("jti", String(128), primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+oidc_consents = Table(
+    "oidc_consents",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("client_id", String(64), primary_key=True),
+    Column("scope", String(500), nullable=False),
+    Column("granted_at", UTCDateTime, nullable=False),
+)

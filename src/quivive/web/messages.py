@@ -63,3 +63,16 @@ PASSKEY_REASONS = {
     "already_registered": N_("This passkey is already registered."),
     "name": N_("The name must have at most 64 characters, without control characters."),
 }
+
+OIDC_REQUEST_INVALID = N_(
+    "The application's sign-in request is invalid: unknown application or return address. "
+    "Please contact the application's administrator."
+)
+# What each scope lets an application see, as the consent page lists it.
+SCOPE_DESCRIPTIONS = {
+    "openid": N_("Know who you are (an identifier that does not reveal your username)"),
+    "profile": N_("Your name and username"),
+    "email": N_("Your e-mail address"),
+    "offline_access": N_("Stay connected when you are not using it"),
+    "healthcare": N_("Your professional identifier (RPPS), your roles and the FINESS number"),
+}
