@@ -88,6 +88,7 @@ def export(
     """Export records as JSON Lines or RFC 5424 syslog lines, for a SIEM."""
     start = _moment(since, "--since")
     hostname = socket.gethostname()
+    jsonl = format_ is ExportFormat.JSONL
     count = 0
     with (
         opened_services(state_of(ctx)) as services,
@@ -95,8 +96,8 @@ def export(
         services.audit_trail.export(start) as records,
     ):
         for record in records:
-            line = to_json(record) if format_ is ExportFormat.JSONL else None
-            sink.write((line or format_record(record, hostname)) + "\n")
+            sink.write(to_json(record) if jsonl else format_record(record, hostname))
+            sink.write("\n")
             count += 1
     if output is not None:
         console.print(f"{count} records written to {output}", highlight=False)
