@@ -296,6 +296,18 @@ class ServerProcess:
             self._log.close()
             self._log = None
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process has used so far (Linux ``/proc``).
+
+        Per request, it tells two servers apart even when other work on the machine skews their
+        wall-clock rates.
+        """
+        if self._process is None:
+            raise RuntimeError(f"{self.factory} is not running")
+        # Fields 14 and 15 of /proc/PID/stat, counted after the ")" that ends the command name.
+        fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def log(self) -> str:
         """What the server printed so far (uvicorn logs warnings and errors only)."""
         if self._log is None:

@@ -15,12 +15,13 @@ from urllib.parse import urlencode
 
 import pytest
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import KeySet, RSAKey
 from starlette.testclient import TestClient
 
 from quivive.clock import FrozenClock
 from quivive.composition import Services
 from quivive.domain.clients import Client
+from quivive.services.accounts import NewAccount
 from quivive.services.oidc_clients import NewClient
 from quivive.web.app import create_app
 from support.oidc import PASSWORD, REDIRECT_URI, follow, log_in, query_of
@@ -47,8 +48,6 @@ class Env:
 def env(tmp_path: Path) -> Iterator[Env]:
     clock, audit = FrozenClock(), RecordingAudit()
     with running_services(tmp_path, "sqlite", clock=clock, audit=audit) as services:
-        from quivive.services.accounts import NewAccount
-
         services.accounts.create(NewAccount("alice", PASSWORD), actor="test")
         client, secret = services.oidc.clients.register(
             NewClient("dpi", redirect_uris=(REDIRECT_URI,), first_party=True), actor="test"
@@ -189,7 +188,7 @@ def test_prompt_none_without_session_is_login_required(env: Env) -> None:
 
 
 def test_prompt_login_and_max_age_ask_to_sign_in_again(env: Env) -> None:
-    verifier, challenge = pkce_pair()
+    _verifier, challenge = pkce_pair()
     get_code(env, challenge)
     env.clock.advance(timedelta(minutes=5))
 
@@ -198,9 +197,11 @@ def test_prompt_login_and_max_age_ask_to_sign_in_again(env: Env) -> None:
         response = env.browser.get(url, follow_redirects=False)
         assert response.headers["location"].startswith("/login?next=")
         assert "prompt%3Dlogin" not in response.headers["location"]  # no endless loop
-    fresh = authorize_url(env, code_challenge=challenge, code_challenge_method="S256", max_age="600")
-    assert env.browser.get(fresh, follow_redirects=False).headers["location"].startswith(
-        REDIRECT_URI
+    fresh = authorize_url(
+        env, code_challenge=challenge, code_challenge_method="S256", max_age="600"
+    )
+    assert (
+        env.browser.get(fresh, follow_redirects=False).headers["location"].startswith(REDIRECT_URI)
     )
 
 
@@ -229,8 +230,6 @@ def test_acr_values_above_the_session_asks_for_a_step_up_then_reports_the_achiev
 
 
 def _jwks(env: Env) -> Any:
-    from joserfc.jwk import KeySet
-
     return KeySet.import_key_set(env.browser.get("/jwks.json").json())
 
 
@@ -390,7 +389,9 @@ def test_client_credentials_gives_a_jwt_access_token_for_the_client(env: Env) ->
     raw = base64.b64encode(f"{service.client_id}:{secret}".encode()).decode()
 
     response = env.browser.post(
-        "/token", data={"grant_type": "client_credentials"}, headers={"authorization": f"Basic {raw}"}
+        "/token",
+        data={"grant_type": "client_credentials"},
+        headers={"authorization": f"Basic {raw}"},
     )
 
     token = jwt.decode(response.json()["access_token"], _jwks(env))

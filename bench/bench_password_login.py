@@ -1,0 +1,333 @@
+"""Password logins per second through the real app, against bare Argon2id verification.
+
+A login is the full POST /login: form parsing, CSRF check, throttle, user lookup, one Argon2id
+verify in the hasher's pool of ``password.verify_workers`` threads, the session row and audit
+record written to SQLite, and a 303. Argon2 is meant to dominate, so the login rate is compared
+with its ceiling: a bare Starlette endpoint in the same kind of uvicorn process, verifying the same
+stored hash (hence the same parameters) in a pool of the same size, under the same wrk load with
+the same requests. That endpoint is loaded before and after the logins and the two rates averaged,
+so a change in the machine's other work during the run biases the ratio neither way. The rate of N
+threads verifying in this process, without HTTP, is reported for reference, and each server's CPU
+time per request, which other work on the machine skews much less than rates.
+
+Each connection signs in as its own user, all from one address (as behind a terminal server or a
+NAT): many people signing in, not one account hammered. Throttling must never slow a correct
+password: a refused login shows up as non-2xx/3xx responses in the report, and only the other
+answers count as logins.
+"""
+
+import http.client
+import os
+import re
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import argon2
+from sqlalchemy import func, select
+
+from bench.harness import (
+    HOST,
+    Options,
+    Result,
+    ServerProcess,
+    WrkReport,
+    benchmark,
+    lua_string,
+    run_wrk,
+)
+from quivive.composition import build_services
+from quivive.config import Settings, load_settings
+from quivive.services.accounts import NewAccount
+from quivive.storage.database import create_database_engine, upgrade
+from quivive.storage.tables import sessions
+from quivive.web.state import SESSION_COOKIE
+
+NAME = "password-login"
+TARGET_RATIO = 0.9
+# One user per connection, so that no account has two sign-ins in flight; beyond this many
+# connections, users are shared.
+MAX_USERS = 64
+_CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+CsrfPair = tuple[str, str]  # the Cookie header and the form token that goes with it
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A fresh data dir with its users, and what the server processes need to know about it."""
+
+    data_dir: Path
+    env: dict[str, str]
+    settings: Settings
+    usernames: tuple[str, ...]
+    password: str
+    password_hash: str
+
+    @property
+    def workers(self) -> int:
+        return self.settings.password.verify_workers
+
+
+@dataclass(frozen=True)
+class Load:
+    """One wrk run against one server, and the server's CPU time per answered request."""
+
+    report: WrkReport
+    cpu_ms_per_request: float
+
+
+@benchmark(NAME)
+def password_login(options: Options) -> list[Result]:
+    with tempfile.TemporaryDirectory(prefix="quivive-bench-") as data_dir:
+        setup = _prepare(Path(data_dir), users=min(options.connections, MAX_USERS))
+        raw_rate = _raw_verify_rate(setup, options.duration)
+        with _verify_server(setup) as verify_server, _login_server(setup) as login_server:
+            verify_script = _login_script(setup, _unchecked_csrf_pair(), "verify.lua")
+            login_script = _login_script(setup, _check_one_login(setup, login_server), "login.lua")
+            before = _load(verify_server, verify_script, options)
+            sessions_before = _count_sessions(setup)
+            login = _load(login_server, login_script, options)
+            written = _count_sessions(setup) - sessions_before
+            after = _load(verify_server, verify_script, options)
+    _check_sessions(login.report, written)
+    return [
+        _login_result(setup, login, written, (before, after)),
+        _verify_result(setup, (before, after), raw_rate),
+    ]
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+
+def _login_result(setup: Setup, login: Load, written: int, verify: tuple[Load, Load]) -> Result:
+    return Result(
+        benchmark=NAME,
+        figure=_logins_per_s(login.report),
+        baseline=_mean_rate(verify),
+        baseline_name=f"Argon2id endpoint, {setup.workers} verify threads",
+        target=f"≥ {TARGET_RATIO:.2f}",
+        detail=f"{_detail(login)}, {written} sessions written",
+    )
+
+
+def _verify_result(setup: Setup, verify: tuple[Load, Load], raw_rate: float) -> Result:
+    before, after = verify
+    rates = f"{before.report.requests_per_s:,.0f} before, {after.report.requests_per_s:,.0f} after"
+    return Result(
+        benchmark=f"{NAME}: Argon2id endpoint",
+        figure=_mean_rate(verify),
+        baseline=raw_rate,
+        baseline_name=f"raw verify, {setup.workers} threads in-process",
+        detail=f"{rates}; {_detail(before)}",
+    )
+
+
+def _logins_per_s(report: WrkReport) -> float:
+    # Only successful logins count: a throttled or refused request is not a login, however fast.
+    if report.requests == 0:
+        return 0.0
+    succeeded = report.requests - report.non_2xx_3xx
+    return report.requests_per_s * succeeded / report.requests
+
+
+def _mean_rate(loads: Sequence[Load]) -> float:
+    return sum(load.report.requests_per_s for load in loads) / len(loads)
+
+
+def _detail(load: Load) -> str:
+    report = load.report
+    detail = (
+        f"{report.latency}, {load.cpu_ms_per_request:.1f} ms CPU/req, "
+        f"{report.non_2xx_3xx} non-2xx/3xx"
+    )
+    if report.socket_errors:
+        detail += f", {report.socket_errors} socket errors"
+    return detail
+
+
+def _check_sessions(report: WrkReport, written: int) -> None:
+    # A 3xx without a session is not a login: the figure would measure something else.
+    if written < report.requests - report.non_2xx_3xx:
+        raise RuntimeError(f"{written} sessions written for {report.requests} answers: {report}")
+
+
+# --- set-up ---------------------------------------------------------------------------------------
+
+
+def _prepare(data_dir: Path, *, users: int) -> Setup:
+    """Create the database and the users through the service layer, before any server starts."""
+    env = {"QUIVIVE_DATA_DIR": str(data_dir), "QUIVIVE_CONFIG": ""}
+    settings = load_settings(env={**os.environ, **env})  # what the server process will read
+    usernames = tuple(f"bench.user{n:03d}" for n in range(users))
+    password = secrets.token_urlsafe(18)
+    services = build_services(settings)
+    try:
+        upgrade(services.engine)
+        # One hash for all: each user still costs one full verify per sign-in, and set-up does
+        # not pay an Argon2 hash per user.
+        new = services.accounts.validate_new(NewAccount(username=usernames[0], password=password))
+        for username in usernames:
+            services.accounts.add_validated(replace(new, username=username), actor="bench")
+    finally:
+        services.close()
+    if new.password_hash is None:
+        raise RuntimeError("the bench users were created without a password hash")
+    return Setup(data_dir, env, settings, usernames, password, new.password_hash)
+
+
+def _verify_server(setup: Setup) -> ServerProcess:
+    env = {
+        "BENCH_ARGON2_HASH": setup.password_hash,
+        "BENCH_ARGON2_PASSWORD": setup.password,
+        "BENCH_VERIFY_WORKERS": str(setup.workers),
+    }
+    return ServerProcess("bench.baseline_apps:argon2_verify_app", env=env)
+
+
+def _login_server(setup: Setup) -> ServerProcess:
+    return ServerProcess("bench.apps:quivive_app", env=setup.env, ready_path="/login")
+
+
+# --- the measurements -----------------------------------------------------------------------------
+
+
+def _raw_verify_rate(setup: Setup, duration: float) -> float:
+    """Verifies per second by ``workers`` threads in this process, for ``duration`` seconds."""
+    hasher = argon2.PasswordHasher()
+    deadline = time.monotonic() + duration
+    counts: list[int] = []
+    lock = threading.Lock()
+
+    def verify_until_deadline() -> None:
+        count = 0
+        while time.monotonic() < deadline:
+            hasher.verify(setup.password_hash, setup.password)
+            count += 1
+        with lock:
+            counts.append(count)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(setup.workers) as pool:
+        for _ in range(setup.workers):
+            pool.submit(verify_until_deadline)
+    return sum(counts) / (time.monotonic() - started)
+
+
+def _load(server: ServerProcess, script: Path, options: Options) -> Load:
+    cpu_before = server.cpu_seconds()
+    report = run_wrk(
+        server.url + "/login",
+        script=script,
+        connections=options.connections,
+        duration=options.duration,
+    )
+    cpu_ms = 1000 * (server.cpu_seconds() - cpu_before) / max(report.requests, 1)
+    return Load(report, cpu_ms)
+
+
+def _count_sessions(setup: Setup) -> int:
+    engine = create_database_engine(setup.settings.database_url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(sessions)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+# --- the login request ----------------------------------------------------------------------------
+
+
+def _login_script(setup: Setup, csrf: CsrfPair, name: str) -> Path:
+    """A wrk script posting the login form with this CSRF pair, user after user.
+
+    A token is stable for its cookie, so one pair, fetched once, serves every request.
+    """
+    cookie, token = csrf
+    bodies = [_form_body(setup, username, token) for username in setup.usernames]
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Cookie": cookie,
+        "Origin": _origin(setup.settings.public_url),
+        "User-Agent": "wrk (quivive bench)",
+    }
+    return _write_rotating_script(setup.data_dir / name, headers, bodies)
+
+
+def _write_rotating_script(path: Path, headers: Mapping[str, str], bodies: Sequence[str]) -> Path:
+    """A wrk script POSTing the bodies in turn, with these headers on every request."""
+    lines = ['wrk.method = "POST"']
+    lines += [f"wrk.headers[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items()]
+    lines.append("local bodies = {" + ", ".join(lua_string(body) for body in bodies) + "}")
+    lines += [
+        "local n = 0",
+        "request = function()",
+        "  n = n % #bodies + 1",
+        "  return wrk.format(nil, nil, nil, bodies[n])",
+        "end",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _form_body(setup: Setup, username: str, token: str) -> str:
+    return urlencode(
+        {"csrf_token": token, "username": username, "password": setup.password, "next": "/account"}
+    )
+
+
+def _origin(public_url: str) -> str:
+    parts = urlsplit(public_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _unchecked_csrf_pair() -> CsrfPair:
+    # For the verify endpoint, which ignores it: it keeps the requests those of a real login.
+    return f"quivive_csrf={secrets.token_urlsafe(32)}", secrets.token_hex(32)
+
+
+def _csrf_pair(server: ServerProcess) -> CsrfPair:
+    """The ``Cookie`` header and form token a browser holds after GET /login."""
+    connection = http.client.HTTPConnection(HOST, server.port, timeout=10)
+    try:
+        connection.request("GET", "/login")
+        response = connection.getresponse()
+        page = response.read().decode()
+        jar: SimpleCookie = SimpleCookie()
+        for header in response.headers.get_all("set-cookie") or []:
+            jar.load(header)
+    finally:
+        connection.close()
+    token = _CSRF_INPUT.search(page)
+    if response.status != 200 or token is None or not jar:
+        raise RuntimeError(f"GET /login gave no CSRF cookie and token ({response.status})")
+    return "; ".join(f"{name}={morsel.value}" for name, morsel in jar.items()), token[1]
+
+
+def _check_one_login(setup: Setup, server: ServerProcess) -> CsrfPair:
+    """Fail early, with the reason, when the set-up cannot log in at all; return the CSRF pair."""
+    cookie, token = csrf = _csrf_pair(server)
+    connection = http.client.HTTPConnection(HOST, server.port, timeout=10)
+    try:
+        connection.request(
+            "POST",
+            "/login",
+            body=_form_body(setup, setup.usernames[0], token),
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+        )
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+    # Where the 303 leads depends on the MFA policy; the session cookie is what makes it a login.
+    cookies = " ".join(response.headers.get_all("set-cookie") or [])
+    if response.status != 303 or f"{SESSION_COOKIE}=" not in cookies:
+        raise RuntimeError(f"a correct login answered {response.status}:\n{server.log()}")
+    return csrf
