@@ -15,10 +15,10 @@ from quivive.services.accounts import AccountService, PasswordRules
 from quivive.services.audit import AuditTrail, ChainedAuditSink, CheckpointSigner
 from quivive.services.authentication import PasswordAuthenticator
 from quivive.services.first_admin import FirstAdminSetup
-from quivive.services.oidc_provider import OidcProvider, build_oidc
 from quivive.services.mailer import Mailer, mailer_for
 from quivive.services.mfa import FactorRegistry, MfaService
 from quivive.services.mfa_policy import MfaPolicyService
+from quivive.services.oidc_provider import OidcProvider, build_oidc
 from quivive.services.passkeys import PasskeyFactor, PasskeyService, PasskeyStores
 from quivive.services.password_hashing import PasswordHasher
 from quivive.services.recovery_codes import RecoveryCodeFactor
