@@ -38,7 +38,8 @@ POSTGRES_URL = os.environ.get(
 APPEND_TARGET = "≥ 2,000 appends/s"
 VERIFY_TARGET = "≥ 100,000 records/s"
 VERIFY_RECORDS = 200_000
-THREADS = 8
+# Concurrent callers, as from a web server's thread pool (AnyIO's default has 40 threads).
+THREADS = 32
 BULK_BATCH = 5_000
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
