@@ -36,7 +36,8 @@ async def login_page(request: Request) -> Response:
         "login.html",
         {
             "next": safe_next(request.query_params.get("next")),
-            "username": "",
+            # OIDC login_hint, passed on by /authorize: a suggestion the user can change.
+            "username": request.query_params.get("login_hint", "")[:MAX_FIELD_LENGTH],
             "error": _passkey_error(web, request),
             "notice": web.translate(request, notice) if notice else None,
         },

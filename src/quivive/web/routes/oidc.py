@@ -32,6 +32,7 @@ from quivive.protocols.oidc.errors import (
     OAuthError,
 )
 from quivive.protocols.oidc.params import MAX_BODY_BYTES, parse_form, parse_pairs
+from quivive.services.mfa import Step
 from quivive.services.oidc import (
     Decision,
     NeedConsent,
@@ -44,6 +45,7 @@ from quivive.services.sessions import ActiveSession
 from quivive.web import messages
 from quivive.web.csrf import CSRF_FIELD
 from quivive.web.i18n import LANGUAGE_COOKIE, SUPPORTED_LANGUAGES
+from quivive.web.mfa_flow import ENROL_REQUIRED_PATH, SECOND_FACTOR_PATH, standing_of, with_next
 from quivive.web.state import SESSION_COOKIE, WebState, see_other, web_state
 
 log = logging.getLogger(__name__)
@@ -55,8 +57,6 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 # Core §5.5.1.1), and the relying party decides.
 STEP_UP_MARKER = "quivive_step_up"
 LOGIN_PATH = "/login"
-# The second-factor page of the MFA flow: its step-up entry point takes ``next`` and ``level``.
-STEP_UP_PATH = "/login/second-factor"
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 # Discovery and keys may be cached briefly by clients; keys change only on rotation, and a
 # rotated key keeps verifying long after this.
@@ -115,11 +115,36 @@ async def authorize(request: Request) -> Response:
     except OAuthError as exc:
         return _error_page(web, request, exc.description)
     _apply_ui_locales(request, params)
-    active = await web.current_session(request)
+    active, owed = await _complete_session(web, await web.current_session(request))
     stepped_up = params.pop(STEP_UP_MARKER, None) is not None
     decide = web.services.oidc.authorization.decide
     decision = await to_thread.run_sync(partial(decide, params, active, stepped_up=stepped_up))
+    if (
+        isinstance(decision, NeedLogin)
+        and owed is not None
+        and "login" not in params.get("prompt", "")
+    ):
+        # Signed in with a password but a second factor (or its enrolment) is still owed.
+        return see_other(with_next(owed, _authorize_url(params)))
     return _respond(web, request, decision, params)
+
+
+async def _complete_session(
+    web: WebState, active: ActiveSession | None
+) -> tuple[ActiveSession | None, str | None]:
+    """The session if it finished signing in (MFA policy met), else None and the MFA page owed.
+
+    A session still owing its second factor must never obtain a code: to the relying party it
+    is no session at all.
+    """
+    if active is None:
+        return None, None
+    standing = await standing_of(web, active)
+    if standing.step is Step.PROCEED:
+        return active, None
+    if standing.step is Step.SECOND_FACTOR:
+        return None, SECOND_FACTOR_PATH
+    return None, ENROL_REQUIRED_PATH
 
 
 @router.post(discovery.AUTHORIZE_PATH + "/consent")
@@ -132,7 +157,7 @@ async def consent(request: Request) -> Response:
     web.csrf.verify(request, form.pop(CSRF_FIELD, None))
     allowed = form.pop("decision", "") == "allow"
     _apply_ui_locales(request, form)
-    active = await web.current_session(request)
+    active, _owed = await _complete_session(web, await web.current_session(request))
     if active is None:
         return _to_login(web, request, form, None)
     approve = web.services.oidc.authorization.approve
@@ -182,9 +207,11 @@ def _to_login(
 
 
 def _to_step_up(request: Request, params: Mapping[str, str], level: AssuranceLevel) -> Response:
+    """The MFA flow's step-up entry (its second-factor page with ``level``), or the login page
+    when the MFA routes are not mounted."""
     back = _authorize_url(params, **{STEP_UP_MARKER: "1"})
-    path = STEP_UP_PATH if _has_route(request, STEP_UP_PATH) else LOGIN_PATH
-    return see_other(f"{path}?{urlencode({'next': back, 'level': str(int(level))})}")
+    path = SECOND_FACTOR_PATH if _has_route(request, SECOND_FACTOR_PATH) else LOGIN_PATH
+    return see_other(with_next(path, back, level=str(int(level))))
 
 
 def _has_route(request: Request, path: str) -> bool:
