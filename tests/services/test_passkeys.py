@@ -365,3 +365,22 @@ def test_factor_plugs_into_the_mfa_flow(
     assert factor.rename(alice.id, credential.id, "Clé bleue")
     assert not factor.remove(alice.id, "not-a-number")
     assert factor.remove_all(alice.id) == 1
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("  Clé\u0000 bleue\n", "Clé bleue"),
+        ("x" * 100, "x" * 64),
+        ("\u200b", "Passkey"),
+        ("ﬁole", "fiole"),  # NFKC
+    ],
+)
+def test_names_are_tidied_not_refused(
+    services: Services, passkeys: PasskeyService, alice: User, given: str, kept: str
+) -> None:
+    passkey_id = register(passkeys, alice, new_key(services), given)
+    assert passkeys.list_for_user(alice.id)[0].name == kept
+
+    assert passkeys.rename(alice.id, passkey_id, given)
+    assert passkeys.list_for_user(alice.id)[0].name == kept

@@ -12,8 +12,6 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
-from quivive.errors import ValidationError
-
 MAX_PASSKEY_NAME_LENGTH = 64
 MAX_PASSKEYS_PER_USER = 20  # bounds the allowCredentials list and the account page
 
@@ -58,9 +56,11 @@ def passkey_amr(*, backup_eligible: bool, user_verified: bool) -> tuple[str, ...
 
 
 def clean_passkey_name(raw: str | None, fallback: str) -> str:
-    name = unicodedata.normalize("NFKC", raw or "").strip()
-    if len(name) > MAX_PASSKEY_NAME_LENGTH:
-        raise ValidationError("passkey name is too long", field="name", reason="too_long")
-    if any(unicodedata.category(char)[0] == "C" for char in name):
-        raise ValidationError("passkey name has control characters", field="name", reason="charset")
-    return name or fallback
+    """A name to show: NFKC, without control characters, cut at 64 code points; never empty.
+
+    Lenient on purpose (as TOTP names are): a name is a label the user chose, not a security value,
+    and refusing it would cost them a passkey ceremony to redo.
+    """
+    name = unicodedata.normalize("NFKC", raw or "")
+    name = "".join(char for char in name if unicodedata.category(char)[0] != "C").strip()
+    return name[:MAX_PASSKEY_NAME_LENGTH].strip() or fallback

@@ -215,7 +215,9 @@ class PasskeyService:
         return self._passkeys.for_user(user_id)
 
     def rename(self, user_id: int, passkey_id: int, name: str) -> bool:
-        return self._passkeys.rename(user_id, passkey_id, clean_passkey_name(name, fallback=""))
+        return self._passkeys.rename(
+            user_id, passkey_id, clean_passkey_name(name, fallback=DEFAULT_NAME)
+        )
 
     def remove(self, user_id: int, passkey_id: int) -> bool:
         """Remove one key; the caller checks re-authentication and the last-factor rule."""

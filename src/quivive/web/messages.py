@@ -61,7 +61,6 @@ PASSKEY_LABEL = N_("Passkey or security key")  # services.passkeys.PasskeyFactor
 PASSKEY_REASONS = {
     "failed": N_("The passkey could not be added. Please try again."),
     "already_registered": N_("This passkey is already registered."),
-    "name": N_("The name must have at most 64 characters, without control characters."),
 }
 
 OIDC_REQUEST_INVALID = N_(

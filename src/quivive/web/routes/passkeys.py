@@ -224,8 +224,6 @@ async def add_passkey(request: Request) -> Response:
     except WebAuthnRejected as refused:
         reason = "already_registered" if refused.reason == "already_registered" else "failed"
         return _clear_ceremony(web, see_other(f"{ENROL_PATH}?error={reason}"))
-    except ValidationError:
-        return _clear_ceremony(web, see_other(f"{ENROL_PATH}?error=name"))
     return _clear_ceremony(web, see_other(f"{ENROL_PATH}?notice=added"))
 
 
@@ -271,4 +269,3 @@ def _ceremony_token(web: WebState, request: Request) -> str:
 def _clear_ceremony(web: WebState, response: Response) -> Response:
     web.cookies.clear(response, CEREMONY_COOKIE)
     return response
-
