@@ -34,6 +34,10 @@ VIRTUAL_AUTHENTICATOR = {
     "automaticPresenceSimulation": True,
 }
 
+# As in a browser without passkey autofill: otherwise the virtual authenticator answers the
+# login page's autofill request at once and signs in before the test can act.
+NO_AUTOFILL = "PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);"
+
 
 @dataclass
 class LateApp:
@@ -107,10 +111,7 @@ def expect_signed_in_with_the_passkey_alone(page: Page, site: Site) -> None:
 
 
 def test_register_a_passkey_then_sign_in_with_the_passkey_button(page: Page, site: Site) -> None:
-    # As in a browser without passkey autofill, so that only the button can start the ceremony.
-    page.add_init_script(
-        "PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);"
-    )
+    page.add_init_script(NO_AUTOFILL)
     register_passkey(page, site)
     page.goto(site.url + "/login")
 
@@ -129,3 +130,19 @@ def test_passkey_autofill_signs_in_from_the_login_page(page: Page, site: Site) -
     expect_signed_in_with_the_passkey_alone(page, site)
     assert ("factor.added", "success") in site.audit.actions()
     assert site.audit.actions()[-1] == ("login.passkey", "success")
+
+
+def test_password_then_the_passkey_as_second_factor(page: Page, site: Site) -> None:
+    page.add_init_script(NO_AUTOFILL)
+    register_passkey(page, site)
+    page.goto(site.url + "/login")
+    page.locator("#username").fill("alice")
+    page.locator("#password").fill(PASSWORD)
+    page.locator("form[action='/login'] button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"/login/second-factor/passkey\?next="))
+
+    page.locator("#use-passkey").click()
+
+    expect(page).to_have_url(site.url + "/account")
+    expect(page.locator("#aal")).to_have_text("AAL3")
+    expect(page.locator("#amr")).to_have_text("pwd, hwk, user, mfa")

@@ -177,8 +177,11 @@ def test_password_then_passkey_as_second_factor(
     add_passkey(alice_client, key)
     sign_out(alice_client)
 
-    sign_in_with_password(alice_client)
-    page = alice_client.get("/login/second-factor/passkey?next=/account").text
+    after_password = sign_in_with_password(alice_client)
+    chooser = alice_client.get(after_password.headers["location"], follow_redirects=False)
+    # The passkey is the only factor: the chooser goes straight to its page.
+    assert chooser.headers["location"] == "/login/second-factor/passkey?next=%2Faccount"
+    page = alice_client.get(chooser.headers["location"]).text
     token = csrf_token(page)
     credential = json.dumps(key.assertion(options(alice_client, "second-factor", token)))
     data = {"csrf_token": token, "credential": credential, "next": "/account"}

@@ -358,7 +358,7 @@ class PasskeyFactor:
     """The passkey as a ``services.mfa.SecondFactor`` for the sign-in flow and account page."""
 
     name = FACTOR_NAME
-    label = "Passkey or security key"  # msgid in web.messages (FACTOR_LABELS)
+    label = "Passkey or security key"  # the web edge shows web.messages.FACTOR_LABELS["passkey"]
     amr_values = frozenset({"hwk", "swk", "user"})
     phishing_resistant = True
     is_backup = False

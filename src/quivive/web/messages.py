@@ -57,7 +57,6 @@ PASSKEY_FAILED = N_(
 )
 PASSKEY_ADDED = N_("Your passkey has been added.")
 PASSKEY_DEFAULT_NAME = N_("Passkey")
-PASSKEY_LABEL = N_("Passkey or security key")  # services.passkeys.PasskeyFactor.label
 PASSKEY_REASONS = {
     "failed": N_("The passkey could not be added. Please try again."),
     "already_registered": N_("This passkey is already registered."),
