@@ -52,8 +52,8 @@ from quivive.errors import SignCountRegression, WebAuthnRejected
 
 # §13.4.3: "challenges SHOULD therefore be at least 16 bytes long"; 32 leaves a wide margin.
 CHALLENGE_BYTES = 32
-# §14.6.1: the user handle is "a random value of 64 bytes" at most, carrying no personal data.
-USER_HANDLE_BYTES = 32
+# §14.6.1: "It is RECOMMENDED to let the user handle be 64 random bytes" (no personal data in it).
+USER_HANDLE_BYTES = 64
 # §15.1 recommends 300000 to 600000 ms when user verification is required: five minutes is the
 # floor of that range and also how long a stored challenge stays usable.
 CEREMONY_TIMEOUT = timedelta(minutes=5)
