@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from datetime import datetime
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -17,10 +20,26 @@ def _when(moment: datetime | None) -> str:
 
 
 @app.command("list")
-def list_keys(ctx: typer.Context) -> None:
+def list_keys(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
     """The OIDC signing keys in force (retired keys verify until their tokens expire)."""
     with opened_services(state_of(ctx)) as services:
         keys = services.oidc.keys.list()
+    if as_json:
+        rows = [
+            {
+                "kid": key.kid,
+                "alg": key.alg,
+                "created_at": _when(key.created_at) or None,
+                "retired_at": _when(key.retired_at) or None,
+                "remove_after": _when(key.remove_after) or None,
+            }
+            for key in keys
+        ]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
     table = Table("kid", "alg", "created", "retired", "removed after")
     for key in keys:
         table.add_row(
