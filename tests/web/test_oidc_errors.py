@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
+import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -463,3 +465,62 @@ def test_revoking_a_refresh_token_revokes_the_grant(env: Env) -> None:
     assert inactive.json() == {"active": False}
     unknown = env.browser.post("/revoke", data={"token": "nonsense"}, headers=env.basic())
     assert unknown.status_code == 200  # RFC 7009: an invalid token is not an error
+
+
+# --- pages: consent and logout confirmation ------------------------------------------------------
+
+
+def test_third_party_client_shows_a_consent_page_once(env: Env) -> None:
+    labo, _ = env.services.oidc.clients.register(
+        NewClient("Laboratoire Biolab", redirect_uris=(REDIRECT_URI,)), actor="t"
+    )
+    _, challenge = pkce_pair()
+    url = authorize_url(
+        env,
+        client_id=labo.client_id,
+        scope="openid email",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    log_in(env.browser, next_url=url)
+
+    page = env.browser.get(url, follow_redirects=False)
+
+    assert page.status_code == 200
+    assert "Laboratoire Biolab" in page.text
+    assert "Votre adresse e-mail" in page.text
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page.text))
+    allowed = env.browser.post(
+        "/authorize/consent",
+        data={**{k: html.unescape(v) for k, v in fields.items()}, "decision": "allow"},
+        follow_redirects=False,
+    )
+    assert query_of(allowed.headers["location"])["code"]
+    again = env.browser.get(url, follow_redirects=False)
+    assert again.headers["location"].startswith(REDIRECT_URI)
+
+
+def test_consent_post_without_csrf_token_is_refused(env: Env) -> None:
+    response = env.browser.post(
+        "/authorize/consent", data={"client_id": env.client.client_id, "decision": "allow"}
+    )
+
+    assert response.status_code == 403
+
+
+def test_logout_without_id_token_hint_asks_for_confirmation(env: Env) -> None:
+    tokens(env)
+    params = {"client_id": env.client.client_id, "post_logout_redirect_uri": REDIRECT_URI}
+
+    page = env.browser.get("/end-session", params=params, follow_redirects=False)
+
+    assert page.status_code == 200
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page.text))
+    confirmed = env.browser.post(
+        "/end-session/confirm",
+        data={k: html.unescape(v) for k, v in fields.items()},
+        follow_redirects=False,
+    )
+    # Not registered as a post-logout URI for this client: back to Quivive's own page.
+    assert confirmed.headers["location"] == "/login?notice=signed_out"
+    assert env.browser.get("/account", follow_redirects=False).status_code == 303

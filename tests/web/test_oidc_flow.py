@@ -3,7 +3,9 @@ configured from discovery alone, with ID tokens checked against the JWKS by jose
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +13,11 @@ import httpx
 import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuth2Client
+from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from joserfc import jwt
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, RSAKey
 
+from quivive.clock import FrozenClock
 from quivive.protocols.oidc.logout import BACKCHANNEL_EVENT
 from support.live_server import LiveServer
 from support.oidc import (
@@ -217,3 +221,32 @@ def test_disabling_a_user_revokes_tokens_and_tells_relying_parties(
         rp.refresh_token(meta["token_endpoint"], refresh_token=token["refresh_token"])
     outcomes = [e.outcome.value for e in provider.audit.events if "backchannel" in e.action]
     assert outcomes == ["success"]
+
+
+def test_private_key_jwt_client_authenticates_with_a_signed_assertion(tmp_path: Path) -> None:
+    # The RP signs with the real time, so the provider's clock must be near it.
+    with running_provider(tmp_path, clock=FrozenClock(datetime.now(UTC))) as provider:
+        provider.add_user()
+        _private_key_jwt_flow(provider)
+
+
+def _private_key_jwt_flow(provider: Provider) -> None:
+    key = RSAKey.generate_key(2048, private=True, parameters={"kid": "rp-1", "alg": "RS256"})
+    public = {"keys": [key.as_dict(private=False)]}
+    client, secret = provider.add_client(auth_method="private_key_jwt", jwks=json.dumps(public))
+    meta = provider.metadata()
+    rp = OAuth2Client(
+        client.client_id,
+        key.as_dict(private=True),
+        scope="openid",
+        redirect_uri=REDIRECT_URI,
+        code_challenge_method="S256",
+        token_endpoint_auth_method=PrivateKeyJWT(meta["token_endpoint"]),
+    )
+
+    token, _nonce, _browser = sign_in_with(provider, rp, meta)
+
+    assert secret is None
+    assert decode(token["id_token"], httpx.get(meta["jwks_uri"]).json()).claims["aud"] == (
+        client.client_id
+    )

@@ -13,6 +13,7 @@ import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import unquote_plus
 
 from joserfc import jwt
@@ -27,6 +28,8 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGS = ("RS256", "ES256", "PS256")
 # A client assertion is meant for one request; an hour is far beyond any clock skew.
 MAX_ASSERTION_LIFETIME_S = 3600
+# Clocks of clients and server drift apart; a minute is tolerated on the upper bound.
+CLOCK_SKEW_S = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,14 +119,28 @@ def authenticate(
     return client
 
 
+def _verified_claims(assertion: str, jwks: str) -> dict[str, Any]:
+    """The assertion's claims if one of the client's keys signed it.
+
+    Clients often leave ``kid`` out when they have a single key (Authlib does): then each of
+    the client's keys is tried, which costs at most a handful of verifications.
+    """
+    try:
+        keys = KeySet.import_key_set(json.loads(jwks))
+    except (JoseError, ValueError, TypeError):
+        raise InvalidClient("client authentication failed") from None
+    for key in keys.keys:
+        try:
+            return dict(jwt.decode(assertion, key, algorithms=ASSERTION_ALGS).claims)
+        except (JoseError, ValueError, TypeError):
+            continue
+    raise InvalidClient("client authentication failed")
+
+
 def _check_assertion(
     assertion: str, client: Client, audiences: Collection[str], now: datetime
 ) -> None:
-    try:
-        keys = KeySet.import_key_set(json.loads(client.jwks or '{"keys": []}'))
-        claims = jwt.decode(assertion, keys, algorithms=ASSERTION_ALGS).claims
-    except (JoseError, ValueError, TypeError):
-        raise InvalidClient("client authentication failed") from None
+    claims = _verified_claims(assertion, client.jwks or '{"keys": []}')
     # RFC 7523 §3: iss and sub MUST be the client_id; "The JWT MUST contain an "aud" (audience)
     # claim containing a value that identifies the authorization server as an intended
     # audience"; "The JWT MUST contain an "exp" (expiration time) claim"
@@ -135,6 +152,8 @@ def _check_assertion(
         or claims.get("sub") != client.client_id
         or not set(listed) & set(audiences)
         or not isinstance(exp, int)
-        or not numeric_date(now) < exp <= numeric_date(now) + MAX_ASSERTION_LIFETIME_S
+        or not numeric_date(now)
+        < exp
+        <= numeric_date(now) + MAX_ASSERTION_LIFETIME_S + CLOCK_SKEW_S
     ):
         raise InvalidClient("client authentication failed")
