@@ -15,6 +15,7 @@ from quivive.services.accounts import AccountService, PasswordRules
 from quivive.services.audit import AuditTrail, ChainedAuditSink, CheckpointSigner
 from quivive.services.authentication import PasswordAuthenticator
 from quivive.services.first_admin import FirstAdminSetup
+from quivive.services.gate import GateService, RevocationFeed
 from quivive.services.mailer import Mailer, mailer_for
 from quivive.services.mfa import FactorRegistry, MfaService
 from quivive.services.mfa_policy import MfaPolicyService
@@ -33,6 +34,7 @@ from quivive.storage.mfa_rules import MfaRuleRepository
 from quivive.storage.passkeys import PasskeyRepository
 from quivive.storage.password_blocklist import ShippedBlocklist
 from quivive.storage.recovery_codes import RecoveryCodeRepository
+from quivive.storage.session_revocations import SqlRevocationFeed
 from quivive.storage.sessions import SessionRepository
 from quivive.storage.setup_tokens import SetupTokenRepository
 from quivive.storage.sign_ins import SignInRepository
@@ -67,6 +69,7 @@ class Services:
     recovery_codes: RecoveryCodeFactor
     sign_ins: SignInRepository
     mailer: Mailer
+    gate: GateService
 
     def close(self) -> None:
         self.oidc.close()
@@ -111,6 +114,7 @@ def build_services(
     )
     accounts = AccountService(users, sessions, hasher, rules, audit, clock)
     passkeys = _passkeys(settings, engine, users, audit, clock)
+    mfa = _mfa(settings, engine, sessions, audit, clock, passkeys)
     return Services(
         settings=settings,
         clock=clock,
@@ -128,8 +132,19 @@ def build_services(
         passkeys=passkeys,
         form_key=load_or_create_key(settings.data_dir / FORM_KEY_FILE, FORM_KEY_BYTES),
         oidc=build_oidc(settings, engine, users, sessions, audit, clock),
-        **_mfa(settings, engine, sessions, audit, clock, passkeys),
+        gate=_gate(settings, engine, sessions, mfa["mfa"], clock),
+        **mfa,
     )
+
+
+def _gate(
+    settings: Settings, engine: Engine, sessions: SessionService, mfa: MfaService, clock: Clock
+) -> GateService:
+    """The forward-auth gate's session cache; revocations polled from the database."""
+    feed: RevocationFeed = SqlRevocationFeed(engine)
+    gate = GateService(sessions, mfa, feed, clock)
+    sessions.subscribe(gate)
+    return gate
 
 
 def _passkeys(

@@ -16,12 +16,14 @@ import re
 import tomllib
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from quivive.config_gate import parse_gate
+from quivive.domain.gate import GateSettings
 from quivive.domain.mfa_policy import MAX_GRACE_DAYS, MfaRule
 from quivive.domain.passwords import (
     DEFAULT_MIN_LENGTH,
@@ -131,6 +133,7 @@ class Settings:
     secrets_key_file: Path
     source: Path | None  # the TOML file read, if any
     mfa_rules: tuple[MfaRule, ...] = ()  # [[mfa.rules]] in the TOML file (no environment twin)
+    gate: GateSettings = GateSettings()  # [gate] and [[gate.rules]] (config_gate; no env twin)
 
     @property
     def https(self) -> bool:
@@ -697,13 +700,14 @@ def load_settings(
     source = _config_path(environ, config_file)
     table = _read_toml(source) if source else {}
     mfa_rules = _mfa_rules(table.pop("mfa", None), source) if source else ()
+    gate = parse_gate(table.pop("gate", None), source) if source else GateSettings()
     file_values = _flatten(table, source) if source else {}
     values: dict[str, Any] = {}
     for spec in SETTING_SPECS:
         values[spec.key] = _resolve(spec, environ, file_values, values)
     for check in _CROSS_CHECKS:
         check(values)
-    return _build(values, source, mfa_rules)
+    return replace(_build(values, source, mfa_rules), gate=gate)
 
 
 def _config_path(environ: Mapping[str, str], config_file: Path | None) -> Path | None:
