@@ -12,7 +12,7 @@ import uvicorn
 from rich.table import Table
 
 from quivive import __version__
-from quivive.cli import audit, clients, keys, users
+from quivive.cli import audit, clients, keys, rules, users
 from quivive.cli.context import (
     CliState,
     console,
@@ -39,6 +39,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(clients.app, name="client")
 app.add_typer(keys.app, name="keys")
+app.add_typer(rules.app, name="rules")
 app.add_typer(audit.app, name="audit")
 
 
@@ -142,6 +143,7 @@ def config_check(ctx: typer.Context) -> None:
     console.print(table)
     source = settings.source or "none"
     console.print(f"configuration file: {source}", highlight=False)
+    rules.print_rules(settings)
     console.print("[green]configuration is valid[/]")
 
 

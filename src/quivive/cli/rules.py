@@ -1,0 +1,128 @@
+"""``quivive rules ...``: the forward-auth gate's access rules, and what they decide for a URL."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from quivive.cli.context import EXIT_USAGE, console, fail, opened_services, state_of
+from quivive.config import Settings
+from quivive.domain.gate import (
+    BadOriginalRequest,
+    GateRule,
+    Identity,
+    Outcome,
+    allowed_domains,
+    decide,
+    find_rule,
+    is_bypass,
+    parse_original,
+)
+from quivive.domain.sessions import AssuranceLevel
+
+app = typer.Typer(help="Forward-auth gate: access rules per host and path.", no_args_is_help=True)
+
+
+def rules_table(settings: Settings) -> Table:
+    """Every [[gate.rules]] entry, numbered as in error messages (gate.rules[N])."""
+    table = _table(escape("gate rules ([[gate.rules]]: most specific host, then longest prefix)"))
+    for number, rule in enumerate(settings.gate.rules, 1):
+        table.add_row(str(number), *_cells(rule))
+    return table
+
+
+def _table(title: str | None = None) -> Table:
+    table = Table(title=title)
+    for header in ("#", "host", "path prefix", "roles", "level", "networks", "bypass"):
+        table.add_column(header, overflow="fold")
+    return table
+
+
+def _cells(rule: GateRule) -> tuple[str, ...]:
+    level = f"AAL{int(rule.min_aal)}"
+    networks = ", ".join(str(network) for network in rule.networks) or "-"
+    if rule.networks_min_aal is not None:
+        level += f" (AAL{int(rule.networks_min_aal)} inside networks)"
+    if rule.deny_outside_networks:
+        networks += " (only from these)"
+    return (
+        rule.host,
+        rule.path_prefix,
+        ", ".join(rule.roles) or "any signed-in user",
+        level,
+        networks,
+        ", ".join(rule.bypass) or "-",
+    )
+
+
+def print_rules(settings: Settings) -> None:
+    """For ``quivive config check``: the rules and where return URLs may point."""
+    if not settings.gate.rules:
+        console.print("gate rules: none (every host behind /api/verify is denied)")
+        return
+    console.print(rules_table(settings))
+    domains = allowed_domains(settings.gate, settings.public_host, settings.session.cookie_domain)
+    console.print("gate return URLs allowed on: " + ", ".join(domains), highlight=False)
+
+
+@app.command("test")
+def check_url(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="Original URL, e.g. https://dpi.hopital.example/x")],
+    user: Annotated[str | None, typer.Option("--user", help="Username; none: signed out.")] = None,
+    aal: Annotated[
+        int, typer.Option("--aal", min=1, max=3, help="Level of the user's session (1 to 3).")
+    ] = 1,
+    address: Annotated[
+        str | None, typer.Option("--from", help="Client IP address (for networks rules).")
+    ] = None,
+) -> None:
+    """Show which rule matches URL and what the gate decides for --user."""
+    settings = state_of(ctx).settings()
+    try:
+        original = parse_original("GET", url)
+    except BadOriginalRequest as exc:
+        fail(f"URL: {exc}", EXIT_USAGE)
+    identity = None
+    if user is not None:
+        with opened_services(state_of(ctx)) as services:
+            found = services.accounts.find(user)
+        if found is None:
+            fail(f"no user {user!r}")
+        identity = Identity(
+            found.username, found.display_name, found.email, found.roles, AssuranceLevel(aal), True
+        )
+    rules = settings.gate.rules
+    decision = decide(rules, original, identity, address)
+    rule = is_bypass(rules, original) or find_rule(rules, original)
+    if rule is None:
+        console.print("rule: none matches (default deny)", highlight=False)
+    else:
+        number = rules.index(rule) + 1
+        console.print(f"rule: gate.rules[{number}]", highlight=False)
+        table = _table()
+        table.add_row(str(number), *_cells(rule))
+        console.print(table)
+    console.print(f"path matched: {original.path}", highlight=False)
+    who = f"{identity.username} at AAL{aal}" if identity else "signed out"
+    console.print(f"decision for {who}: {_describe(decision.outcome)}", highlight=False)
+    if decision.outcome is not Outcome.ALLOW and decision.outcome is not Outcome.PUBLIC:
+        console.print(f"reason: {decision.reason.value}", highlight=False)
+    if decision.outcome in (Outcome.SIGN_IN, Outcome.STEP_UP):
+        console.print(f"level required: AAL{int(decision.required_level)}", highlight=False)
+
+
+_DESCRIPTIONS = {
+    Outcome.ALLOW: "allow (200 with Remote-User, Remote-Groups, Remote-AAL...)",
+    Outcome.PUBLIC: "public path (200 without identity)",
+    Outcome.SIGN_IN: "sign in first (401 for nginx, 302 with mode=redirect)",
+    Outcome.STEP_UP: "step up (401 for nginx, 302 with mode=redirect, to a second factor)",
+    Outcome.DENY: "deny (403 with a page saying why)",
+}
+
+
+def _describe(outcome: Outcome) -> str:
+    return _DESCRIPTIONS[outcome]
