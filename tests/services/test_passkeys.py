@@ -5,8 +5,9 @@ import pytest
 
 from quivive.clock import FrozenClock
 from quivive.composition import Services
+from quivive.domain.passkeys import MAX_PASSKEYS_PER_USER
 from quivive.domain.users import User
-from quivive.errors import SignCountRegression, WebAuthnRejected
+from quivive.errors import SignCountRegression, ValidationError, WebAuthnRejected
 from quivive.services.accounts import NewAccount
 from quivive.services.mfa import Origin, SecondFactor
 from quivive.services.passkeys import PasskeyFactor, PasskeyService
@@ -123,13 +124,15 @@ def test_wrong_origin_is_refused(
 
 
 def test_wrong_rp_id_is_refused_at_registration(
-    services: Services, passkeys: PasskeyService, alice: User
+    services: Services, passkeys: PasskeyService, alice: User, audit: RecordingAudit
 ) -> None:
     key = new_key(services)
     key.rp_id = "evil.example"
 
     assert refused_reason(register, passkeys, alice, key) == "wrong_rp_id"
     assert passkeys.list_for_user(alice.id) == []
+    assert audit.actions()[-1] == ("factor.added", "failure")
+    assert audit.events[-1].reason == "wrong_rp_id"
 
 
 def test_passwordless_without_user_verification_is_refused(
@@ -384,3 +387,15 @@ def test_names_are_tidied_not_refused(
 
     assert passkeys.rename(alice.id, passkey_id, given)
     assert passkeys.list_for_user(alice.id)[0].name == kept
+
+
+def test_registrations_stop_at_the_per_user_limit(
+    services: Services, passkeys: PasskeyService, alice: User
+) -> None:
+    for _ in range(MAX_PASSKEYS_PER_USER):
+        register(passkeys, alice, new_key(services))
+
+    with pytest.raises(ValidationError) as refused:
+        passkeys.begin_registration(alice)
+
+    assert refused.value.details["reason"] == "too_many"

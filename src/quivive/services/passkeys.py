@@ -124,24 +124,35 @@ class PasskeyService:
         name: str | None,
         origin: Origin,
     ) -> Passkey:
+        try:
+            passkey = self._register(user, token, response, name)
+        except WebAuthnRejected as refused:
+            details = {"factor": FACTOR_NAME}
+            self._record(
+                "factor.added", Outcome.FAILURE, user.username, origin, details, refused.reason
+            )
+            raise
+        self._record("factor.added", Outcome.SUCCESS, user.username, origin, _describe(passkey))
+        return passkey
+
+    def _register(
+        self, user: User, token: str, response: str | Mapping[str, Any], name: str | None
+    ) -> Passkey:
         pending = self._consume(token, REGISTER, user.id)
         if pending.user_handle is None:
             raise WebAuthnRejected("ceremony_unknown")
         challenge = base64url_to_bytes(pending.challenge)
         new = verify_registration(self._rp, response, challenge=challenge)
-        label = clean_passkey_name(name, fallback=DEFAULT_NAME)
         try:
-            passkey = self._passkeys.add(
+            return self._passkeys.add(
                 user.id,
                 new,
                 user_handle=base64url_to_bytes(pending.user_handle),
-                name=label,
+                name=clean_passkey_name(name, fallback=DEFAULT_NAME),
                 now=self._clock.now(),
             )
         except ConflictError as exc:
             raise WebAuthnRejected("already_registered") from exc
-        self._record("factor.added", Outcome.SUCCESS, user.username, origin, _describe(passkey))
-        return passkey
 
     # --- passwordless sign-in -------------------------------------------------------------------
 
