@@ -12,7 +12,7 @@ import uvicorn
 from rich.table import Table
 
 from quivive import __version__
-from quivive.cli import audit, clients, keys, rules, users
+from quivive.cli import audit, clients, keys, policy, rules, users
 from quivive.cli.context import (
     CliState,
     console,
@@ -37,6 +37,7 @@ config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 app.add_typer(users.app, name="user")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
+app.add_typer(policy.app, name="policy")
 app.add_typer(clients.app, name="client")
 app.add_typer(keys.app, name="keys")
 app.add_typer(rules.app, name="rules")

@@ -20,7 +20,17 @@ from quivive.web.csrf import CsrfProtection, CsrfRejected
 from quivive.web.forms import BadForm
 from quivive.web.pages import Pages
 from quivive.web.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
-from quivive.web.routes import account, auth, gate, oidc, passkeys, setup, system
+from quivive.web.routes import (
+    account,
+    account_security,
+    auth,
+    gate,
+    mfa,
+    oidc,
+    passkeys,
+    setup,
+    system,
+)
 from quivive.web.security_headers import SecurityHeadersMiddleware, security_headers
 from quivive.web.state import WebState, web_state
 
@@ -49,7 +59,7 @@ def create_app(services: Services) -> FastAPI:
         cookies=cookies,
         csrf=CsrfProtection(services.form_key, cookies, _origin(settings.public_url)),
     )
-    for module in (system, auth, setup, account, passkeys, oidc, gate):
+    for module in (system, auth, setup, account, passkeys, oidc, gate, mfa, account_security):
         app.include_router(module.router)
     static = str(resources.files("quivive.web") / "static")
     app.mount("/static", StaticFiles(directory=static), name="static")

@@ -74,3 +74,52 @@ SCOPE_DESCRIPTIONS = {
     "offline_access": N_("Stay connected when you are not using it"),
     "healthcare": N_("Your professional identifier (RPPS), your roles and the FINESS number"),
 }
+
+# --- multi-factor authentication -----------------------------------------------------------------
+
+CODE_REJECTED = N_("This code is not valid, or it was already used. Please try again.")
+RECOVERY_EMAIL_SUBJECT = "{name}: a recovery code was used / un code de secours a été utilisé"
+
+# The label of each second factor, by its ``SecondFactor.name``; a new factor adds its own.
+FACTOR_LABELS = {
+    "totp": N_("Authenticator app (6-digit code)"),
+    "recovery_code": N_("Recovery code"),
+    "passkey": N_("Passkey or security key"),
+}
+
+# Audit actions shown in "recent sign-ins".
+SIGN_IN_METHODS = {
+    "login.password": N_("Password"),
+    "login.totp": N_("Authenticator app"),
+    "login.recovery_code": N_("Recovery code"),
+    "login.passkey": N_("Passkey"),
+}
+
+ACCOUNT_NOTICES = {
+    "factor_removed": N_("The method was removed."),
+    "factor_renamed": N_("The method was renamed."),
+    "last_factor": N_(
+        "This is your last sign-in method and your establishment requires one: add another "
+        "before removing it."
+    ),
+    "not_found": N_("This item no longer exists."),
+    "no_factor": N_("Set up an authenticator app or a passkey first."),
+    "session_revoked": N_("The session was ended."),
+    "sessions_revoked": N_("Your other sessions were ended."),
+}
+
+
+def factor_label(name: str) -> str:
+    return FACTOR_LABELS.get(name, name)
+
+
+def recovery_code_email(establishment: str, when: str, remaining: int) -> str:
+    """Bilingual: the address is known, the reader's language is not."""
+    return (
+        f"Un code de secours a été utilisé pour vous connecter à {establishment} le {when}. "
+        f"Il vous reste {remaining} code(s).\n"
+        "Si ce n'était pas vous, prévenez tout de suite le service informatique.\n\n"
+        f"A recovery code was used to sign in to {establishment} on {when}. "
+        f"You have {remaining} code(s) left.\n"
+        "If this was not you, tell the IT department at once.\n"
+    )

@@ -16,6 +16,7 @@ from quivive.errors import AuthenticationFailed
 from quivive.web import messages
 from quivive.web.csrf import CSRF_FIELD
 from quivive.web.forms import MAX_FIELD_LENGTH, read_form
+from quivive.web.mfa_flow import after_password
 from quivive.web.state import SESSION_COOKIE, WebState, safe_next, see_other, web_state
 
 router = APIRouter()
@@ -84,7 +85,8 @@ async def login(request: Request) -> Response:
             request_id=request.state.request_id,
         )
     )
-    response = see_other(next_url)
+    # A second factor, the enrolment nudge or the enrolment wall may come before ``next``.
+    response = see_other(await after_password(web, user, token, next_url))
     web.cookies.set(response, SESSION_COOKIE, token)
     return response
 

@@ -1,0 +1,217 @@
+"""Full password + TOTP sign-ins per second, as a ratio to password-only sign-ins in the same run.
+
+A password-only sign-in is POST /login (one Argon2id verify, a session row, a 303). A password +
+TOTP sign-in is that, then POST /login/second-factor/totp with the current code: policy and
+enrolment look-ups, an AES-GCM decrypt, one HMAC-SHA1 per accepted step, the compare-and-set on
+the last used step, the session rotated to AAL2, two audit records. Argon2 dominates both, so the
+second factor should cost little: the target is a ratio of at least 0.95.
+
+Both loads run against the same server process, with the same client (``CONNECTIONS`` threads
+keeping their HTTP connections open), alternately password-only, TOTP, password-only, so a change
+in the machine's other work biases the ratio neither way. Each TOTP code is accepted once per user
+and time step (the replay guard), so there are enough TOTP users that none is needed twice within a
+step; a code refused as a replay would count as a failed sign-in, not a fast one.
+"""
+
+import http.client
+import os
+import re
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode
+
+from bench.harness import HOST, Options, Result, ServerProcess, benchmark
+from quivive.composition import Services, build_services
+from quivive.config import load_settings
+from quivive.protocols import totp
+from quivive.services.accounts import NewAccount
+from quivive.storage.database import upgrade
+from quivive.web.state import SESSION_COOKIE
+
+NAME = "totp-login"
+TARGET_RATIO = 0.95
+PASSWORD_USERS = 64
+# Sign-ins per second stay under 100 on this machine's 2 cores (Argon2id): 100 x 30 s of users.
+TOTP_USERS = 3000
+_CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+Reply = tuple[int, dict[str, str], str]  # status, headers (lower-case names), body
+
+
+@dataclass(frozen=True)
+class Setup:
+    env: dict[str, str]
+    password: str
+    password_users: tuple[str, ...]
+    totp_users: tuple[tuple[str, str], ...]  # (username, base32 secret)
+
+
+@benchmark(NAME)
+def totp_login(options: Options) -> list[Result]:
+    with tempfile.TemporaryDirectory(prefix="quivive-bench-") as data_dir:
+        setup = _prepare(Path(data_dir))
+        server = ServerProcess("bench.apps:quivive_app", env=setup.env, ready_path="/login")
+        with server:
+            before = _run(server, setup, options, second_factor=False)
+            with_totp = _run(server, setup, options, second_factor=True)
+            after = _run(server, setup, options, second_factor=False)
+    baseline = (before.rate + after.rate) / 2
+    return [
+        Result(
+            benchmark=NAME,
+            figure=with_totp.rate,
+            unit="logins/s",
+            baseline=baseline,
+            baseline_name=f"password-only ({before.rate:,.1f} before, {after.rate:,.1f} after)",
+            target=f"≥ {TARGET_RATIO:.2f}",
+            detail=f"{with_totp.ok} ok, {with_totp.failed} failed, {options.connections} conns",
+        )
+    ]
+
+
+def _prepare(data_dir: Path) -> Setup:
+    env = {"QUIVIVE_DATA_DIR": str(data_dir), "QUIVIVE_CONFIG": ""}
+    settings = load_settings(env={**os.environ, **env})
+    password = secrets.token_urlsafe(18)
+    services = build_services(settings)
+    now = services.clock.now()
+    try:
+        upgrade(services.engine)
+        new = services.accounts.validate_new(NewAccount("bench.plain000", password))
+        plain = tuple(f"bench.plain{n:03d}" for n in range(PASSWORD_USERS))
+        for username in plain:
+            services.accounts.add_validated(replace(new, username=username), actor="bench")
+        enrolled = []
+        for n in range(TOTP_USERS):
+            # Straight to the repository: an audited account creation per user is set-up time.
+            user = services.users.add(replace(new, username=f"bench.totp{n:05d}"), now=now)
+            enrolled.append((user.username, _enrol(services, user.id, user.username)))
+    finally:
+        services.close()
+    return Setup(env, password, plain, tuple(enrolled))
+
+
+def _enrol(services: Services, user_id: int, username: str) -> str:
+    """A confirmed authenticator; retried once if a time step ended between code and check."""
+    for _ in range(2):
+        pending = services.totp.begin(user_id, username)
+        code = totp.code_at(pending.secret, totp.step_at(services.clock.now()))
+        if services.totp.confirm(user_id, code, "bench") is not None:
+            return pending.secret
+    raise RuntimeError("bench TOTP enrolment refused")
+
+
+@dataclass
+class Outcome:
+    rate: float
+    ok: int
+    failed: int
+
+
+class _Users:
+    """Hands out TOTP users so that no user signs in twice within one time step."""
+
+    def __init__(self, users: tuple[tuple[str, str], ...]) -> None:
+        self._users = users
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> tuple[str, str]:
+        with self._lock:
+            user = self._users[self._next % len(self._users)]
+            self._next += 1
+            return user
+
+
+def _run(server: ServerProcess, setup: Setup, options: Options, *, second_factor: bool) -> Outcome:
+    deadline = time.monotonic() + options.duration
+    users = _Users(setup.totp_users)
+    counts = {"ok": 0, "failed": 0}
+    lock = threading.Lock()
+
+    def worker(index: int) -> None:
+        client = _Client(server.port)
+        plain = setup.password_users[index % len(setup.password_users)]
+        ok = failed = 0
+        while time.monotonic() < deadline:
+            if second_factor:
+                username, secret = users.take()
+                success = client.sign_in(username, setup.password, secret)
+            else:
+                success = client.sign_in(plain, setup.password, None)
+            ok, failed = (ok + 1, failed) if success else (ok, failed + 1)
+        client.close()
+        with lock:
+            counts["ok"] += ok
+            counts["failed"] += failed
+
+    started = time.monotonic()
+    _in_threads(worker, options.connections)
+    elapsed = time.monotonic() - started
+    return Outcome(counts["ok"] / elapsed, counts["ok"], counts["failed"])
+
+
+def _in_threads(worker: Callable[[int], None], count: int) -> None:
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+class _Client:
+    """One browser: a keep-alive connection, its CSRF cookie and token."""
+
+    def __init__(self, port: int) -> None:
+        self._connection = http.client.HTTPConnection(HOST, port, timeout=30)
+        status, headers, page = self._request("GET", "/login", None, {})
+        token = _CSRF_INPUT.search(page)
+        if status != 200 or token is None:
+            raise RuntimeError(f"GET /login answered {status}")
+        self._csrf_cookie = _cookies(headers)
+        self._token = token[1]
+
+    def sign_in(self, username: str, password: str, secret: str | None) -> bool:
+        form = {"csrf_token": self._token, "username": username, "password": password}
+        status, headers, _ = self._post("/login", form, self._csrf_cookie)
+        session = _cookies(headers)
+        if status != 303 or SESSION_COOKIE not in session:
+            return False
+        if secret is None:
+            return headers.get("location") == "/account"
+        code = totp.code_at(secret, totp.step_at(datetime.now(UTC)))
+        form = {"csrf_token": self._token, "code": code, "next": "/account"}
+        status, headers, _ = self._post(
+            "/login/second-factor/totp", form, f"{self._csrf_cookie}; {session}"
+        )
+        return status == 303 and headers.get("location") == "/account"
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def _post(
+        self, path: str, form: dict[str, str], cookie: str
+    ) -> tuple[int, dict[str, str], str]:
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+        return self._request("POST", path, urlencode(form), headers)
+
+    def _request(self, method: str, path: str, body: str | None, headers: dict[str, str]) -> Reply:
+        self._connection.request(method, path, body=body, headers=headers)
+        response = self._connection.getresponse()
+        page = response.read().decode()
+        found = {name.lower(): value for name, value in response.getheaders()}
+        found["set-cookie"] = "\n".join(response.headers.get_all("set-cookie") or [])
+        return response.status, found, page
+
+
+def _cookies(headers: dict[str, str]) -> str:
+    jar: SimpleCookie = SimpleCookie()
+    for line in headers.get("set-cookie", "").splitlines():
+        jar.load(line)
+    return "; ".join(f"{name}={morsel.value}" for name, morsel in jar.items())

@@ -1,0 +1,362 @@
+"""Second-factor sign-in, step-up, the enrolment nudge, re-authentication and TOTP enrolment."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import segno
+from anyio import to_thread
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from quivive.domain.assurance import Verification
+from quivive.domain.sessions import AssuranceLevel
+from quivive.errors import AuthenticationFailed, QuiviveError, ReauthenticationRequired
+from quivive.services.mfa import SecondFactor, Standing, Step
+from quivive.services.sessions import ActiveSession
+from quivive.web import messages
+from quivive.web.csrf import CSRF_FIELD
+from quivive.web.forms import MAX_FIELD_LENGTH, read_form
+from quivive.web.mfa_flow import (
+    ENROL_REQUIRED_PATH,
+    NUDGE_PATH,
+    REAUTH_PATH,
+    SECOND_FACTOR_PATH,
+    finish_verification,
+    here,
+    origin_of,
+    pending_session,
+    standing_of,
+    with_next,
+)
+from quivive.web.state import SESSION_COOKIE, WebState, safe_next, see_other, web_state
+
+router = APIRouter()
+
+TOTP_VERIFY_PATH = "/login/second-factor/totp"
+RECOVERY_VERIFY_PATH = "/login/second-factor/recovery-code"
+TOTP_ENROL_PATH = "/account/totp/enrol"
+
+
+def _next(request: Request, form: dict[str, str] | None = None) -> str:
+    raw = form.get("next") if form is not None else request.query_params.get("next")
+    return safe_next(raw)
+
+
+def _level(raw: str | None) -> AssuranceLevel:
+    try:
+        return AssuranceLevel(int(raw or "1"))
+    except ValueError:
+        return AssuranceLevel.AAL1
+
+
+def _to_login(request: Request) -> Response:
+    return see_other(with_next("/login", here(request)))
+
+
+# --- choosing and proving a second factor -------------------------------------------------------
+
+
+@router.get(SECOND_FACTOR_PATH, include_in_schema=False)
+async def second_factor_page(request: Request) -> Response:
+    web = web_state(request)
+    active = await pending_session(request)
+    if active is None:
+        return _to_login(request)
+    next_url, level = _next(request), _level(request.query_params.get("level"))
+    standing = await standing_of(web, active, level)
+    if standing.step is not Step.SECOND_FACTOR:
+        return see_other(next_url)
+    choices = [factor for factor in standing.usable if _can_reach(factor, level)]
+    extra = {"level": str(int(level))} if level > AssuranceLevel.AAL1 else {}
+    links = [
+        (messages.factor_label(factor.name), with_next(factor.verify_path, next_url, **extra))
+        for factor in choices
+    ]
+    primary = [factor for factor in choices if not factor.is_backup]
+    if len(primary) == 1:
+        return see_other(with_next(primary[0].verify_path, next_url, **extra))
+    context = {
+        "choices": [(web.translate(request, label), link) for label, link in links],
+        "step_up": level > AssuranceLevel.AAL1,
+    }
+    return web.render_form(request, "second_factor.html", context)
+
+
+def _can_reach(factor: SecondFactor, level: AssuranceLevel) -> bool:
+    # AAL3 needs a phishing-resistant key (domain.assurance); codes cannot get there.
+    return level < AssuranceLevel.AAL3 or factor.phishing_resistant
+
+
+@router.get(TOTP_VERIFY_PATH, include_in_schema=False)
+async def totp_page(request: Request) -> Response:
+    return await _code_page(request, "totp")
+
+
+@router.get(RECOVERY_VERIFY_PATH, include_in_schema=False)
+async def recovery_page(request: Request) -> Response:
+    return await _code_page(request, "recovery_code")
+
+
+async def _code_page(request: Request, factor: str, *, error: str | None = None) -> Response:
+    active = await pending_session(request)
+    if active is None:
+        return _to_login(request)
+    return _code_form(request, factor, _next(request), request.query_params.get("level"), error)
+
+
+def _code_form(
+    request: Request, factor: str, next_url: str, level: str | None, error: str | None
+) -> Response:
+    web = web_state(request)
+    totp = factor == "totp"
+    context = {
+        "factor": factor,
+        "action": TOTP_VERIFY_PATH if totp else RECOVERY_VERIFY_PATH,
+        "next": next_url,
+        "level": level or "",
+        "error": web.translate(request, error) if error else None,
+        "other_methods": with_next(SECOND_FACTOR_PATH, next_url),
+        "recovery_link": with_next(RECOVERY_VERIFY_PATH, next_url),
+    }
+    status = 401 if error else 200
+    return web.render_form(request, "code_form.html", context, status_code=status)
+
+
+@router.post(TOTP_VERIFY_PATH, include_in_schema=False)
+async def totp_verify(request: Request) -> Response:
+    return await _verify_code(request, "totp")
+
+
+@router.post(RECOVERY_VERIFY_PATH, include_in_schema=False)
+async def recovery_verify(request: Request) -> Response:
+    return await _verify_code(request, "recovery_code")
+
+
+async def _verify_code(request: Request, factor: str) -> Response:
+    web = web_state(request)
+    form = await read_form(request)
+    web.csrf.verify(request, form.get(CSRF_FIELD))
+    active = await pending_session(request)
+    if active is None:
+        return _to_login(request)
+    code, next_url = form.get("code", "")[:MAX_FIELD_LENGTH], _next(request, form)
+    check = web.services.totp.verify if factor == "totp" else web.services.recovery_codes.use
+    credential = await to_thread.run_sync(check, active.user.id, code)
+    if credential is None:
+        origin = origin_of(request)
+        fail = web.services.mfa.record_failure
+        await to_thread.run_sync(fail, active.user, factor, "bad_code", origin)
+        error = messages.CODE_REJECTED
+        return _code_form(request, factor, next_url, form.get("level"), error)
+    if factor == "recovery_code":
+        await to_thread.run_sync(_notify_recovery_use, web, active)
+    verification = Verification(factor=factor, amr=("otp",), credential_id=credential)
+    return await finish_verification(request, active, verification, next_url)
+
+
+def _notify_recovery_use(web: WebState, active: ActiveSession) -> None:
+    """Tell the owner by e-mail: a recovery code in a thief's hands must not go unnoticed."""
+    email = active.user.email
+    if not email:
+        return
+    remaining = web.services.recovery_codes.status(active.user.id).remaining
+    name = web.services.settings.establishment_name
+    when = web.services.clock.now().strftime("%Y-%m-%d %H:%M UTC")
+    body = messages.recovery_code_email(name, when, remaining)
+    web.services.mailer.send(email, messages.RECOVERY_EMAIL_SUBJECT.format(name=name), body)
+
+
+# --- the nudge before the deadline, and the wall after it ------------------------------------
+
+
+@router.get(NUDGE_PATH, include_in_schema=False)
+async def nudge_page(request: Request) -> Response:
+    web = web_state(request)
+    active = await pending_session(request)
+    if active is None:
+        return _to_login(request)
+    standing = await standing_of(web, active)
+    next_url = _next(request)
+    if standing.has_second_factor or standing.step is not Step.PROCEED:
+        return see_other(next_url)
+    context = {
+        "days_left": standing.requirement.days_left(web.services.clock.now()),
+        "deadline": standing.requirement.deadline,
+        "enrol_links": _enrol_links(web, request, standing, next_url),
+        "next": next_url,
+    }
+    return web.render_form(request, "mfa_nudge.html", context)
+
+
+@router.get(ENROL_REQUIRED_PATH, include_in_schema=False)
+async def required_page(request: Request) -> Response:
+    web = web_state(request)
+    active = await pending_session(request)
+    if active is None:
+        return _to_login(request)
+    standing = await standing_of(web, active)
+    next_url = _next(request)
+    if standing.step is not Step.ENROL_REQUIRED:
+        return see_other(next_url)
+    context = {
+        "enrol_links": _enrol_links(web, request, standing, next_url),
+        "phishing_resistant": standing.requirement.phishing_resistant,
+    }
+    return web.render_form(request, "mfa_required.html", context)
+
+
+def _enrol_links(
+    web: WebState, request: Request, standing: Standing, next_url: str
+) -> list[tuple[str, str]]:
+    strict = standing.requirement.phishing_resistant
+    return [
+        (web.translate(request, messages.factor_label(f.name)), with_next(f.enrol_path, next_url))
+        for f in web.services.mfa.factors
+        if f.enrol_path and (f.phishing_resistant or not strict)
+    ]
+
+
+# --- re-authentication before factor changes -------------------------------------------------
+
+
+@router.get(REAUTH_PATH, include_in_schema=False)
+async def reauth_page(request: Request) -> Response:
+    active = await pending_session(request)
+    if active is None:
+        return _to_login(request)
+    return _reauth_form(request, _next(request), None)
+
+
+def _reauth_form(request: Request, next_url: str, error: str | None) -> Response:
+    web = web_state(request)
+    context = {"next": next_url, "error": web.translate(request, error) if error else None}
+    return web.render_form(request, "reauth.html", context, status_code=401 if error else 200)
+
+
+@router.post(REAUTH_PATH, include_in_schema=False)
+async def reauth(request: Request) -> Response:
+    web = web_state(request)
+    form = await read_form(request)
+    web.csrf.verify(request, form.get(CSRF_FIELD))
+    active = await pending_session(request)
+    if active is None:
+        return _to_login(request)
+    next_url = _next(request, form)
+    try:
+        await web.services.authenticator.authenticate(
+            active.user.username,
+            form.get("password", "")[:MAX_FIELD_LENGTH],
+            source_address=request.state.client_address,
+        )
+    except (AuthenticationFailed, QuiviveError):
+        return _reauth_form(request, next_url, messages.LOGIN_FAILED)
+    renew = web.services.mfa.reauthenticated
+    token = await to_thread.run_sync(renew, active.token, active.user, origin_of(request))
+    response = see_other(next_url)
+    web.cookies.set(response, SESSION_COOKIE, token)
+    return response
+
+
+# --- TOTP enrolment -----------------------------------------------------------------------------
+
+
+async def enrolling_session(request: Request) -> ActiveSession | Response:
+    """A session allowed to add a factor: signed in (or held at the enrolment wall), recent."""
+    web = web_state(request)
+    active = await pending_session(request)
+    if active is None:
+        return _to_login(request)
+    standing = await standing_of(web, active)
+    if standing.step is Step.SECOND_FACTOR:
+        return see_other(with_next(SECOND_FACTOR_PATH, here(request)))
+    try:
+        web.services.mfa.require_recent_auth(active.session)
+    except ReauthenticationRequired:
+        return see_other(with_next(REAUTH_PATH, here(request)))
+    return active
+
+
+@router.get(TOTP_ENROL_PATH, include_in_schema=False)
+async def totp_enrol_page(request: Request) -> Response:
+    gate = await enrolling_session(request)
+    if isinstance(gate, Response):
+        return gate
+    web = web_state(request)
+    begin = partial(web.services.totp.begin, gate.user.id, gate.user.username)
+    pending = await to_thread.run_sync(begin)
+    return _enrol_form(request, pending.secret, pending.uri, _next(request), None)
+
+
+def _enrol_form(
+    request: Request, secret: str, uri: str, next_url: str, error: str | None
+) -> Response:
+    web = web_state(request)
+    qr = segno.make(uri, error="m").svg_inline(scale=4, title="QR code", dark="#1d2433")
+    context = {
+        "qr_svg": qr,
+        "secret": secret,
+        "secret_grouped": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        "uri": uri,
+        "next": next_url,
+        "error": web.translate(request, error) if error else None,
+    }
+    return web.render_form(request, "totp_enrol.html", context, status_code=400 if error else 200)
+
+
+@router.post(TOTP_ENROL_PATH, include_in_schema=False)
+async def totp_enrol(request: Request) -> Response:
+    web = web_state(request)
+    form = await read_form(request)
+    web.csrf.verify(request, form.get(CSRF_FIELD))
+    gate = await enrolling_session(request)
+    if isinstance(gate, Response):
+        return gate
+    user, next_url = gate.user, _next(request, form)
+    confirm = partial(
+        web.services.totp.confirm,
+        user.id,
+        form.get("code", "")[:MAX_FIELD_LENGTH],
+        form.get("name", "")[:MAX_FIELD_LENGTH],
+    )
+    credential = await to_thread.run_sync(confirm)
+    if credential is None:
+        pending = await to_thread.run_sync(web.services.totp.pending, user.id, user.username)
+        if pending is None:
+            return see_other(with_next(TOTP_ENROL_PATH, next_url))
+        return _enrol_form(request, pending.secret, pending.uri, next_url, messages.CODE_REJECTED)
+    codes = await to_thread.run_sync(_after_totp_enrolment, web, gate, credential, request)
+    verification = Verification(factor="totp", amr=("otp",), credential_id=credential)
+    new_token, _ = await to_thread.run_sync(
+        web.services.mfa.upgrade, gate.token, user, verification, origin_of(request)
+    )
+    response = _codes_page(request, codes, next_url) if codes else see_other(next_url)
+    web.cookies.set(response, SESSION_COOKIE, new_token)
+    return response
+
+
+def _after_totp_enrolment(
+    web: WebState, active: ActiveSession, credential: str, request: Request
+) -> list[str]:
+    """Audit the new factor; the first factor also gets its recovery codes."""
+    origin = origin_of(request)
+    web.services.mfa.record_factor_change("factor.added", active.user, "totp", credential, origin)
+    if web.services.recovery_codes.status(active.user.id).remaining:
+        return []
+    codes = web.services.recovery_codes.generate(active.user.id)
+    web.services.mfa.record_factor_change(
+        "recovery_codes.generated", active.user, "recovery_code", "codes", origin
+    )
+    return codes
+
+
+def _codes_page(request: Request, codes: list[str], next_url: str) -> Response:
+    web = web_state(request)
+    response = web.render_form(request, "recovery_codes.html", {"codes": codes, "next": next_url})
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+def show_recovery_codes(request: Request, codes: list[str], next_url: str) -> Response:
+    return _codes_page(request, codes, next_url)
