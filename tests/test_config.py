@@ -19,6 +19,7 @@ from quivive.config import (
     SessionSettings,
     Settings,
     SmtpSettings,
+    ThrottleSettings,
     describe_settings,
     format_duration,
     load_settings,
@@ -33,6 +34,15 @@ SPECS = {spec.key: spec for spec in SETTING_SPECS}
 
 # A valid non-default value per key: (raw text as in the environment, expected typed value).
 SAMPLES: dict[str, tuple[str, object]] = {
+    "redis_url": ("redis://:pw@cache.example.org:6380/2", "redis://:pw@cache.example.org:6380/2"),
+    "throttle.max_failures": ("50", 50),
+    "throttle.free_attempts": ("3", 3),
+    "throttle.address_free_attempts": ("200", 200),
+    "throttle.max_delay": ("5m", timedelta(minutes=5)),
+    "throttle.forget_after": ("1d", timedelta(days=1)),
+    "throttle.detection_window": ("30m", timedelta(minutes=30)),
+    "throttle.spraying_accounts": ("5", 5),
+    "throttle.stuffing_accounts": ("50", 50),
     "data_dir": ("/srv/quivive", Path("/srv/quivive")),
     "database_url": ("postgresql+psycopg://q@db/quivive", "postgresql+psycopg://q@db/quivive"),
     "public_url": ("https://sso.example.org", "https://sso.example.org"),
@@ -67,6 +77,17 @@ SAMPLES: dict[str, tuple[str, object]] = {
 }
 
 BAD_VALUES: list[tuple[str, str]] = [
+    ("redis_url", "http://cache.example.org"),
+    ("redis_url", "redis://cache.example.org:99999"),
+    ("throttle.max_failures", "101"),  # NIST SP 800-63B-4: at most 100
+    ("throttle.max_failures", "0"),
+    ("throttle.free_attempts", "0"),
+    ("throttle.address_free_attempts", "0"),
+    ("throttle.max_delay", "2h"),
+    ("throttle.forget_after", "30s"),
+    ("throttle.detection_window", "2d"),
+    ("throttle.spraying_accounts", "1"),
+    ("throttle.stuffing_accounts", "1"),
     ("oidc.finess", "75071218"),
     ("oidc.finess", "75O712184"),
     ("oidc.access_token_lifetime", "2h"),
@@ -321,6 +342,7 @@ def test_table_matches_the_dataclasses() -> None:
     sections = {
         "session": SessionSettings,
         "password": PasswordSettings,
+        "throttle": ThrottleSettings,
         "smtp": SmtpSettings,
         "oidc": OidcSettings,
     }
@@ -764,3 +786,40 @@ def test_settings_are_frozen(workdir: Path) -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.password.min_length = 4  # type: ignore[misc]
     assert not hasattr(settings, "__dict__")
+
+
+# --- throttling ----------------------------------------------------------------------------------
+
+
+def test_throttle_defaults_follow_nist(workdir: Path) -> None:
+    settings = load_settings(env={})
+
+    assert settings.throttle.max_failures == 100
+    assert settings.throttle.max_delay < settings.throttle.forget_after
+    assert settings.redis_url is None
+
+
+def test_forget_after_must_outlast_the_longest_delay(workdir: Path) -> None:
+    env = {"QUIVIVE_THROTTLE_MAX_DELAY": "30m", "QUIVIVE_THROTTLE_FORGET_AFTER": "30m"}
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env=env)
+
+    assert str(caught.value) == (
+        "QUIVIVE_THROTTLE_FORGET_AFTER / throttle.forget_after: "
+        'must be longer than throttle.max_delay (30m), got "30m"'
+    )
+
+
+def test_redis_url_is_secret(workdir: Path) -> None:
+    settings = load_settings(env={"QUIVIVE_REDIS_URL": "redis://:s3cret@cache:6379/0"})
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env={"QUIVIVE_REDIS_URL": "http://:s3cret@cache"})
+
+    assert ("redis_url", "QUIVIVE_REDIS_URL", "***") in describe_settings(settings)
+    assert "s3cret" not in repr(settings)
+    assert "s3cret" not in str(caught.value)
+
+
+def test_empty_redis_url_means_none(workdir: Path) -> None:
+    assert load_settings(env={"QUIVIVE_REDIS_URL": ""}).redis_url is None

@@ -9,9 +9,12 @@ from sqlalchemy import Engine
 
 from quivive.clock import Clock, SystemClock
 from quivive.config import Settings
+from quivive.domain.alerts import AlertSink
 from quivive.domain.audit import AuditSink
+from quivive.domain.throttling import DelayCurve, DetectionPolicy, ThrottlePolicy, ThrottleStore
 from quivive.protocols.webauthn import RelyingParty
 from quivive.services.accounts import AccountService, PasswordRules
+from quivive.services.alert_log import LoggingAlertSink
 from quivive.services.audit import AuditTrail, ChainedAuditSink, CheckpointSigner
 from quivive.services.authentication import PasswordAuthenticator
 from quivive.services.first_admin import FirstAdminSetup
@@ -26,6 +29,7 @@ from quivive.services.recovery_codes import RecoveryCodeFactor
 from quivive.services.secret_box import SecretBox
 from quivive.services.sessions import SessionPolicy, SessionService
 from quivive.services.sign_ins import SignInRecorder
+from quivive.services.throttling import LoginThrottle
 from quivive.services.totp import TotpFactor
 from quivive.storage.audit import AuditRepository
 from quivive.storage.data_dir import load_or_create_key, prepare_data_dir
@@ -38,6 +42,8 @@ from quivive.storage.session_revocations import SqlRevocationFeed
 from quivive.storage.sessions import SessionRepository
 from quivive.storage.setup_tokens import SetupTokenRepository
 from quivive.storage.sign_ins import SignInRepository
+from quivive.storage.throttle_redis import FallbackThrottleStore, RedisThrottleStore, connect
+from quivive.storage.throttle_sql import SqlThrottleStore
 from quivive.storage.totp import TotpRepository
 from quivive.storage.users import UserRepository
 from quivive.storage.webauthn_challenges import CeremonyRepository
@@ -45,6 +51,9 @@ from quivive.storage.webauthn_challenges import CeremonyRepository
 # 256-bit key for HMACs over browser-held values (CSRF nonces).
 FORM_KEY_BYTES = 32
 FORM_KEY_FILE = "form.key"
+# 256-bit HMAC key for password fingerprints (spraying detection): never the password itself.
+THROTTLE_KEY_BYTES = 32
+THROTTLE_KEY_FILE = "throttle.key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +68,8 @@ class Services:
     accounts: AccountService
     sessions: SessionService
     authenticator: PasswordAuthenticator
+    throttle: LoginThrottle
+    alerts: AlertSink
     first_admin: FirstAdminSetup
     passkeys: PasskeyService
     form_key: bytes
@@ -82,6 +93,7 @@ def build_services(
     *,
     clock: Clock | None = None,
     audit: AuditSink | None = None,
+    alerts: AlertSink | None = None,
     schema: str | None = None,
 ) -> Services:
     """Wire everything. ``schema`` pins a PostgreSQL schema (tests run each in their own)."""
@@ -115,6 +127,8 @@ def build_services(
     accounts = AccountService(users, sessions, hasher, rules, audit, clock)
     passkeys = _passkeys(settings, engine, users, audit, clock)
     mfa = _mfa(settings, engine, sessions, audit, clock, passkeys)
+    alerts = alerts or LoggingAlertSink()
+    throttle = _login_throttle(settings, engine, audit, alerts, clock)
     return Services(
         settings=settings,
         clock=clock,
@@ -125,7 +139,9 @@ def build_services(
         users=users,
         accounts=accounts,
         sessions=sessions,
-        authenticator=PasswordAuthenticator(users, hasher, audit, clock),
+        authenticator=PasswordAuthenticator(users, hasher, audit, clock, throttle=throttle),
+        throttle=throttle,
+        alerts=alerts,
         first_admin=FirstAdminSetup(
             SetupTokenRepository(engine), users, accounts, settings.public_url, clock
         ),
@@ -184,3 +200,32 @@ def _mfa(
         "sign_ins": SignInRepository(engine),
         "mailer": mailer_for(settings.smtp),
     }
+
+
+def _login_throttle(
+    settings: Settings, engine: Engine, audit: AuditSink, alerts: AlertSink, clock: Clock
+) -> LoginThrottle:
+    limits = settings.throttle
+    policy = ThrottlePolicy(
+        pair=DelayCurve(limits.free_attempts, limits.max_delay),
+        source=DelayCurve(limits.address_free_attempts, limits.max_delay),
+        max_failures=limits.max_failures,
+        forget_after=limits.forget_after,
+    )
+    detection = DetectionPolicy(
+        limits.detection_window, limits.spraying_accounts, limits.stuffing_accounts
+    )
+    store: ThrottleStore = SqlThrottleStore(engine)
+    if settings.redis_url:
+        store = FallbackThrottleStore(RedisThrottleStore(connect(settings.redis_url)), store)
+    return LoginThrottle(
+        store,
+        policy,
+        detection,
+        fingerprint_key=load_or_create_key(
+            settings.data_dir / THROTTLE_KEY_FILE, THROTTLE_KEY_BYTES
+        ),
+        audit=audit,
+        alerts=alerts,
+        clock=clock,
+    )

@@ -83,6 +83,31 @@ class PasswordSettings:
     verify_workers: int
 
 
+# Login throttling (REQUIREMENTS, Attack resistance). NIST SP 800-63B-4 caps consecutive failed
+# attempts on one account at 100 before something more than the password is required.
+MAX_CONSECUTIVE_FAILURES = 100
+DEFAULT_FREE_ATTEMPTS = 5  # per (account, address): typos cost nothing
+# Per address, any account: several users behind one NAT mistype too, so more are free.
+DEFAULT_ADDRESS_FREE_ATTEMPTS = 20
+DEFAULT_MAX_DELAY = timedelta(minutes=15)
+DEFAULT_FORGET_AFTER = timedelta(hours=1)
+DEFAULT_DETECTION_WINDOW = timedelta(minutes=10)
+DEFAULT_SPRAYING_ACCOUNTS = 10
+DEFAULT_STUFFING_ACCOUNTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleSettings:
+    max_failures: int
+    free_attempts: int
+    address_free_attempts: int
+    max_delay: timedelta
+    forget_after: timedelta
+    detection_window: timedelta
+    spraying_accounts: int
+    stuffing_accounts: int
+
+
 @dataclass(frozen=True, slots=True)
 class SmtpSettings:
     """Where security notifications (a recovery code was used) are sent from; host None: none."""
@@ -128,6 +153,8 @@ class Settings:
     audit_retention: timedelta
     session: SessionSettings
     password: PasswordSettings
+    throttle: ThrottleSettings
+    redis_url: str | None = field(repr=False)  # may hold a password, as database_url
     oidc: OidcSettings
     smtp: SmtpSettings
     secrets_key_file: Path
@@ -350,6 +377,30 @@ class DatabaseUrl:
         raise ValueError(f"expected {self.expected}")
 
 
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisUrl:
+    @property
+    def expected(self) -> str:
+        return "a URL starting with " + ", ".join(_REDIS_SCHEMES) + ", or empty for none"
+
+    def parse(self, raw: object) -> str | None:
+        if raw is None:
+            return None
+        text = _to_str(raw, self.expected)
+        if not text:
+            return None
+        try:
+            urlsplit(text).port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ValueError(f"expected {self.expected}") from None
+        if not text.lower().startswith(_REDIS_SCHEMES) or any(ch.isspace() for ch in text):
+            raise ValueError(f"expected {self.expected}")
+        return text
+
+
 @dataclass(frozen=True, slots=True)
 class PublicUrl:
     @property
@@ -500,6 +551,14 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
         "Database (SQLite or PostgreSQL); postgres:// is read as postgresql+psycopg://",
         default_doc="`sqlite:///<data_dir>/quivive.db`",
     ),
+    SettingSpec(
+        "redis_url",
+        RedisUrl(),
+        None,
+        "Redis shared by several nodes for throttle counters; unset: the database. If Redis is "
+        "down, the database takes over",
+        secret=True,
+    ),
     SettingSpec("host", BindHost(), "127.0.0.1", "Address the HTTP server listens on"),
     SettingSpec("port", Integer(1, 65535), 8080, "Port the HTTP server listens on"),
     SettingSpec(
@@ -609,6 +668,56 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
         "smtp.starttls", Boolean(), True, "Upgrade the SMTP connection with STARTTLS before login"
     ),
     SettingSpec(
+        "throttle.max_failures",
+        Integer(5, MAX_CONSECUTIVE_FAILURES),
+        MAX_CONSECUTIVE_FAILURES,
+        "Consecutive failures on an account after which a password alone no longer signs in "
+        "(a second factor or `quivive throttle clear` is needed)",
+    ),
+    SettingSpec(
+        "throttle.free_attempts",
+        Integer(1, 50),
+        DEFAULT_FREE_ATTEMPTS,
+        "Failures on one account from one address before each next try waits (1 s, doubling)",
+    ),
+    SettingSpec(
+        "throttle.address_free_attempts",
+        Integer(1, 10000),
+        DEFAULT_ADDRESS_FREE_ATTEMPTS,
+        "Failures from one address, any account, before each next try from it waits",
+    ),
+    SettingSpec(
+        "throttle.max_delay",
+        Duration(timedelta(seconds=5), timedelta(hours=1)),
+        DEFAULT_MAX_DELAY,
+        "Longest wait between tries; also how long an address caught spraying or stuffing waits",
+    ),
+    SettingSpec(
+        "throttle.forget_after",
+        Duration(timedelta(minutes=1), timedelta(days=7)),
+        DEFAULT_FORGET_AFTER,
+        "An address (or account from an address) without failures for this long starts afresh; "
+        "longer than throttle.max_delay",
+    ),
+    SettingSpec(
+        "throttle.detection_window",
+        Duration(timedelta(minutes=1), timedelta(days=1)),
+        DEFAULT_DETECTION_WINDOW,
+        "Window in which password spraying and credential stuffing are counted",
+    ),
+    SettingSpec(
+        "throttle.spraying_accounts",
+        Integer(2, 10000),
+        DEFAULT_SPRAYING_ACCOUNTS,
+        "One wrong password tried against this many accounts within the window is spraying",
+    ),
+    SettingSpec(
+        "throttle.stuffing_accounts",
+        Integer(2, 10000),
+        DEFAULT_STUFFING_ACCOUNTS,
+        "This many accounts failing from one address within the window is credential stuffing",
+    ),
+    SettingSpec(
         "oidc.finess",
         Finess(),
         None,
@@ -641,6 +750,7 @@ _SECTIONS: dict[str, Callable[..., Any]] = {
     "session": SessionSettings,
     "password": PasswordSettings,
     "smtp": SmtpSettings,
+    "throttle": ThrottleSettings,
     "oidc": OidcSettings,
 }
 
@@ -678,7 +788,16 @@ def _check_cookie_domain(values: Mapping[str, Any]) -> None:
         raise _error("session.cookie_domain", reason, domain)
 
 
+def _check_forget_after(values: Mapping[str, Any]) -> None:
+    # Forgetting a counter before its longest delay has run out would hand out free attempts.
+    forget, longest = values["throttle.forget_after"], values["throttle.max_delay"]
+    if forget <= longest:
+        reason = f"must be longer than throttle.max_delay ({format_duration(longest)})"
+        raise _error("throttle.forget_after", reason, format_duration(forget))
+
+
 _CROSS_CHECKS: tuple[Callable[[Mapping[str, Any]], None], ...] = (
+    _check_forget_after,
     _check_timeouts,
     _check_http,
     _check_cookie_domain,

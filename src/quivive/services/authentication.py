@@ -2,45 +2,92 @@
 
 Unknown user, wrong password and disabled account all raise the same ``AuthenticationFailed`` after
 the same amount of Argon2 work (ASVS 6.3.8): unknown users pay a dummy verify.
+
+With a ``LoginThrottle``, each attempt is admitted (and counted) before any password is checked:
+an early attempt raises ``LoginThrottled``, and an account past the consecutive-failure limit
+raises ``PasswordAloneInsufficient`` unless a second factor is checked along with the password.
+Both depend only on the name typed and the address, never on whether the account exists.
 """
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from anyio import to_thread
 
 from quivive.clock import Clock
 from quivive.domain.audit import AuditEvent, AuditSink, Outcome
+from quivive.domain.throttling import LoginThrottled, PasswordAloneInsufficient
 from quivive.domain.users import User, normalise_username
 from quivive.errors import AuthenticationFailed, ValidationError
 from quivive.services.password_hashing import PasswordHasher
+from quivive.services.throttling import Attempt, LoginThrottle
 from quivive.storage.users import UserRepository
+
+
+class FactorCheck(Protocol):
+    """A factor checked together with the password (TOTP code, ...), once the password is right.
+
+    Past the failure limit a password alone is refused, but password + second factor still opens
+    the account: the real user gets in while the attacker, without the factor, does not.
+    """
+
+    async def verify(self, user: User) -> bool: ...
 
 
 class PasswordAuthenticator:
     def __init__(
-        self, users: UserRepository, hasher: PasswordHasher, audit: AuditSink, clock: Clock
+        self,
+        users: UserRepository,
+        hasher: PasswordHasher,
+        audit: AuditSink,
+        clock: Clock,
+        *,
+        throttle: LoginThrottle | None = None,  # None: no throttling (unit tests only)
     ) -> None:
         self._users = users
         self._hasher = hasher
         self._audit = audit
         self._clock = clock
+        self._throttle = throttle
 
     async def authenticate(
-        self, raw_username: str, password: str, *, source_address: str | None = None
+        self,
+        raw_username: str,
+        password: str,
+        *,
+        source_address: str | None = None,
+        second_factor: FactorCheck | None = None,
     ) -> User:
+        attempt = await self._admit(raw_username, source_address, second_factor)
         user = await to_thread.run_sync(self._lookup, raw_username)
         if user is None or user.password_hash is None:
             await self._hasher.dummy_verify(password)
-            self._fail(raw_username, "unknown_user", source_address)
+            await self._fail(attempt, password, raw_username, "unknown_user", source_address)
         if not await self._hasher.verify(user.password_hash, password):
-            self._fail(user.username, "bad_password", source_address)
+            await self._fail(attempt, password, user.username, "bad_password", source_address)
         if not user.is_active:
             # Checked after the verify so a disabled account costs the same time as the others.
-            self._fail(user.username, "disabled", source_address)
-        await to_thread.run_sync(self._after_success, user, password)
+            await self._fail(attempt, password, user.username, "disabled", source_address)
+        if second_factor is not None and not await second_factor.verify(user):
+            await self._fail(attempt, password, user.username, "second_factor", source_address)
+        await to_thread.run_sync(self._after_success, user, password, attempt)
         return user
+
+    async def _admit(
+        self, raw_username: str, source_address: str | None, second_factor: FactorCheck | None
+    ) -> Attempt | None:
+        if self._throttle is None:
+            return None
+        attempt = await to_thread.run_sync(self._throttle.admit, raw_username, source_address)
+        decision = attempt.decision
+        if not decision.allowed:
+            self._record_failure(raw_username, "throttled", source_address)
+            raise LoginThrottled(decision.seconds_to_wait(self._clock.now()))
+        if decision.password_alone_insufficient and second_factor is None:
+            self._record_failure(raw_username, "password_alone_insufficient", source_address)
+            raise PasswordAloneInsufficient()
+        return attempt
 
     def _lookup(self, raw_username: str) -> User | None:
         try:
@@ -49,14 +96,29 @@ class PasswordAuthenticator:
             return None
         return self._users.find_by_username(username)
 
-    def _after_success(self, user: User, password: str) -> None:
+    def _after_success(self, user: User, password: str, attempt: Attempt | None) -> None:
         if user.password_hash and self._hasher.needs_rehash(user.password_hash):
             # Parameters were raised since this hash was made: upgrade it now that we hold the
             # plaintext (NIST 800-63B, OWASP).
             self._users.set_password_hash(user.id, self._hasher.hash(password))
         self._users.record_login(user.id, self._clock.now())
+        if self._throttle is not None and attempt is not None:
+            self._throttle.succeeded(attempt)
 
-    def _fail(self, subject: str, reason: str, source_address: str | None) -> NoReturn:
+    async def _fail(
+        self,
+        attempt: Attempt | None,
+        password: str,
+        subject: str,
+        reason: str,
+        source_address: str | None,
+    ) -> NoReturn:
+        if self._throttle is not None and attempt is not None:
+            await to_thread.run_sync(self._throttle.failed, attempt, password)
+        self._record_failure(subject, reason, source_address)
+        raise AuthenticationFailed()
+
+    def _record_failure(self, subject: str, reason: str, source_address: str | None) -> None:
         # The reason is for the audit trail only; the caller shows one message for all of them.
         self._audit.record(
             AuditEvent(
@@ -68,4 +130,3 @@ class PasswordAuthenticator:
                 source_address=source_address,
             )
         )
-        raise AuthenticationFailed()

@@ -14,6 +14,14 @@ SETUP_DONE = N_("The administrator account is ready. You can now sign in.")
 SETUP_LINK_INVALID = N_("This set-up link is unknown, already used or expired.")
 PASSWORDS_DIFFER = N_("The two passwords are different.")
 USERNAME_TAKEN = N_("This username is already taken.")
+# Throttled sign-in: the same texts whether or not the account exists.
+LOGIN_THROTTLED = N_("Too many failed attempts. Please wait {wait} before trying again.")
+WAIT_SECONDS = N_("{count} s")
+WAIT_MINUTES = N_("{count} min")
+PASSWORD_ALONE_INSUFFICIENT = N_(
+    "After too many failed attempts, a password alone can no longer open this account. "
+    "Please ask your administrator to unblock it."
+)
 
 PASSWORD_REASONS = {
     "invalid_characters": N_("The password contains characters that cannot be used."),

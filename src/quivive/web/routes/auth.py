@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from quivive.domain.audit import AuditEvent, Outcome
 from quivive.domain.sessions import AssuranceLevel
+from quivive.domain.throttling import LoginThrottled, PasswordAloneInsufficient
 from quivive.domain.users import User
 from quivive.errors import AuthenticationFailed
 from quivive.web import messages
@@ -72,6 +73,11 @@ async def login(request: Request) -> Response:
         user = await web.services.authenticator.authenticate(
             username, password, source_address=source
         )
+    except LoginThrottled as exc:
+        return _login_throttled(web, request, username, next_url, exc.seconds_to_wait)
+    except PasswordAloneInsufficient:
+        message = messages.PASSWORD_ALONE_INSUFFICIENT
+        return _login_failed(web, request, username, next_url, message, status_code=403)
     except AuthenticationFailed:
         return _login_failed(web, request, username, next_url, messages.LOGIN_FAILED)
     token = await to_thread.run_sync(
@@ -136,6 +142,21 @@ def _login_failed(
         "error": web.translate(request, message),
     }
     return web.render_form(request, "login.html", context, status_code=status_code)
+
+
+def _login_throttled(
+    web: WebState, request: Request, username: str, next_url: str, seconds: int
+) -> Response:
+    """429 with the wait rounded up (seconds under a minute, then minutes) and Retry-After."""
+    if seconds < 60:
+        wait = web.translate(request, messages.WAIT_SECONDS).format(count=seconds)
+    else:
+        wait = web.translate(request, messages.WAIT_MINUTES).format(count=-(-seconds // 60))
+    message = web.translate(request, messages.LOGIN_THROTTLED).format(wait=wait)
+    context = {"next": next_url, "username": username, "notice": None, "error": message}
+    response = web.render_form(request, "login.html", context, status_code=429)
+    response.headers["retry-after"] = str(seconds)
+    return response
 
 
 @router.get("/logout", include_in_schema=False)

@@ -1,0 +1,227 @@
+"""Login throttling and attack detection, around each password attempt.
+
+``admit`` before the password is checked (it counts the attempt up front), then ``failed`` or
+``succeeded`` after. Detection runs on failures: password spraying (one password fingerprint
+against many accounts) and credential stuffing (many accounts from one address) both hold the
+source address for the curve's longest delay, raise one alert per window and are audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from quivive.clock import Clock
+from quivive.domain.alerts import Alert, AlertSink
+from quivive.domain.audit import AuditEvent, AuditSink, Outcome
+from quivive.domain.throttling import (
+    Counter,
+    DetectionPolicy,
+    KeyKind,
+    ThrottleDecision,
+    ThrottleKey,
+    ThrottlePolicy,
+    ThrottleStore,
+    account_key,
+    attempt_keys,
+    password_fingerprint,
+    source_key,
+    worst,
+)
+from quivive.errors import NotFoundError
+
+# When a counter is too contended to write, the attempt is refused for this long (fail closed).
+CONTENDED_WAIT = timedelta(seconds=1)
+SPRAYING = "spraying"
+STUFFING = "stuffing"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One login attempt as the throttle saw it: its keys, what it reserved, and the answer."""
+
+    account: str
+    source: str
+    source_address: str | None
+    decision: ThrottleDecision
+    reserved: tuple[tuple[ThrottleKey, Counter], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleEntry:
+    """A row of ``quivive throttle list``."""
+
+    key: ThrottleKey
+    failures: int
+    not_before: datetime | None
+    password_alone_insufficient: bool
+
+
+class LoginThrottle:
+    def __init__(
+        self,
+        store: ThrottleStore,
+        policy: ThrottlePolicy,
+        detection: DetectionPolicy,
+        *,
+        fingerprint_key: bytes,
+        audit: AuditSink,
+        alerts: AlertSink,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._policy = policy
+        self._detection = detection
+        self._fingerprint_key = fingerprint_key
+        self._audit = audit
+        self._alerts = alerts
+        self._clock = clock
+
+    @property
+    def policy(self) -> ThrottlePolicy:
+        return self._policy
+
+    def admit(self, raw_username: str, source_address: str | None) -> Attempt:
+        """May this attempt go ahead? If so it is counted now, before the password is checked."""
+        now = self._clock.now()
+        account, source = account_key(raw_username), source_key(source_address)
+        keys = attempt_keys(account, source)
+        stored = self._store.read(keys)
+        waiting = worst([self._policy.not_before(k, stored.get(k, Counter()), now) for k in keys])
+        if waiting is not None:  # the usual answer to a hammering client: nothing written
+            return Attempt(account, source, source_address, ThrottleDecision(not_before=waiting))
+        reserved: list[tuple[ThrottleKey, Counter]] = []
+        for key in keys:
+            written = self._store.update(key, self._policy.reserve(key, now), now)
+            if not written.written:  # another request got there first and set a delay
+                wait = self._policy.not_before(key, written.counter, now) or now + CONTENDED_WAIT
+                decision = ThrottleDecision(not_before=wait)
+                return Attempt(account, source, source_address, decision, tuple(reserved))
+            reserved.append((key, written.counter))
+        beyond = self._policy.beyond_limit(reserved[-1][1].failures)
+        decision = ThrottleDecision(password_alone_insufficient=beyond)
+        return Attempt(account, source, source_address, decision, tuple(reserved))
+
+    def succeeded(self, attempt: Attempt) -> None:
+        """The account's consecutive failures and this address's delay on it start over.
+
+        The source counter is left alone: an attacker holding one valid account must not be
+        able to wipe their address's record by signing in with it between guesses.
+        """
+        _, pair, account = attempt_keys(attempt.account, attempt.source)
+        self._store.reset([pair, account])
+
+    def failed(self, attempt: Attempt, password: str) -> None:
+        """The attempt (already counted) failed: audit thresholds crossed, look for attacks."""
+        now = self._clock.now()
+        for key, counter in attempt.reserved:
+            if counter.failures == self._threshold(key.kind):
+                self._record_trigger(key, attempt, now)
+        self._detect(attempt, password, now)
+
+    def entries(self) -> list[ThrottleEntry]:
+        now = self._clock.now()
+        self._store.purge(now)
+        rows = [(key, counter.live(now)) for key, counter in self._store.entries()]
+        return [
+            ThrottleEntry(
+                key=key,
+                failures=counter.failures,
+                not_before=self._policy.not_before(key, counter, now),
+                password_alone_insufficient=key.kind is KeyKind.ACCOUNT
+                and counter.failures >= self._policy.max_failures,
+            )
+            for key, counter in rows
+            if counter.failures or counter.blocked_until
+        ]
+
+    def clear(self, target: str, *, actor: str) -> int:
+        """Forget every counter of an account (USERNAME) or of an address; audited."""
+        account, source = account_key(target), source_key(target)
+        cleared = self._store.clear(account=account, source=source)
+        if not cleared:
+            raise NotFoundError(f"no throttle for {target!r}")
+        self._audit.record(
+            AuditEvent(
+                action="throttle.cleared",
+                outcome=Outcome.SUCCESS,
+                at=self._clock.now(),
+                actor=actor,
+                subject=target[:256],
+                details={"counters": str(cleared)},
+            )
+        )
+        return cleared
+
+    # --- detection -------------------------------------------------------------------------------
+
+    def _detect(self, attempt: Attempt, password: str, now: datetime) -> None:
+        window = self._detection.window
+        fingerprint = password_fingerprint(self._fingerprint_key, password)
+        sprayed = self._store.observe(SPRAYING, fingerprint, attempt.account, now, window)
+        if sprayed >= self._detection.spraying_accounts:
+            self._attack(SPRAYING, fingerprint, attempt, sprayed, now)
+        stuffed = self._store.observe(STUFFING, attempt.source, attempt.account, now, window)
+        if stuffed >= self._detection.stuffing_accounts:
+            self._attack(STUFFING, attempt.source, attempt, stuffed, now)
+
+    def _attack(
+        self, kind: str, subject: str, attempt: Attempt, accounts: int, now: datetime
+    ) -> None:
+        source = ThrottleKey(KeyKind.SOURCE, source=attempt.source)
+        until = now + self._policy.source.max_delay
+        self._store.update(source, self._policy.block(source, until, now), now)
+        if not self._store.first_in_window(kind, subject, now, self._detection.window):
+            return  # already reported in this window; the source is held all the same
+        action = f"attack.{kind}"
+        details = {"accounts": str(accounts), "window": str(self._detection.window)}
+        self._alerts.send(
+            Alert(
+                kind=action,
+                at=now,
+                summary=_SUMMARIES[kind].format(accounts=accounts, source=attempt.source),
+                source_address=attempt.source_address,
+                details=details,
+            )
+        )
+        self._audit.record(
+            AuditEvent(
+                action=action,
+                outcome=Outcome.SUCCESS,
+                at=now,
+                actor="system",
+                subject=attempt.account,
+                reason=kind,
+                source_address=attempt.source_address,
+                details=details,
+            )
+        )
+
+    def _threshold(self, kind: KeyKind) -> int:
+        return {
+            KeyKind.PAIR: self._policy.pair.free_attempts,
+            KeyKind.SOURCE: self._policy.source.free_attempts,
+            KeyKind.ACCOUNT: self._policy.max_failures,
+        }[kind]
+
+    def _record_trigger(self, key: ThrottleKey, attempt: Attempt, now: datetime) -> None:
+        reason = "password_alone_insufficient" if key.kind is KeyKind.ACCOUNT else "delay_started"
+        self._audit.record(
+            AuditEvent(
+                action="throttle.triggered",
+                outcome=Outcome.SUCCESS,
+                at=now,
+                actor="system",
+                subject=attempt.account,
+                reason=reason,
+                source_address=attempt.source_address,
+                details={"key_kind": key.kind.value, "key": key.label[:256]},
+            )
+        )
+
+
+_SUMMARIES = {
+    SPRAYING: "password spraying: one password tried against {accounts} accounts; "
+    "source {source} held",
+    STUFFING: "credential stuffing: {accounts} accounts failed from {source}; source held",
+}
