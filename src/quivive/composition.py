@@ -125,7 +125,7 @@ def build_services(
         blocklist=ShippedBlocklist(),
     )
     accounts = AccountService(users, sessions, hasher, rules, audit, clock)
-    passkeys = _passkeys(settings, engine, users, audit, clock)
+    passkeys = _passkeys(settings, engine, users, audit, alerts, clock)
     mfa = _mfa(settings, engine, sessions, audit, clock, passkeys)
     alerts = alerts or LoggingAlertSink()
     throttle = _login_throttle(settings, engine, audit, alerts, clock)
@@ -164,7 +164,12 @@ def _gate(
 
 
 def _passkeys(
-    settings: Settings, engine: Engine, users: UserRepository, audit: AuditSink, clock: Clock
+    settings: Settings,
+    engine: Engine,
+    users: UserRepository,
+    audit: AuditSink,
+    alerts: AlertSink,
+    clock: Clock,
 ) -> PasskeyService:
     # WebAuthn RP ID = the public host; the only accepted origin = the public URL's origin.
     scheme, _, rest = settings.public_url.partition("://")
@@ -174,7 +179,7 @@ def _passkeys(
         origin=f"{scheme}://{rest.split('/')[0]}",
     )
     stores = PasskeyStores(PasskeyRepository(engine), CeremonyRepository(engine), users)
-    return PasskeyService(stores, rp, audit, clock)
+    return PasskeyService(stores, rp, audit, alerts, clock)
 
 
 def _mfa(

@@ -5,12 +5,16 @@ import pytest
 
 from quivive.clock import FrozenClock
 from quivive.composition import Services
+from quivive.domain.alerts import Alert
 from quivive.domain.passkeys import MAX_PASSKEYS_PER_USER
 from quivive.domain.users import User
 from quivive.errors import SignCountRegression, ValidationError, WebAuthnRejected
+from quivive.protocols.webauthn import RelyingParty
 from quivive.services.accounts import NewAccount
 from quivive.services.mfa import Origin, SecondFactor
-from quivive.services.passkeys import PasskeyFactor, PasskeyService
+from quivive.services.passkeys import PasskeyFactor, PasskeyService, PasskeyStores
+from quivive.storage.passkeys import PasskeyRepository
+from quivive.storage.webauthn_challenges import CeremonyRepository
 from support.quivive import RecordingAudit
 from support.soft_authenticator import SoftAuthenticator
 
@@ -368,6 +372,36 @@ def test_factor_plugs_into_the_mfa_flow(
     assert factor.rename(alice.id, credential.id, "Clé bleue")
     assert not factor.remove(alice.id, "not-a-number")
     assert factor.remove_all(alice.id) == 1
+
+
+class RecordingAlerts:
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    def send(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+
+
+def test_sign_count_regression_alerts_the_security_officer(
+    services: Services, alice: User, audit: RecordingAudit, clock: FrozenClock
+) -> None:
+    alerts = RecordingAlerts()
+    rp = RelyingParty(services.settings.public_host, "CHU", services.settings.public_url)
+    stores = PasskeyStores(
+        PasskeyRepository(services.engine), CeremonyRepository(services.engine), services.users
+    )
+    passkeys = PasskeyService(stores, rp, audit, alerts, clock)
+    key = new_key(services, sign_count=3)
+    register(passkeys, alice, key)
+    key.sign_count = 1
+
+    with pytest.raises(SignCountRegression):
+        sign_in(passkeys, key)
+
+    [alert] = alerts.alerts
+    assert alert.kind == "passkey.counter_regression"
+    assert "alice" in alert.summary
+    assert alert.source_address == ORIGIN.source_address
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from typing import Any
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from quivive.clock import Clock
+from quivive.domain.alerts import Alert, AlertSink
 from quivive.domain.assurance import Verification
 from quivive.domain.audit import AuditEvent, AuditSink, Outcome
 from quivive.domain.passkeys import (
@@ -88,13 +89,19 @@ class PasskeyStores:
 
 class PasskeyService:
     def __init__(
-        self, stores: PasskeyStores, rp: RelyingParty, audit: AuditSink, clock: Clock
+        self,
+        stores: PasskeyStores,
+        rp: RelyingParty,
+        audit: AuditSink,
+        alerts: AlertSink,
+        clock: Clock,
     ) -> None:
         self._passkeys = stores.passkeys
         self._ceremonies = stores.ceremonies
         self._users = stores.users
         self._rp = rp
         self._audit = audit
+        self._alerts = alerts
         self._clock = clock
 
     # --- registration ---------------------------------------------------------------------------
@@ -338,6 +345,17 @@ class PasskeyService:
         )
         self._record(
             "login.passkey", Outcome.FAILURE, user.username, origin, details, regression.reason
+        )
+        # A key answering with an old counter may have been copied: someone should look now.
+        self._alerts.send(
+            Alert(
+                kind="passkey.counter_regression",
+                at=self._clock.now(),
+                summary=f"Passkey signature counter went backwards for {user.username}: "
+                "possible cloned authenticator",
+                source_address=origin.source_address,
+                details={**details, **counts},
+            )
         )
 
     def _record(
