@@ -131,3 +131,14 @@ def test_password_fingerprint_is_keyed_and_never_the_password() -> None:
     assert first != password_fingerprint(b"j" * 32, "Printemps2026!")
     assert "Printemps" not in first
     assert len(first) == 32
+
+
+def test_refund_takes_back_one_reservation_only() -> None:
+    source = ThrottleKey(KeyKind.SOURCE, source="10.0.0.7")
+    counter = reserve(source, reserve(source, Counter()) or Counter()) or Counter()
+
+    refunded = POLICY.refund(NOW)(counter)
+
+    assert refunded is not None
+    assert refunded.failures == 1
+    assert POLICY.refund(NOW)(Counter()) is None

@@ -117,10 +117,12 @@ def test_real_user_gets_in_while_an_attacker_hammers_the_account(
     assert isinstance(attacker_now, LoginThrottled)
     assert user.username == "alice"
     assert "throttle.triggered" in actions(audit, "throttle.")
-    # Success forgets the account's run of failures; the attacker's address stays held.
-    remaining = {(entry.key.kind, entry.key.label) for entry in services.throttle.entries()}
+    # Success forgets the account's run of failures; the attacker's address stays held; the
+    # real user's address does not count the successful attempt.
+    remaining = {(e.key.kind, e.key.label): e.failures for e in services.throttle.entries()}
     assert (KeyKind.ACCOUNT, "alice") not in remaining
-    assert (KeyKind.SOURCE, ATTACKER) in remaining
+    assert remaining[(KeyKind.SOURCE, ATTACKER)] == 50
+    assert remaining.get((KeyKind.SOURCE, REAL_USER), 0) == 0
 
 
 def test_delay_grows_per_account_and_address(small: Services, clock: FrozenClock) -> None:
@@ -311,3 +313,14 @@ def test_redis_down_throttles_from_the_database(
 
         assert isinstance(fail(services, "alice", PASSWORD, ATTACKER), LoginThrottled)
         assert login(services, "alice", PASSWORD, REAL_USER).username == "alice"
+
+
+def test_successful_sign_ins_do_not_add_up_against_an_address(small: Services) -> None:
+    create(small)
+    for _ in range(30):  # a shared address (NAT) with many good sign-ins: never throttled
+        login(small, "alice", PASSWORD, REAL_USER)
+
+    fail(small, "alice", "typo", REAL_USER)
+
+    failures = {(e.key.kind, e.key.label): e.failures for e in small.throttle.entries()}
+    assert failures[(KeyKind.SOURCE, REAL_USER)] == 1

@@ -216,6 +216,15 @@ class ThrottlePolicy:
 
         return change
 
+    def refund(self, now: datetime) -> Change:
+        """Take back one reservation (the attempt succeeded): failures only ever count failures."""
+
+        def change(stored: Counter) -> Counter | None:
+            current = stored.live(now)
+            return replace(current, failures=current.failures - 1) if current.failures else None
+
+        return change
+
     def beyond_limit(self, account_failures: int) -> bool:
         """True once an account has more failures (this attempt included) than the limit."""
         return account_failures > self.max_failures

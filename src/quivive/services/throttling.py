@@ -105,11 +105,13 @@ class LoginThrottle:
     def succeeded(self, attempt: Attempt) -> None:
         """The account's consecutive failures and this address's delay on it start over.
 
-        The source counter is left alone: an attacker holding one valid account must not be
-        able to wipe their address's record by signing in with it between guesses.
+        The address only gets back the one attempt it reserved: an attacker holding one valid
+        account must not be able to wipe their address's record by signing in between guesses.
         """
-        _, pair, account = attempt_keys(attempt.account, attempt.source)
+        source, pair, account = attempt_keys(attempt.account, attempt.source)
         self._store.reset([pair, account])
+        now = self._clock.now()
+        self._store.update(source, self._policy.refund(now), now)
 
     def failed(self, attempt: Attempt, password: str) -> None:
         """The attempt (already counted) failed: audit thresholds crossed, look for attacks."""

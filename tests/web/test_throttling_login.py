@@ -1,0 +1,216 @@
+"""Throttled sign-in through the web edge: 429 with the wait, in the user's language, the same page
+for unknown accounts, and the throttle keyed on the right address (X-Forwarded-For, N = 0 or 1)."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx2
+import pytest
+from starlette.testclient import TestClient
+
+from quivive.clock import FrozenClock
+from quivive.composition import Services
+from quivive.domain.throttling import KeyKind
+from quivive.services.accounts import NewAccount
+from quivive.web.app import create_app
+from support.quivive import RecordingAudit, running_services
+
+PASSWORD = "correct horse battery staple 42"
+BASE_URL = "http://localhost:8080"
+
+
+def csrf_token(client: TestClient) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    assert match
+    return match[1]
+
+
+def post_login(
+    client: TestClient,
+    username: str,
+    password: str,
+    *,
+    forwarded_for: str | None = None,
+    language: str = "en",
+) -> httpx2.Response:
+    headers = {"accept-language": language}
+    if forwarded_for is not None:
+        headers["x-forwarded-for"] = forwarded_for
+    data = {"csrf_token": csrf_token(client), "username": username, "password": password}
+    return client.post("/login", data=data, headers=headers, follow_redirects=False)
+
+
+def alert_text(page: str) -> str:
+    match = re.search(r'role="alert"[^>]*>(.*?)</', page, re.DOTALL)
+    assert match, "no alert on the page"
+    return html.unescape(match[1]).strip()
+
+
+def sources(services: Services) -> set[str]:
+    return {e.key.source for e in services.throttle.entries() if e.key.kind is KeyKind.SOURCE}
+
+
+def app_client(
+    tmp_path: Path, clock: FrozenClock, audit: RecordingAudit, **settings: str
+) -> Iterator[tuple[Services, TestClient]]:
+    with running_services(tmp_path, clock=clock, audit=audit, settings=settings) as services:
+        services.accounts.create(NewAccount("alice", PASSWORD), actor="test")
+        with TestClient(create_app(services), base_url=BASE_URL) as client:
+            yield services, client
+
+
+@pytest.fixture
+def direct(
+    tmp_path: Path, clock: FrozenClock, audit: RecordingAudit
+) -> Iterator[tuple[Services, TestClient]]:
+    """No proxy in front (trusted_proxies = 0): the socket peer is the client."""
+    yield from app_client(tmp_path, clock, audit)
+
+
+@pytest.fixture
+def proxied(
+    tmp_path: Path, clock: FrozenClock, audit: RecordingAudit
+) -> Iterator[tuple[Services, TestClient]]:
+    """One reverse proxy in front (trusted_proxies = 1)."""
+    yield from app_client(tmp_path, clock, audit, trusted_proxies="1")
+
+
+@pytest.fixture
+def limited(
+    tmp_path: Path, clock: FrozenClock, audit: RecordingAudit
+) -> Iterator[tuple[Services, TestClient]]:
+    """Behind one proxy, with the consecutive-failure limit at 5 to reach it quickly."""
+    yield from app_client(tmp_path, clock, audit, trusted_proxies="1", throttle_max_failures="5")
+
+
+# --- the throttled page --------------------------------------------------------------------------
+
+
+def test_throttled_login_answers_429_with_the_wait(direct: tuple[Services, TestClient]) -> None:
+    _, client = direct
+    answers = [post_login(client, "alice", "wrong").status_code for _ in range(5)]
+
+    throttled = post_login(client, "alice", PASSWORD)  # the right password waits too
+
+    assert answers == [401] * 5
+    assert throttled.status_code == 429
+    assert throttled.headers["retry-after"] == "1"
+    assert alert_text(throttled.text) == (
+        "Too many failed attempts. Please wait 1 s before trying again."
+    )
+    assert 'name="username" value="alice"' in throttled.text  # the form is kept for the retry
+
+
+def test_throttled_page_is_in_the_users_language(direct: tuple[Services, TestClient]) -> None:
+    _, client = direct
+    for _ in range(5):
+        post_login(client, "alice", "wrong", language="fr")
+
+    throttled = post_login(client, "alice", "wrong", language="fr")
+
+    assert throttled.status_code == 429
+    assert alert_text(throttled.text) == (
+        "Trop de tentatives échouées. Veuillez patienter 1 s avant de réessayer."
+    )
+
+
+def test_long_waits_are_shown_in_minutes_rounded_up(
+    direct: tuple[Services, TestClient], clock: FrozenClock
+) -> None:
+    _, client = direct
+    response = post_login(client, "alice", "wrong")
+    for _ in range(40):
+        if response.status_code == 429:
+            if int(response.headers["retry-after"]) >= 60:
+                break
+            clock.advance(timedelta(seconds=int(response.headers["retry-after"])))
+        response = post_login(client, "alice", "wrong")
+
+    assert response.headers["retry-after"] == "64"  # 5 free, then 1, 2, 4 ... 64 s
+    assert "Please wait 2 min before" in alert_text(response.text)
+
+
+def test_unknown_account_gets_the_same_throttled_page(
+    direct: tuple[Services, TestClient],
+) -> None:
+    _, client = direct
+    for name in ("alice", "nobody"):
+        for _ in range(5):
+            post_login(client, name, "wrong")
+
+    known, unknown = post_login(client, "alice", "x"), post_login(client, "nobody", "x")
+
+    assert (known.status_code, unknown.status_code) == (429, 429)
+    assert alert_text(known.text) == alert_text(unknown.text)
+    assert known.headers["retry-after"] == unknown.headers["retry-after"]
+
+
+def test_past_the_limit_the_page_says_a_password_alone_no_longer_suffices(
+    limited: tuple[Services, TestClient],
+) -> None:
+    _, client = limited
+    for attempt in range(5):
+        for name in ("alice", "nobody"):
+            post_login(client, name, "wrong", forwarded_for=f"10.9.0.{attempt}")
+
+    right = post_login(client, "alice", PASSWORD, forwarded_for="10.0.0.7")
+    unknown = post_login(client, "nobody", PASSWORD, forwarded_for="10.0.0.7")
+
+    assert (right.status_code, unknown.status_code) == (403, 403)
+    assert alert_text(right.text) == alert_text(unknown.text)
+    assert "a password alone can no longer open this account" in alert_text(right.text)
+
+
+# --- which address is throttled ------------------------------------------------------------------
+
+
+def test_spoofed_forwarded_for_is_ignored_without_trusted_proxies(
+    direct: tuple[Services, TestClient],
+) -> None:
+    services, client = direct
+    for number in range(5):
+        post_login(client, "alice", "wrong", forwarded_for=f"203.0.113.{number}")
+
+    throttled = post_login(client, "alice", "wrong", forwarded_for="198.51.100.1")
+
+    assert throttled.status_code == 429  # a new header each time did not buy a new address
+    assert sources(services) == {"testclient"}  # the socket peer of Starlette's test client
+
+
+def test_with_one_trusted_proxy_the_address_it_saw_is_throttled(
+    proxied: tuple[Services, TestClient],
+) -> None:
+    services, client = proxied
+    for number in range(5):
+        # The attacker forges the left part; our proxy appends the address it really saw.
+        post_login(client, "alice", "wrong", forwarded_for=f"203.0.113.{number}, 10.0.0.66")
+
+    attacker = post_login(client, "alice", PASSWORD, forwarded_for="198.51.100.1, 10.0.0.66")
+    real_user = post_login(client, "alice", PASSWORD, forwarded_for="10.0.0.7")
+
+    assert attacker.status_code == 429
+    assert real_user.status_code == 303  # signed in at once from an address that is not failing
+    assert sources(services) == {"10.0.0.66"}
+
+
+def test_real_user_gets_in_while_an_attacker_hammers_through_the_proxy(
+    proxied: tuple[Services, TestClient], clock: FrozenClock
+) -> None:
+    _, client = proxied
+    failures = 0
+    for _ in range(60):
+        response = post_login(client, "alice", "wrong", forwarded_for="10.0.0.66")
+        if response.status_code == 429:
+            clock.advance(timedelta(seconds=int(response.headers["retry-after"])))
+        else:
+            failures += 1
+        if failures == 20:
+            break
+
+    assert post_login(client, "alice", "wrong", forwarded_for="10.0.0.66").status_code == 429
+    assert post_login(client, "alice", PASSWORD, forwarded_for="10.0.0.7").status_code == 303
