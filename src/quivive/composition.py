@@ -125,9 +125,9 @@ def build_services(
         blocklist=ShippedBlocklist(),
     )
     accounts = AccountService(users, sessions, hasher, rules, audit, clock)
+    alerts = alerts or LoggingAlertSink()
     passkeys = _passkeys(settings, engine, users, audit, alerts, clock)
     mfa = _mfa(settings, engine, sessions, audit, clock, passkeys)
-    alerts = alerts or LoggingAlertSink()
     throttle = _login_throttle(settings, engine, audit, alerts, clock)
     return Services(
         settings=settings,
