@@ -88,7 +88,7 @@ def test_rotate_secret_then_remove(env: dict[str, str | None]) -> None:
     [
         ("--redirect-uri", "http://app.hopital.example/cb"),
         ("--redirect-uri", "https://a.example/cb", "--grant", "password"),
-        ("--redirect-uri", "https://a.example/cb", "--scope", "admin"),
+        ("--redirect-uri", "https://a.example/cb", "--scope", "superuser"),
     ],
 )
 def test_bad_client_is_a_usage_error(env: dict[str, str | None], args: tuple[str, ...]) -> None:

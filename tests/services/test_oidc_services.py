@@ -200,7 +200,7 @@ def test_a_node_sees_a_rotation_made_on_another(tmp_path: Path) -> None:
         ({"redirect_uris": ("https://app.example/cb#frag",)}, "fragment"),
         ({"redirect_uris": ()}, "redirect-uri"),
         ({"public": True, "grant_types": ("client_credentials",)}, "public client"),
-        ({"scopes": ("openid", "admin")}, "unknown scope"),
+        ({"scopes": ("openid", "superuser")}, "unknown scope"),
         ({"signing_alg": "HS256"}, "signing algorithm"),
         ({"auth_method": "private_key_jwt"}, "JWKS"),
     ],
@@ -272,3 +272,43 @@ def test_third_party_consent_is_asked_once_per_scope(sqlite_services: Services) 
     none = authorization.decide({**wider, "prompt": "none"}, active)
     assert isinstance(none, ToClient)
     assert "error=consent_required" in none.url
+
+
+def test_grants_follow_a_session_through_a_step_up(sqlite_services: Services) -> None:
+    services = sqlite_services
+    client, secret = services.oidc.clients.register(
+        NewClient("dpi", redirect_uris=(REDIRECT,), first_party=True), actor="t"
+    )
+    assert secret is not None
+    user = services.accounts.create(
+        NewAccount("alice", "correct horse battery staple 42"), actor="t"
+    )
+    token = services.sessions.start(
+        user, amr=("pwd",), aal=AssuranceLevel.AAL1, source_address=None, user_agent=None
+    )
+    params = {
+        "response_type": "code",
+        "client_id": client.client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "openid",
+        "code_challenge": s256(VERIFIER),
+        "code_challenge_method": "S256",
+    }
+    decision = services.oidc.authorization.decide(params, services.sessions.resolve(token))
+    assert isinstance(decision, ToClient)
+    code = parse_qs(urlsplit(decision.url).query)["code"][0]
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "code_verifier": VERIFIER,
+    }
+    body = services.oidc.tokens.token(form, basic(client.client_id, secret))
+    stepped = services.sessions.rotate(
+        token, amr=("pwd", "otp"), aal=AssuranceLevel.AAL2, source_address=None, user_agent=None
+    )
+
+    services.sessions.end(stepped)
+
+    with pytest.raises(InvalidToken):
+        services.oidc.tokens.userinfo(body["access_token"])

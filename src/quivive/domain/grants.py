@@ -27,6 +27,7 @@ class Grant:
     client_id: str
     user_id: int
     session_hash: str | None
+    sid: str | None  # the session id this grant's relying party was told (Back-Channel Logout)
     redirect_uri: str
     scope: tuple[str, ...]
     nonce: str | None

@@ -13,7 +13,13 @@ from datetime import datetime, timedelta
 from quivive.clock import Clock
 from quivive.domain.audit import AuditEvent, AuditSink, Outcome
 from quivive.domain.clients import Client, GrantType
-from quivive.domain.grants import CODE_LIFETIME, Grant, new_grant_id, new_secret_token
+from quivive.domain.grants import (
+    CODE_LIFETIME,
+    Grant,
+    new_grant_id,
+    new_secret_token,
+    session_sid,
+)
 from quivive.domain.sessions import AssuranceLevel, hash_token
 from quivive.protocols.oidc import authorization
 from quivive.protocols.oidc.acr import acr_for, required_level
@@ -180,6 +186,7 @@ class AuthorizationService:
                 client_id=client.client_id,
                 user_id=active.user.id,
                 session_hash=active.session.token_hash,
+                sid=session_sid(active.session.token_hash),
                 redirect_uri=request.redirect_uri,
                 scope=request.scope if offline else _without_offline(request.scope),
                 nonce=request.nonce,

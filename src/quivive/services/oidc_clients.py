@@ -26,7 +26,7 @@ from quivive.domain.clients import (
     new_client_secret,
 )
 from quivive.errors import ValidationError
-from quivive.protocols.oidc.claims import SUPPORTED_SCOPES
+from quivive.protocols.oidc.claims import SERVICE_SCOPES, SUPPORTED_SCOPES
 from quivive.storage.oidc_clients import ClientRepository
 
 CACHE_TTL_S = 5.0
@@ -210,7 +210,8 @@ def _grants(new: NewClient, method: AuthMethod) -> tuple[GrantType, ...]:
 
 def _scopes(scopes: Sequence[str]) -> tuple[str, ...]:
     chosen = tuple(dict.fromkeys(scopes)) or DEFAULT_SCOPES
-    unknown = [scope for scope in chosen if scope not in SUPPORTED_SCOPES]
+    known = (*SUPPORTED_SCOPES, *SERVICE_SCOPES)
+    unknown = [scope for scope in chosen if scope not in known]
     if unknown:
         raise ValidationError(f"unknown scope(s): {' '.join(unknown)}")
     return chosen

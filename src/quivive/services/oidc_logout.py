@@ -14,7 +14,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,6 @@ import httpx
 from quivive.clock import Clock
 from quivive.domain.audit import AuditEvent, AuditSink, Outcome
 from quivive.domain.clients import Client
-from quivive.domain.grants import Grant, session_sid
 from quivive.protocols.oidc.errors import OAuthError
 from quivive.protocols.oidc.logout import (
     LOGOUT_TOKEN_TYP,
@@ -221,18 +220,23 @@ class LogoutService:
 
     def session_ended(self, token_hash: str, user_id: int) -> None:
         grants = self._grants.end_session(token_hash, self._clock.now())
-        self._notify(grants, user_id, sid=session_sid(token_hash))
+        self._notify({(grant.client_id, grant.sid) for grant in grants}, user_id)
+
+    def session_rotated(self, old_hash: str, new_hash: str) -> None:
+        # A step-up gives the session a new identifier: its grants follow it (each keeps the sid
+        # its relying party was told), so that signing out later still reaches them.
+        self._grants.move_session(old_hash, new_hash)
 
     def user_sessions_ended(self, user_id: int) -> None:
         grants = self._grants.revoke_for_user(user_id, self._clock.now())
-        self._notify(grants, user_id, sid=None)
+        # Every session of the user ends: the logout token names the user (sub) only.
+        self._notify({(grant.client_id, None) for grant in grants}, user_id)
 
-    def _notify(self, grants: Iterable[Grant], user_id: int, *, sid: str | None) -> None:
-        client_ids = sorted({grant.client_id for grant in grants})
-        if not client_ids:
+    def _notify(self, targets: set[tuple[str, str | None]], user_id: int) -> None:
+        if not targets:
             return
         subject = self._users.get(user_id).subject
-        for client_id in client_ids:
+        for client_id, sid in sorted(targets, key=lambda target: (target[0], target[1] or "")):
             client = self._clients.find(client_id)
             if client is not None and client.backchannel_logout_uri:
                 self.sender.send(

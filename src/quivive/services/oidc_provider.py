@@ -58,6 +58,7 @@ def build_oidc(
     )
     logout = LogoutService(config, clients, grants, users, keys, audit, clock)
     sessions.subscribe(logout)
+    sessions.subscribe_rotation(logout)
     return OidcProvider(
         config=config,
         keys=keys,

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 from quivive.clock import Clock
 from quivive.domain.audit import AuditEvent, AuditSink, Outcome
 from quivive.domain.clients import AuthMethod, Client, GrantType
-from quivive.domain.grants import Grant, new_secret_token, session_sid
+from quivive.domain.grants import Grant, new_secret_token
 from quivive.domain.sessions import hash_token
 from quivive.domain.users import User
 from quivive.errors import NotFoundError
@@ -213,7 +213,7 @@ class TokenService:
             auth_time=grant.auth_time,
             acr=grant.acr,
             amr=grant.amr,
-            sid=session_sid(grant.session_hash) if grant.session_hash else None,
+            sid=grant.sid,
         )
         claims = access_token_claims(
             issuer=self._config.issuer,

@@ -42,6 +42,12 @@ class SessionEndListener(Protocol):
     def user_sessions_ended(self, user_id: int) -> None: ...
 
 
+class SessionRotationListener(Protocol):
+    def session_rotated(self, old_hash: str, new_hash: str) -> None:
+        """The session got a new identifier (step-up): what was tied to the old one moves."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ActiveSession:
     token: str
@@ -62,9 +68,13 @@ class SessionService:
         self._policy = policy
         self._clock = clock
         self._listeners: list[SessionEndListener] = []
+        self._rotation_listeners: list[SessionRotationListener] = []
 
     def subscribe(self, listener: SessionEndListener) -> None:
         self._listeners.append(listener)
+
+    def subscribe_rotation(self, listener: SessionRotationListener) -> None:
+        self._rotation_listeners.append(listener)
 
     def start(
         self,
@@ -157,6 +167,8 @@ class SessionService:
                 revoked_at=None,
             )
         )
+        for listener in self._rotation_listeners:
+            listener.session_rotated(old.token_hash, token_hash)
         return new_token
 
     def end(self, token: str) -> bool:

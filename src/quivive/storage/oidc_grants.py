@@ -91,6 +91,16 @@ class GrantRepository:
         )
         return live
 
+    def move_session(self, old_hash: str, new_hash: str) -> int:
+        """Re-attach grants to a session's new identifier (the session was upgraded)."""
+        query = (
+            update(oidc_grants)
+            .where(oidc_grants.c.session_hash == old_hash)
+            .values(session_hash=new_hash)
+        )
+        with self._engine.begin() as conn:
+            return conn.execute(query).rowcount
+
     def revoke_for_user(self, user_id: int, now: datetime) -> list[Grant]:
         return self._revoke_where(now, oidc_grants.c.user_id == user_id)
 
@@ -220,6 +230,7 @@ def _grant_row(grant: Grant) -> dict[str, object]:
         "client_id": grant.client_id,
         "user_id": grant.user_id,
         "session_hash": grant.session_hash,
+        "sid": grant.sid,
         "redirect_uri": grant.redirect_uri,
         "scope": " ".join(grant.scope),
         "nonce": grant.nonce,
@@ -243,6 +254,7 @@ def _to_grant(row: Row[tuple[object, ...]]) -> Grant:
         client_id=m["client_id"],
         user_id=m["user_id"],
         session_hash=m["session_hash"],
+        sid=m["sid"],
         redirect_uri=m["redirect_uri"],
         scope=tuple(m["scope"].split()),
         nonce=m["nonce"],

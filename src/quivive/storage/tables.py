@@ -315,6 +315,7 @@ oidc_grants = Table(
     Column("client_id", String(64), nullable=False),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("session_hash", String(64), nullable=True),
+    Column("sid", String(64), nullable=True),
     Column("redirect_uri", String(2048), nullable=False),
     Column("scope", String(500), nullable=False),
     Column("nonce", String(512), nullable=True),

@@ -19,6 +19,8 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "healthcare": ("rpps", "roles", "finess"),
 }
 SUPPORTED_SCOPES = ("openid", "profile", "email", "offline_access", "healthcare")
+# Scopes for service accounts only (client credentials): "admin" opens the admin API.
+SERVICE_SCOPES = ("admin",)
 
 
 def user_claims(user: User, scope: Iterable[str], *, finess: str | None) -> dict[str, Any]:

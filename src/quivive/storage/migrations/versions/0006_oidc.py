@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("client_id", sa.String(64), nullable=False),
         sa.Column("user_id", sa.Integer, nullable=False),
         sa.Column("session_hash", sa.String(64), nullable=True),
+        sa.Column("sid", sa.String(64), nullable=True),
         sa.Column("redirect_uri", sa.String(2048), nullable=False),
         sa.Column("scope", sa.String(500), nullable=False),
         sa.Column("nonce", sa.String(512), nullable=True),
