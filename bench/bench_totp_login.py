@@ -13,6 +13,8 @@ and time step (the replay guard), so there are enough TOTP users that none is ne
 step; a code refused as a replay would count as a failed sign-in, not a fast one.
 """
 
+from __future__ import annotations
+
 import http.client
 import os
 import re
@@ -62,6 +64,7 @@ def totp_login(options: Options) -> list[Result]:
             with_totp = _run(server, setup, options, second_factor=True)
             after = _run(server, setup, options, second_factor=False)
     baseline = (before.rate + after.rate) / 2
+    cpu_baseline = (before.cpu_bound_rate + after.cpu_bound_rate) / 2
     return [
         Result(
             benchmark=NAME,
@@ -70,13 +73,34 @@ def totp_login(options: Options) -> list[Result]:
             baseline=baseline,
             baseline_name=f"password-only ({before.rate:,.1f} before, {after.rate:,.1f} after)",
             target=f"≥ {TARGET_RATIO:.2f}",
-            detail=f"{with_totp.ok} ok, {with_totp.failed} failed, {options.connections} conns",
-        )
+            detail=_detail(with_totp, options),
+        ),
+        Result(
+            benchmark=f"{NAME}: CPU-bound",
+            figure=with_totp.cpu_bound_rate,
+            unit="logins/CPU-s",
+            baseline=cpu_baseline,
+            baseline_name=f"password-only ({before.cpu_ms:.1f} / {after.cpu_ms:.1f} ms CPU each)",
+            target=f"≥ {TARGET_RATIO:.2f}",
+            detail=f"{with_totp.cpu_ms:.1f} ms server CPU per password + TOTP sign-in",
+        ),
     ]
 
 
+def _detail(outcome: Outcome, options: Options) -> str:
+    # Refusals are 429s from the per-address throttle when parallel attempts collide on its
+    # counter: they hit both kinds of sign-in alike and are not counted as sign-ins.
+    return f"{outcome.ok} ok, {outcome.failed} refused, {options.connections} connections"
+
+
 def _prepare(data_dir: Path) -> Setup:
-    env = {"QUIVIVE_DATA_DIR": str(data_dir), "QUIVIVE_CONFIG": ""}
+    env = {
+        "QUIVIVE_DATA_DIR": str(data_dir),
+        "QUIVIVE_CONFIG": "",
+        # Every sign-in comes from 127.0.0.1, and the per-address counter keeps counting correct
+        # passwords too; this measures the second factor's cost, not the address throttle.
+        "QUIVIVE_THROTTLE_ADDRESS_FREE_ATTEMPTS": "10000",
+    }
     settings = load_settings(env={**os.environ, **env})
     password = secrets.token_urlsafe(18)
     services = build_services(settings)
@@ -101,7 +125,8 @@ def _enrol(services: Services, user_id: int, username: str) -> str:
     """A confirmed authenticator; retried once if a time step ended between code and check."""
     for _ in range(2):
         pending = services.totp.begin(user_id, username)
-        code = totp.code_at(pending.secret, totp.step_at(services.clock.now()))
+        # The previous step's code: the current step stays unused, free for the first sign-in.
+        code = totp.code_at(pending.secret, totp.step_at(services.clock.now()) - 1)
         if services.totp.confirm(user_id, code, "bench") is not None:
             return pending.secret
     raise RuntimeError("bench TOTP enrolment refused")
@@ -112,6 +137,12 @@ class Outcome:
     rate: float
     ok: int
     failed: int
+    cpu_ms: float  # the server's CPU time per successful sign-in
+
+    @property
+    def cpu_bound_rate(self) -> float:
+        """Sign-ins per CPU-second: what a quiet core would deliver (other load skews it less)."""
+        return 1000 / self.cpu_ms if self.cpu_ms else 0.0
 
 
 class _Users:
@@ -151,10 +182,11 @@ def _run(server: ServerProcess, setup: Setup, options: Options, *, second_factor
             counts["ok"] += ok
             counts["failed"] += failed
 
-    started = time.monotonic()
+    started, cpu_before = time.monotonic(), server.cpu_seconds()
     _in_threads(worker, options.connections)
-    elapsed = time.monotonic() - started
-    return Outcome(counts["ok"] / elapsed, counts["ok"], counts["failed"])
+    elapsed, cpu = time.monotonic() - started, server.cpu_seconds() - cpu_before
+    ok = counts["ok"]
+    return Outcome(ok / elapsed, ok, counts["failed"], 1000 * cpu / max(ok, 1))
 
 
 def _in_threads(worker: Callable[[int], None], count: int) -> None:

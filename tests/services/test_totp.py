@@ -19,14 +19,14 @@ def make_user(services: Services, name: str = "alice") -> User:
     return services.accounts.create(NewAccount(name, PASSWORD), actor="test")
 
 
-def enrol(services: Services, user: User) -> str:
+def enrol(services: Services, user: User, clock: FrozenClock) -> str:
     """A confirmed authenticator; returns its base32 secret."""
     pending = services.totp.begin(user.id, user.username)
     step = totp.step_at(services.clock.now())
-    services.clock.advance(timedelta(seconds=30))  # type: ignore[attr-defined]
+    clock.advance(timedelta(seconds=30))
     assert services.totp.confirm(user.id, totp.code_at(pending.secret, step + 1), "Phone")
     # Two steps on, so that neither the current nor the previous step was used yet.
-    services.clock.advance(timedelta(seconds=60))  # type: ignore[attr-defined]
+    clock.advance(timedelta(seconds=60))
     return pending.secret
 
 
@@ -44,18 +44,18 @@ def test_enrolment_needs_a_valid_code(services: Services) -> None:
     assert [c.name for c in services.totp.credentials(user.id)] == ["Phone"]
 
 
-def test_a_code_is_accepted_once_sequentially(services: Services) -> None:
+def test_a_code_is_accepted_once_sequentially(services: Services, clock: FrozenClock) -> None:
     user = make_user(services)
-    secret = enrol(services, user)
+    secret = enrol(services, user, clock)
     code = current_code(services, secret)
 
     assert services.totp.verify(user.id, code) is not None
     assert services.totp.verify(user.id, code) is None
 
 
-def test_a_code_is_accepted_once_in_parallel(services: Services) -> None:
+def test_a_code_is_accepted_once_in_parallel(services: Services, clock: FrozenClock) -> None:
     user = make_user(services)
-    secret = enrol(services, user)
+    secret = enrol(services, user, clock)
     code = current_code(services, secret)
     barrier = threading.Barrier(PARALLEL)
     results: list[str | None] = []
@@ -77,18 +77,20 @@ def test_a_code_is_accepted_once_in_parallel(services: Services) -> None:
     assert sum(result is not None for result in results) == 1
 
 
-def test_an_older_step_is_refused_after_a_newer_one(services: Services) -> None:
+def test_an_older_step_is_refused_after_a_newer_one(services: Services, clock: FrozenClock) -> None:
     user = make_user(services)
-    secret = enrol(services, user)
+    secret = enrol(services, user, clock)
     previous = totp.code_at(secret, totp.step_at(services.clock.now()) - 1)
 
     assert services.totp.verify(user.id, current_code(services, secret)) is not None
     assert services.totp.verify(user.id, previous) is None
 
 
-def test_previous_step_accepted_but_not_two_back_or_next(services: Services) -> None:
+def test_previous_step_accepted_but_not_two_back_or_next(
+    services: Services, clock: FrozenClock
+) -> None:
     user = make_user(services)
-    secret = enrol(services, user)
+    secret = enrol(services, user, clock)
     step = totp.step_at(services.clock.now())
 
     assert services.totp.verify(user.id, totp.code_at(secret, step + 1)) is None
@@ -96,9 +98,9 @@ def test_previous_step_accepted_but_not_two_back_or_next(services: Services) -> 
     assert services.totp.verify(user.id, totp.code_at(secret, step - 1)) is not None
 
 
-def test_secret_is_stored_encrypted(services: Services) -> None:
+def test_secret_is_stored_encrypted(services: Services, clock: FrozenClock) -> None:
     user = make_user(services)
-    secret = enrol(services, user)
+    secret = enrol(services, user, clock)
 
     with services.engine.connect() as conn:
         stored = conn.execute(text("SELECT secret FROM totp_credentials")).scalars().all()
@@ -114,7 +116,7 @@ def test_rotate_secrets_reencrypts_and_codes_still_verify(
     services: Services, clock: FrozenClock
 ) -> None:
     user = make_user(services)
-    secret = enrol(services, user)
+    secret = enrol(services, user, clock)
     key_file = services.settings.secrets_key_file
     old_key = key_file.read_bytes()
     with services.engine.connect() as conn:

@@ -9,6 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.testclient import TestClient
 
 from quivive.clock import FrozenClock
@@ -17,6 +20,7 @@ from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.sessions import AssuranceLevel
 from quivive.protocols import totp
 from quivive.services.accounts import NewAccount
+from quivive.web.mfa_flow import signed_in
 from support.quivive import RecordingAudit
 
 PASSWORD = "correct horse battery staple 42"
@@ -284,3 +288,67 @@ def test_totp_removal_needs_recent_authentication(
     assert location(post_form(client, "/account", action)) == "/account?notice=factor_removed"
     assert ("factor.removed", "success") in audit.actions()
     assert datetime(2026, 1, 1, tzinfo=UTC) < clock.now()
+
+
+def add_sensitive_route(client: TestClient, level: AssuranceLevel) -> None:
+    """A page that demands ``level`` (as an OIDC request with acr_values will)."""
+
+    async def sensitive(request: Request) -> Response:
+        gate = await signed_in(request, level=level)
+        if isinstance(gate, Response):
+            return gate
+        return PlainTextResponse(f"AAL{int(gate.session.aal)}")
+
+    app = client.app
+    assert isinstance(app, FastAPI)
+    app.add_api_route("/sensitive", sensitive)
+
+
+def test_step_up_without_a_suitable_factor_goes_to_enrolment(
+    client: TestClient, sqlite_services: Services
+) -> None:
+    add_alice(sqlite_services)
+    add_sensitive_route(client, AssuranceLevel.AAL2)
+    log_in(client)
+
+    response = client.get("/sensitive", follow_redirects=False)
+
+    assert location(response) == "/account/mfa-required?next=%2Fsensitive"
+
+
+def test_step_up_to_aal3_is_refused_to_totp(
+    client: TestClient, sqlite_services: Services, clock: FrozenClock
+) -> None:
+    add_alice(sqlite_services)
+    add_sensitive_route(client, AssuranceLevel.AAL3)
+    log_in(client)
+    enrol_totp(client, clock)
+    assert client.get("/account").status_code == 200  # AAL2 now
+
+    step_up = location(client.get("/sensitive", follow_redirects=False))
+
+    assert step_up == "/login/second-factor?next=%2Fsensitive&level=3"
+    page = client.get(step_up)
+    assert "None of your sign-in methods is strong enough" in page.text
+    assert 'id="factor-choices"' not in page.text
+
+
+def test_step_up_to_aal2_returns_to_the_page_with_a_new_identifier(
+    client: TestClient, sqlite_services: Services, clock: FrozenClock
+) -> None:
+    add_alice(sqlite_services)
+    log_in(client)
+    secret, _ = enrol_totp(client, clock)
+    sign_out(client)
+    add_sensitive_route(client, AssuranceLevel.AAL2)
+    first = location(log_in(client, next_url="/sensitive"))
+    before = client.cookies.get("quivive_session")
+
+    chooser = location(client.get(first, follow_redirects=False))
+    assert 'name="next" value="/sensitive"' in client.get(chooser).text
+    code = code_now(secret, clock)
+    done = post_form(client, chooser, "/login/second-factor/totp", code=code, next="/sensitive")
+
+    assert location(done) == "/sensitive"
+    assert client.cookies.get("quivive_session") != before
+    assert client.get("/sensitive").text == "AAL2"

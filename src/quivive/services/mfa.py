@@ -178,29 +178,41 @@ class MfaService:
         return requirement_for(user.roles, self._rules.rules(), self._clock.now())
 
     def standing(
-        self, user: User, session: Session, *, level: AssuranceLevel = AssuranceLevel.AAL1
+        self,
+        user: User,
+        session: Session | None = None,
+        *,
+        level: AssuranceLevel = AssuranceLevel.AAL1,
     ) -> Standing:
-        """Where ``session`` stands; ``level`` is what the page asks for (step-up)."""
+        """Where ``session`` stands (None: one just made by a password alone); ``level`` is what
+        the page asks for (step-up)."""
+        aal, amr = (session.aal, session.amr) if session else (AssuranceLevel.AAL1, ("pwd",))
         requirement = self.requirement(user)
         usable = tuple(self.factors.usable(user.id))
         enrolled = tuple(factor for factor in usable if not factor.is_backup)
         needed = level
         if enrolled or requirement.required:
             needed = max(needed, AssuranceLevel.AAL2)
-        return Standing(
-            requirement, enrolled, usable, needed, _step(requirement, enrolled, session, needed)
-        )
+        step = _step(requirement, enrolled, aal, amr, needed)
+        return Standing(requirement, enrolled, usable, needed, step)
 
     # --- session upgrades -----------------------------------------------------------------------
 
     def upgrade(
-        self, token: str, user: User, verification: Verification, origin: Origin
+        self,
+        token: str,
+        user: User,
+        verification: Verification,
+        origin: Origin,
+        *,
+        session: Session | None = None,
     ) -> tuple[str, Assurance]:
         """A factor was proved: a new session identifier at the new level; the old one is revoked.
 
+        ``session`` is the session of ``token`` when the caller already holds it (saves a read).
         Raises ``SessionInvalid`` if the session ended meanwhile (or a parallel upgrade won).
         """
-        session = self._sessions.find_live(token)
+        session = session or self._sessions.find_live(token)
         assurance = combine(session.amr, verification.amr)
         new_token = self._sessions.rotate(
             token,
@@ -314,12 +326,13 @@ class MfaService:
 def _step(
     requirement: Requirement,
     enrolled: tuple[SecondFactor, ...],
-    session: Session,
+    aal: AssuranceLevel,
+    amr: tuple[str, ...],
     needed: AssuranceLevel,
 ) -> Step:
     # Order matters: a user who has a factor proves it before any enrolment page opens, so a
     # stolen password alone can never add the thief's own authenticator.
-    if session.aal < needed and enrolled:
+    if aal < needed and enrolled:
         return Step.SECOND_FACTOR
     if requirement.required:
         suitable = [
@@ -327,8 +340,8 @@ def _step(
         ]
         if not suitable:
             return Step.ENROL_REQUIRED
-        if requirement.phishing_resistant and not assess(session.amr).phishing_resistant:
+        if requirement.phishing_resistant and not assess(amr).phishing_resistant:
             return Step.SECOND_FACTOR
-    if session.aal < needed:
+    if aal < needed:
         return Step.SECOND_FACTOR if enrolled else Step.ENROL_REQUIRED
     return Step.PROCEED

@@ -22,7 +22,6 @@ from quivive.domain.assurance import Verification
 from quivive.domain.mfa_policy import Enforcement
 from quivive.domain.sessions import AssuranceLevel
 from quivive.domain.users import User
-from quivive.errors import SessionInvalid
 from quivive.services.mfa import Origin, Standing, Step
 from quivive.services.sessions import ActiveSession
 from quivive.web.state import SESSION_COOKIE, WebState, see_other, web_state
@@ -96,14 +95,11 @@ async def after_password(web: WebState, user: User, session_token: str, next_url
 
 
 def _standing_after_password(web: WebState, user: User, session_token: str) -> Standing | None:
-    # The caller has just authenticated ``user`` and started this session: read the session back
-    # (its amr and level decide the step) but not the user, and in one trip to a worker thread.
-    # Every query here is CPU taken from the Argon2 verifies of other sign-ins (bench/).
-    try:
-        session = web.services.sessions.find_live(session_token)
-    except SessionInvalid:
-        return None
-    return web.services.mfa.standing(user, session)
+    # The caller has just authenticated ``user`` and started this session at AAL1 with "pwd":
+    # ``standing`` assumes exactly that without a session, so nothing is read back, in one trip
+    # to a worker thread. Every query here is CPU taken from the Argon2 verifies of other
+    # sign-ins (bench/).
+    return web.services.mfa.standing(user)
 
 
 async def finish_verification(
@@ -111,9 +107,15 @@ async def finish_verification(
 ) -> Response:
     """Upgrade the session for ``verification``, replace the cookie and go on to ``next_url``."""
     web = web_state(request)
-    new_token, _ = await to_thread.run_sync(
-        web.services.mfa.upgrade, active.token, active.user, verification, origin_of(request)
+    upgrade = partial(
+        web.services.mfa.upgrade,
+        active.token,
+        active.user,
+        verification,
+        origin_of(request),
+        session=active.session,
     )
+    new_token, _ = await to_thread.run_sync(upgrade)
     response = see_other(next_url)
     web.cookies.set(response, SESSION_COOKIE, new_token)
     return response

@@ -328,9 +328,15 @@ async def totp_enrol(request: Request) -> Response:
         return _enrol_form(request, pending.secret, pending.uri, next_url, messages.CODE_REJECTED)
     codes = await to_thread.run_sync(_after_totp_enrolment, web, gate, credential, request)
     verification = Verification(factor="totp", amr=("otp",), credential_id=credential)
-    new_token, _ = await to_thread.run_sync(
-        web.services.mfa.upgrade, gate.token, user, verification, origin_of(request)
+    upgrade = partial(
+        web.services.mfa.upgrade,
+        gate.token,
+        user,
+        verification,
+        origin_of(request),
+        session=gate.session,
     )
+    new_token, _ = await to_thread.run_sync(upgrade)
     response = _codes_page(request, codes, next_url) if codes else see_other(next_url)
     web.cookies.set(response, SESSION_COOKIE, new_token)
     return response
