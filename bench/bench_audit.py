@@ -16,12 +16,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from bench.harness import Options, Result, benchmark, markdown_table
@@ -42,6 +44,7 @@ VERIFY_RECORDS = 200_000
 THREADS = 32
 BULK_BATCH = 5_000
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+_PROBE = text("INSERT INTO bench_probe (n) VALUES (:n)")
 
 
 def _event(number: int) -> AuditEvent:
@@ -59,8 +62,14 @@ def _event(number: int) -> AuditEvent:
     )
 
 
+class Rig(NamedTuple):
+    trail: AuditTrail
+    repository: AuditRepository
+    engine: Engine
+
+
 @contextmanager
-def _trail(backend: str) -> Iterator[tuple[AuditTrail, AuditRepository]]:
+def _trail(backend: str) -> Iterator[Rig]:
     """An audit trail on a fresh database, built alone: the benchmark measures nothing else."""
     with tempfile.TemporaryDirectory() as data_dir, _schema(backend) as schema:
         url = POSTGRES_URL if backend == "postgresql" else f"sqlite:///{data_dir}/quivive.db"
@@ -69,7 +78,7 @@ def _trail(backend: str) -> Iterator[tuple[AuditTrail, AuditRepository]]:
             upgrade(engine)
             signer = CheckpointSigner.from_data_dir(Path(data_dir))
             repository = AuditRepository(engine)
-            yield AuditTrail(repository, signer, SystemClock()), repository
+            yield Rig(AuditTrail(repository, signer, SystemClock()), repository, engine)
         finally:
             engine.dispose()
 
@@ -89,13 +98,14 @@ def _schema(backend: str) -> Iterator[str | None]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def _appends(trail: AuditTrail, seconds: float, threads: int) -> float:
+def _rate(step: Callable[[int], object], seconds: float, threads: int) -> float:
+    """Calls per second of ``step`` from ``threads`` threads for ``seconds``."""
     deadline = time.perf_counter() + seconds
     counts = [0] * threads
 
     def work(slot: int) -> None:
         while time.perf_counter() < deadline:
-            trail.append(_event(counts[slot]))
+            step(counts[slot])
             counts[slot] += 1
 
     workers = [threading.Thread(target=work, args=(slot,)) for slot in range(threads)]
@@ -105,6 +115,18 @@ def _appends(trail: AuditTrail, seconds: float, threads: int) -> float:
     for worker in workers:
         worker.join()
     return sum(counts) / (time.perf_counter() - started)
+
+
+def _bare_commit(engine: Engine) -> Callable[[int], object]:
+    """The floor: a one-row INSERT in its own transaction, through the same engine and pool."""
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS bench_probe (n INTEGER)"))
+
+    def step(number: int) -> None:
+        with engine.begin() as conn:
+            conn.execute(_PROBE, {"n": number})
+
+    return step
 
 
 def _bulk_load(trail: AuditTrail, repository: AuditRepository, count: int) -> None:
@@ -136,18 +158,26 @@ def _verify_rate(trail: AuditTrail) -> tuple[float, float, int]:
 def measure(backend: str, seconds: float, records: int) -> list[Result]:
     name = "SQLite" if backend == "sqlite" else "PostgreSQL"
     results: list[Result] = []
-    with _trail(backend) as (trail, _):
+    with _trail(backend) as rig:
+        bare = _bare_commit(rig.engine)
         for threads in (1, THREADS):
-            rate = _appends(trail, seconds, threads)
+            rate = _rate(lambda number: rig.trail.append(_event(number)), seconds, threads)
+            floor = _rate(bare, seconds, threads)
             detail = "1 writer" if threads == 1 else f"{threads} threads, group commit"
             results.append(
                 Result(
-                    f"audit append, {name}", rate, "appends/s", target=APPEND_TARGET, detail=detail
+                    f"audit append, {name}",
+                    rate,
+                    "appends/s",
+                    baseline=floor,
+                    baseline_name="one-row INSERT transactions",
+                    target=APPEND_TARGET,
+                    detail=detail,
                 )
             )
-    with _trail(backend) as (trail, repository):
-        _bulk_load(trail, repository, records)
-        rate, cpu_rate, checked = _verify_rate(trail)
+    with _trail(backend) as rig:
+        _bulk_load(rig.trail, rig.repository, records)
+        rate, cpu_rate, checked = _verify_rate(rig.trail)
         results.append(
             Result(
                 f"audit verify, {name}",

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from quivive import config
 from quivive.config import (
     SETTING_SPECS,
+    AdminSettings,
     OidcSettings,
     PasswordSettings,
     SessionSettings,
@@ -67,6 +68,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "oidc.access_token_lifetime": ("5m", timedelta(minutes=5)),
     "oidc.id_token_lifetime": ("30m", timedelta(minutes=30)),
     "oidc.refresh_token_lifetime": ("8h", timedelta(hours=8)),
+    "admin.require_phishing_resistant": ("no", False),
     "secrets_key_file": ("/srv/quivive/keys/secrets.key", Path("/srv/quivive/keys/secrets.key")),
     "smtp.host": ("mail.example.org", "mail.example.org"),
     "smtp.port": ("25", 25),
@@ -93,6 +95,7 @@ BAD_VALUES: list[tuple[str, str]] = [
     ("oidc.access_token_lifetime", "2h"),
     ("oidc.id_token_lifetime", "30s"),
     ("oidc.refresh_token_lifetime", "31d"),
+    ("admin.require_phishing_resistant", "maybe"),
     ("data_dir", ""),
     ("data_dir", "~/quivive"),
     ("database_url", "mysql://quivive@db/quivive"),
@@ -345,8 +348,13 @@ def test_table_matches_the_dataclasses() -> None:
         "throttle": ThrottleSettings,
         "smtp": SmtpSettings,
         "oidc": OidcSettings,
+        "admin": AdminSettings,
     }
-    top = {f.name for f in dataclasses.fields(Settings)} - set(sections) - {"source", "mfa_rules"}
+    top = (
+        {f.name for f in dataclasses.fields(Settings)}
+        - set(sections)
+        - {"source", "mfa_rules", "gate"}
+    )
     nested = {f"{name}.{f.name}" for name, cls in sections.items() for f in dataclasses.fields(cls)}
 
     assert set(SPEC_KEYS) == top | nested

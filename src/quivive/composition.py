@@ -14,6 +14,7 @@ from quivive.domain.audit import AuditSink
 from quivive.domain.throttling import DelayCurve, DetectionPolicy, ThrottlePolicy, ThrottleStore
 from quivive.protocols.webauthn import RelyingParty
 from quivive.services.accounts import AccountService, PasswordRules
+from quivive.services.admin import AdminService, AdminStores
 from quivive.services.alert_log import LoggingAlertSink
 from quivive.services.audit import AuditTrail, ChainedAuditSink, CheckpointSigner
 from quivive.services.authentication import PasswordAuthenticator
@@ -31,6 +32,7 @@ from quivive.services.sessions import SessionPolicy, SessionService
 from quivive.services.sign_ins import SignInRecorder
 from quivive.services.throttling import LoginThrottle
 from quivive.services.totp import TotpFactor
+from quivive.storage.admin_queries import AdminQueries
 from quivive.storage.audit import AuditRepository
 from quivive.storage.data_dir import load_or_create_key, prepare_data_dir
 from quivive.storage.database import create_database_engine
@@ -81,6 +83,7 @@ class Services:
     sign_ins: SignInRepository
     mailer: Mailer
     gate: GateService
+    admin: AdminService
 
     def close(self) -> None:
         self.oidc.close()
@@ -149,7 +152,30 @@ def build_services(
         form_key=load_or_create_key(settings.data_dir / FORM_KEY_FILE, FORM_KEY_BYTES),
         oidc=build_oidc(settings, engine, users, sessions, audit, clock),
         gate=_gate(settings, engine, sessions, mfa["mfa"], clock),
+        admin=_admin(
+            settings, engine, users, accounts, sessions, mfa["mfa"], throttle, audit, clock
+        ),
         **mfa,
+    )
+
+
+def _admin(
+    settings: Settings,
+    engine: Engine,
+    users: UserRepository,
+    accounts: AccountService,
+    sessions: SessionService,
+    mfa: MfaService,
+    throttle: LoginThrottle,
+    audit: AuditSink,
+    clock: Clock,
+) -> AdminService:
+    stores = AdminStores(
+        AdminQueries(engine, users), users, SetupTokenRepository(engine), SignInRepository(engine)
+    )
+    idle = settings.session.idle_timeout
+    return AdminService(
+        stores, accounts, sessions, mfa.factors, throttle, audit, clock, idle_timeout=idle
     )
 
 

@@ -138,6 +138,13 @@ class OidcSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminSettings:
+    # Console sign-in needs a passkey by default (issue 7): a phished password and TOTP code must
+    # not open every account of the establishment. `quivive admin recover` is the way out.
+    require_phishing_resistant: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path
     database_url: str = field(repr=False)  # may hold a password: keep it out of reprs and logs
@@ -161,6 +168,7 @@ class Settings:
     source: Path | None  # the TOML file read, if any
     mfa_rules: tuple[MfaRule, ...] = ()  # [[mfa.rules]] in the TOML file (no environment twin)
     gate: GateSettings = GateSettings()  # [gate] and [[gate.rules]] (config_gate; no env twin)
+    admin: AdminSettings = AdminSettings()
 
     @property
     def https(self) -> bool:
@@ -736,6 +744,12 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
         "Lifetime of OpenID Connect ID tokens",
     ),
     SettingSpec(
+        "admin.require_phishing_resistant",
+        Boolean(),
+        True,
+        "Console sign-in requires a passkey (phishing-resistant); false accepts any second factor",
+    ),
+    SettingSpec(
         "oidc.refresh_token_lifetime",
         Duration(timedelta(minutes=5), MAX_REFRESH_TOKEN_LIFETIME),
         DEFAULT_REFRESH_TOKEN_LIFETIME,
@@ -752,6 +766,7 @@ _SECTIONS: dict[str, Callable[..., Any]] = {
     "smtp": SmtpSettings,
     "throttle": ThrottleSettings,
     "oidc": OidcSettings,
+    "admin": AdminSettings,
 }
 
 

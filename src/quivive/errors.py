@@ -111,3 +111,9 @@ class FactorRejected(QuiviveError):
     """A second-factor proof (code, recovery code, assertion) was wrong, replayed or expired."""
 
     code = "factor_rejected"
+
+
+class PermissionDenied(QuiviveError):
+    """The signed-in administrator's roles do not allow this action (admin console and API)."""
+
+    code = "forbidden"

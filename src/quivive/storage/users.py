@@ -55,6 +55,24 @@ class UserRepository:
         """``username`` must already be normalised (``domain.users.normalise_username``)."""
         return self._find(users.c.username == username)
 
+    def get_many(self, user_ids: Sequence[int]) -> list[User]:
+        """The users with these ids, in the order given (unknown ids are left out)."""
+        if not user_ids:
+            return []
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(users).where(users.c.id.in_(user_ids))).all()
+            roles = _roles_of(conn, [row.id for row in rows])
+        by_id = {row.id: _to_user(row, roles.get(row.id, ())) for row in rows}
+        return [by_id[user_id] for user_id in user_ids if user_id in by_id]
+
+    def set_roles(self, user_id: int, roles: Iterable[str]) -> None:
+        with self._engine.begin() as conn:
+            _write_roles(conn, user_id, roles)
+
+    def update_profile(self, user_id: int, **values: str | None) -> None:
+        """Change display_name, email or professional_id (already validated)."""
+        self._update(user_id, **values)
+
     def get_by_username(self, username: str) -> User:
         user = self.find_by_username(username)
         if user is None:

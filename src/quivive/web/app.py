@@ -14,7 +14,8 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from quivive.composition import Services
-from quivive.web import messages
+from quivive.errors import PermissionDenied
+from quivive.web import admin_messages, messages
 from quivive.web.cookies import CookiePolicy
 from quivive.web.csrf import CsrfProtection, CsrfRejected
 from quivive.web.forms import BadForm
@@ -23,6 +24,8 @@ from quivive.web.request_context import REQUEST_ID_HEADER, RequestContextMiddlew
 from quivive.web.routes import (
     account,
     account_security,
+    admin_api,
+    admin_console,
     auth,
     gate,
     mfa,
@@ -61,6 +64,8 @@ def create_app(services: Services) -> FastAPI:
     )
     for module in (system, auth, setup, account, passkeys, oidc, gate, mfa, account_security):
         app.include_router(module.router)
+    app.include_router(admin_console.router)
+    app.mount(admin_api.PREFIX, admin_api.create_admin_api(app.state.quivive))
     static = str(resources.files("quivive.web") / "static")
     app.mount("/static", StaticFiles(directory=static), name="static")
     _install_error_pages(app)
@@ -94,6 +99,9 @@ def _install_error_pages(app: FastAPI) -> None:
     async def csrf_rejected(request: Request, _exc: Exception) -> Response:
         return _error_page(request, 403, messages.CSRF_FAILED)
 
+    async def forbidden(request: Request, _exc: Exception) -> Response:
+        return _error_page(request, 403, admin_messages.FORBIDDEN)  # audited by the guard
+
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         response = _error_page(request, 500)
@@ -109,6 +117,7 @@ def _install_error_pages(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(BadForm, bad_form)
     app.add_exception_handler(CsrfRejected, csrf_rejected)
+    app.add_exception_handler(PermissionDenied, forbidden)
     app.add_exception_handler(Exception, unexpected)
 
 

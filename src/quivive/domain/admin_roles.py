@@ -1,0 +1,70 @@
+"""Who may do what in the admin console and API: a small table, action -> roles (no I/O).
+
+Three console roles (issue 7): ``admin`` may do everything; ``helpdesk`` looks after users,
+their factors and sessions, but neither policies nor administrators; ``auditor`` only reads the
+dashboard and the audit trail. A user with none of them has no console at all.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+
+from quivive.domain.assurance import PHISHING_RESISTANT_AMR
+from quivive.domain.sessions import AssuranceLevel, Session
+from quivive.domain.users import ADMIN_ROLE
+
+HELPDESK_ROLE = "helpdesk"
+AUDITOR_ROLE = "auditor"
+CONSOLE_ROLES = frozenset({ADMIN_ROLE, HELPDESK_ROLE, AUDITOR_ROLE})
+
+
+class Action(enum.StrEnum):
+    VIEW_DASHBOARD = "dashboard.view"
+    VIEW_AUDIT = "audit.view"
+    VIEW_USERS = "users.view"
+    MANAGE_USERS = "users.manage"  # create, edit, disable/enable
+    MANAGE_FACTORS = "factors.manage"  # reset factors
+    MANAGE_SESSIONS = "sessions.manage"  # revoke
+    MANAGE_THROTTLES = "throttles.manage"  # list and clear
+    MANAGE_ADMINS = "admins.manage"  # touch an account holding, or grant, a console role
+    MANAGE_POLICIES = "policies.manage"
+
+
+_ALL = frozenset({ADMIN_ROLE})
+_SUPPORT = frozenset({ADMIN_ROLE, HELPDESK_ROLE})
+_READERS = frozenset({ADMIN_ROLE, AUDITOR_ROLE})
+
+PERMISSIONS: Mapping[Action, frozenset[str]] = {
+    Action.VIEW_DASHBOARD: frozenset(CONSOLE_ROLES),
+    Action.VIEW_AUDIT: _READERS,
+    Action.VIEW_USERS: _SUPPORT,
+    Action.MANAGE_USERS: _SUPPORT,
+    Action.MANAGE_FACTORS: _SUPPORT,
+    Action.MANAGE_SESSIONS: _SUPPORT,
+    Action.MANAGE_THROTTLES: _SUPPORT,
+    Action.MANAGE_ADMINS: _ALL,
+    Action.MANAGE_POLICIES: _ALL,
+}
+
+
+def is_console_user(roles: Iterable[str]) -> bool:
+    return not CONSOLE_ROLES.isdisjoint(roles)
+
+
+def allowed(roles: Iterable[str], action: Action) -> bool:
+    return not PERMISSIONS[action].isdisjoint(roles)
+
+
+def touches_admins(*role_sets: Iterable[str]) -> bool:
+    """Whether a change concerns a console account (its roles now, or the roles it would get)."""
+    return any(is_console_user(roles) for roles in role_sets)
+
+
+def is_phishing_resistant(session: Session) -> bool:
+    """The session was opened with a WebAuthn key (``hwk``/``swk``), or is at AAL3.
+
+    Console sign-in needs this by default: a phished password and TOTP code must not open the
+    keys to every account of the establishment (ANSSI 2021, R26; NIST SP 800-63B-4 AAL3).
+    """
+    return session.aal >= AssuranceLevel.AAL3 or not PHISHING_RESISTANT_AMR.isdisjoint(session.amr)

@@ -1,0 +1,252 @@
+"""Read-only views for the admin console and API: user directory pages, coverage, audit pages.
+
+Every list is a keyset page (``WHERE id > :cursor ORDER BY id LIMIT n``): the cost of a page does
+not grow with the number of users or records, and no ``COUNT(*)`` runs over everything per page.
+Filters are index-backed where they can be: the username prefix uses the unique index on
+``users.username`` as a range, the role filter the primary key of ``user_roles``, the factor
+filter the ``user_id`` indexes of the credential tables.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+)
+
+from quivive.domain.audit_chain import ChainRecord
+from quivive.domain.users import User, UserStatus
+from quivive.storage.tables import (
+    audit_records,
+    sessions,
+    setup_tokens,
+    totp_credentials,
+    user_roles,
+    users,
+    webauthn_credentials,
+)
+from quivive.storage.users import UserRepository
+
+# Past the last code point: "abc" <= name < "abc" + this is the prefix range on a plain index.
+_PREFIX_END = "\U0010ffff"
+MAX_PAGE_SIZE = 200
+PASSWORD_ONLY_SHOWN = 50
+
+
+class FactorFilter(enum.StrEnum):
+    NONE = "none"  # password only: no passkey, no confirmed TOTP
+    ANY = "any"
+    PASSKEY = "passkey"
+
+
+@dataclass(frozen=True, slots=True)
+class UserQuery:
+    search: str = ""  # a username prefix (normalised) or part of the display name
+    role: str | None = None
+    status: UserStatus | None = None
+    factor: FactorFilter | None = None
+    after: int = 0  # cursor: the last id of the previous page
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class UserPage:
+    users: list[User]
+    next_cursor: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """MFA coverage of active users, overall (role ``None``) or for one role."""
+
+    role: str | None
+    active: int
+    with_mfa: int
+    phishing_resistant: int
+
+    @property
+    def password_only(self) -> int:
+        return self.active - self.with_mfa
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    actor: str | None = None
+    subject: str | None = None
+    action: str | None = None  # exact, or a prefix ending with "." ("admin.")
+    outcome: str | None = None
+    before: int | None = None  # cursor: the last sequence of the previous page (newest first)
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    records: list[ChainRecord]
+    next_cursor: int | None
+
+
+def _has_passkey() -> ColumnElement[bool]:
+    return exists().where(webauthn_credentials.c.user_id == users.c.id)
+
+
+def _has_totp() -> ColumnElement[bool]:
+    return exists().where(
+        totp_credentials.c.user_id == users.c.id, totp_credentials.c.confirmed_at.is_not(None)
+    )
+
+
+def _has_factor() -> ColumnElement[bool]:
+    return or_(_has_passkey(), _has_totp())
+
+
+def _factor_condition(factor: FactorFilter) -> ColumnElement[bool]:
+    if factor is FactorFilter.PASSKEY:
+        return _has_passkey()
+    if factor is FactorFilter.ANY:
+        return _has_factor()
+    return ~_has_factor()
+
+
+def _search_condition(search: str) -> ColumnElement[bool]:
+    needle = search.strip().casefold()
+    if not needle:
+        return true()
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(
+        and_(users.c.username >= needle, users.c.username < needle + _PREFIX_END),
+        users.c.display_name.ilike(f"%{escaped}%", escape="\\"),
+        users.c.professional_id == search.strip(),
+    )
+
+
+class AdminQueries:
+    def __init__(self, engine: Engine, users_repository: UserRepository) -> None:
+        self._engine = engine
+        self._users = users_repository
+
+    def users_page(self, query: UserQuery) -> UserPage:
+        limit = max(1, min(query.limit, MAX_PAGE_SIZE))
+        statement = self._users_statement(query).limit(limit + 1)
+        with self._engine.connect() as conn:
+            ids = [int(value) for value in conn.execute(statement).scalars()]
+        found = self._users.get_many(ids[:limit])
+        return UserPage(found, ids[limit - 1] if len(ids) > limit else None)
+
+    def _users_statement(self, query: UserQuery) -> Select[int]:
+        conditions: list[ColumnElement[bool]] = [
+            users.c.id > query.after,
+            _search_condition(query.search),
+        ]
+        if query.role:
+            conditions.append(
+                exists().where(user_roles.c.user_id == users.c.id, user_roles.c.role == query.role)
+            )
+        if query.status is not None:
+            conditions.append(users.c.status == query.status.value)
+        if query.factor is not None:
+            conditions.append(_factor_condition(query.factor))
+        return select(users.c.id).where(*conditions).order_by(users.c.id)
+
+    def coverage(self) -> list[Coverage]:
+        """Overall coverage first, then one row per role (the dashboard; not per page view)."""
+        active = users.c.status == UserStatus.ACTIVE.value
+        mfa = func.sum(_flag(_has_factor()))
+        phishing = func.sum(_flag(_has_passkey()))
+        overall = select(func.count(), mfa, phishing).select_from(users).where(active)
+        by_role = (
+            select(user_roles.c.role, func.count(), mfa, phishing)
+            .select_from(users.join(user_roles, user_roles.c.user_id == users.c.id))
+            .where(active)
+            .group_by(user_roles.c.role)
+            .order_by(user_roles.c.role)
+        )
+        with self._engine.connect() as conn:
+            total = conn.execute(overall).one()
+            rows = conn.execute(by_role).all()
+        first = Coverage(None, int(total[0]), int(total[1] or 0), int(total[2] or 0))
+        return [first, *(Coverage(r[0], int(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in rows)]
+
+    def password_only(self, limit: int = PASSWORD_ONLY_SHOWN) -> list[User]:
+        page = self.users_page(
+            UserQuery(status=UserStatus.ACTIVE, factor=FactorFilter.NONE, limit=limit)
+        )
+        return page.users
+
+    def active_sessions(self, now: datetime, idle_since: datetime) -> int:
+        """Sessions neither revoked, past their absolute limit, nor idle longer than allowed."""
+        statement = select(func.count()).where(
+            sessions.c.revoked_at.is_(None),
+            sessions.c.expires_at > now,
+            sessions.c.last_seen_at > idle_since,
+        )
+        with self._engine.connect() as conn:
+            return int(conn.execute(statement).scalar_one())
+
+    def live_token_until(self, purpose: str, now: datetime) -> datetime | None:
+        """The latest expiry of an unused, unexpired one-time token for ``purpose``."""
+        statement = select(func.max(setup_tokens.c.expires_at)).where(
+            setup_tokens.c.purpose == purpose,
+            setup_tokens.c.used_at.is_(None),
+            setup_tokens.c.expires_at > now,
+        )
+        with self._engine.connect() as conn:
+            value = conn.execute(statement).scalar()
+        return _aware(value)
+
+    def audit_page(self, query: AuditQuery) -> AuditPage:
+        limit = max(1, min(query.limit, MAX_PAGE_SIZE))
+        conditions: list[ColumnElement[bool]] = []
+        if query.before is not None:
+            conditions.append(audit_records.c.sequence < query.before)
+        for column, value in (
+            (audit_records.c.actor, query.actor),
+            (audit_records.c.subject, query.subject),
+            (audit_records.c.outcome, query.outcome),
+        ):
+            if value:
+                conditions.append(column == value)
+        if query.action:
+            conditions.append(_action_condition(query.action))
+        columns = [audit_records.c[name] for name in ChainRecord._fields]
+        statement = (
+            select(*columns)
+            .where(*conditions)
+            .order_by(audit_records.c.sequence.desc())
+            .limit(limit + 1)
+        )
+        with self._engine.connect() as conn:
+            rows = [ChainRecord._make(row) for row in conn.execute(statement)]
+        more = len(rows) > limit
+        return AuditPage(rows[:limit], rows[limit - 1].sequence if more else None)
+
+
+def _action_condition(action: str) -> ColumnElement[bool]:
+    if action.endswith("."):
+        return and_(audit_records.c.action >= action, audit_records.c.action < action + _PREFIX_END)
+    return audit_records.c.action == action
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((condition, 1), else_=0)
+
+
+def _aware(value: object) -> datetime | None:
+    # max() bypasses the column's UTCDateTime decoding: SQLite returns text, PostgreSQL naive.
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if not isinstance(moment, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

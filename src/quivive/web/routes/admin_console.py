@@ -1,0 +1,323 @@
+"""The admin console under ``/admin``: dashboard, users, a user's page, the audit trail.
+
+Server-rendered and usable without JavaScript. Every change is a POST carrying the CSRF token,
+goes through ``AdminService`` (role check, audit with the administrator as actor) and comes back
+to the page with a notice; destructive ones need the confirmation box ticked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
+from urllib.parse import urlencode
+
+from anyio import to_thread
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from quivive.domain.admin_roles import Action, allowed
+from quivive.domain.users import UserStatus
+from quivive.errors import ConflictError, NotFoundError, PasswordRejected, ValidationError
+from quivive.services.accounts import NewAccount
+from quivive.services.admin import AdminActor, UserChanges
+from quivive.storage.admin_queries import AuditQuery, FactorFilter, UserQuery
+from quivive.web import admin_messages, messages
+from quivive.web.admin_access import console_actor
+from quivive.web.csrf import CSRF_FIELD
+from quivive.web.forms import read_form
+from quivive.web.routes.account_security import session_id
+from quivive.web.state import WebState, see_other, web_state
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+T = TypeVar("T")
+PAGE_SIZE = 50
+MAX_QUERY_LENGTH = 256
+_STATUSES = frozenset(item.value for item in UserStatus)
+_FACTORS = frozenset(item.value for item in FactorFilter)
+
+
+async def _run(function: Callable[[], T]) -> T:
+    return await to_thread.run_sync(function)
+
+
+def _context(request: Request, actor: AdminActor, **values: object) -> dict[str, object]:
+    web = web_state(request)
+    notice = admin_messages.NOTICES.get(request.query_params.get("notice", ""))
+    until = web.services.admin.recovery_until(actor.user_id) if actor.user_id else None
+    return {
+        "actor": actor,
+        "can": {action.name.lower(): allowed(actor.roles, action) for action in Action},
+        "notice": web.translate(request, notice) if notice else None,
+        "recovery_until": until,
+        "status_labels": _labels(web, request, admin_messages.STATUS_LABELS),
+        "factor_labels": _labels(web, request, admin_messages.FACTOR_FILTERS),
+        **values,
+    }
+
+
+def _labels(web: WebState, request: Request, table: dict[str, str]) -> dict[str, str]:
+    return {key: web.translate(request, text) for key, text in table.items()}
+
+
+def _param(request: Request, name: str) -> str:
+    return request.query_params.get(name, "")[:MAX_QUERY_LENGTH].strip()
+
+
+@router.get("")
+async def dashboard(request: Request) -> Response:
+    actor = await console_actor(request)
+    if isinstance(actor, Response):
+        return actor
+    web = web_state(request)
+    board = await _run(partial(web.services.admin.dashboard, actor))
+    context = _context(request, actor, board=board)
+    return web.render_form(request, "admin_dashboard.html", context)
+
+
+@router.get("/users")
+async def users(request: Request) -> Response:
+    actor = await console_actor(request)
+    if isinstance(actor, Response):
+        return actor
+    web = web_state(request)
+    query = _user_query(request)
+    page = await _run(partial(web.services.admin.users, actor, query))
+    filters = {"q": query.search, "role": query.role or "", "status": _value(query.status)}
+    filters["factor"] = _value(query.factor)
+    following = None
+    if page.next_cursor is not None:
+        kept = {key: value for key, value in filters.items() if value}
+        following = "/admin/users?" + urlencode({**kept, "after": page.next_cursor})
+    context = _context(request, actor, page=page, filters=filters, next_url=following)
+    return web.render_form(request, "admin_users.html", context)
+
+
+def _value(choice: UserStatus | FactorFilter | None) -> str:
+    return "" if choice is None else choice.value
+
+
+def _user_query(request: Request) -> UserQuery:
+    status, factor, after = _param(request, "status"), _param(request, "factor"), 0
+    if _param(request, "after").isdigit():
+        after = min(int(_param(request, "after")), 2**31)
+    return UserQuery(
+        search=_param(request, "q"),
+        role=_param(request, "role").casefold() or None,
+        status=UserStatus(status) if status in _STATUSES else None,
+        factor=FactorFilter(factor) if factor in _FACTORS else None,
+        after=after,
+        limit=PAGE_SIZE,
+    )
+
+
+@router.get("/users/new")
+async def new_user(request: Request) -> Response:
+    actor = await console_actor(request)
+    if isinstance(actor, Response):
+        return actor
+    web = web_state(request)
+    web.services.admin.authorize(actor, Action.MANAGE_USERS)
+    return web.render_form(
+        request, "admin_user_new.html", _context(request, actor, error=None, form={})
+    )
+
+
+@router.post("/users")
+async def create_user(request: Request) -> Response:
+    form, actor = await _posted(request)
+    if isinstance(actor, Response):
+        return actor
+    web = web_state(request)
+    account = NewAccount(
+        username=form.get("username", ""),
+        password=form.get("password") or None,
+        display_name=form.get("display_name") or None,
+        email=form.get("email") or None,
+        roles=form.get("roles", "").replace(",", " ").split(),
+        professional_id=form.get("professional_id") or None,
+    )
+    try:
+        user = await _run(partial(web.services.admin.create_user, actor, account))
+    except (ValidationError, ConflictError) as exc:
+        context = _context(request, actor, error=_refusal(web, request, exc), form=form)
+        return web.render_form(request, "admin_user_new.html", context, status_code=400)
+    return see_other(f"/admin/users/{user.id}?notice=created")
+
+
+def _refusal(web: WebState, request: Request, exc: ValidationError | ConflictError) -> str:
+    if isinstance(exc, PasswordRejected):
+        texts = [messages.PASSWORD_REASONS.get(code, code) for code in exc.reasons]
+        return " ".join(web.translate(request, text) for text in texts)
+    if exc.code == "conflict":
+        return web.translate(request, messages.USERNAME_TAKEN)
+    return web.translate(request, messages.FORM_INVALID) + f" ({exc.details.get('field', '')})"
+
+
+@router.get("/users/{user_id}")
+async def user_page(request: Request, user_id: int) -> Response:
+    actor = await console_actor(request)
+    if isinstance(actor, Response):
+        return actor
+    web = web_state(request)
+    try:
+        detail = await _run(partial(web.services.admin.detail, actor, user_id))
+    except NotFoundError:
+        return _not_found(request)
+    sessions = [(session_id(s), s) for s in detail.sessions]
+    context = _context(request, actor, detail=detail, user=detail.user, sessions=sessions)
+    return web.render_form(request, "admin_user.html", context)
+
+
+def _not_found(request: Request) -> Response:
+    web = web_state(request)
+    context = {
+        "title": web.translate(request, messages.PAGE_TITLES[404]),
+        "message": web.translate(request, messages.PAGE_MESSAGES[404]),
+    }
+    return web.pages.render(request, "error.html", context, status_code=404)
+
+
+async def _posted(request: Request) -> tuple[dict[str, str], AdminActor | Response]:
+    web = web_state(request)
+    form = await read_form(request)
+    web.csrf.verify(request, form.get(CSRF_FIELD))
+    return form, await console_actor(request)
+
+
+def _back(user_id: int, notice: str) -> Response:
+    return see_other(f"/admin/users/{user_id}?notice={notice}")
+
+
+async def _change(request: Request, user_id: int, notice: str, change: ChangeFn) -> Response:
+    """Run one change from a user's page and come back to it with a notice."""
+    form, actor = await _posted(request)
+    if isinstance(actor, Response):
+        return actor
+    web = web_state(request)
+    try:
+        outcome = await _run(partial(change, web, actor, form))
+    except NotFoundError:
+        return _back(user_id, "not_found")
+    except ValidationError as exc:
+        return _back(user_id, "self" if exc.details.get("reason") == "self" else "invalid")
+    return _back(user_id, outcome or notice)
+
+
+ChangeFn = Callable[[WebState, AdminActor, dict[str, str]], str | None]
+
+
+def _confirmed(form: dict[str, str]) -> bool:
+    return form.get("confirm") == "yes"
+
+
+@router.post("/users/{user_id}/edit")
+async def edit_user(request: Request, user_id: int) -> Response:
+    def change(web: WebState, actor: AdminActor, form: dict[str, str]) -> None:
+        roles = form.get("roles", "").replace(",", " ").split()
+        changes = UserChanges(
+            display_name=form.get("display_name", ""),
+            email=form.get("email", ""),
+            professional_id=form.get("professional_id", ""),
+            roles=roles,
+        )
+        web.services.admin.update_user(actor, user_id, changes)
+
+    return await _change(request, user_id, "updated", change)
+
+
+@router.post("/users/{user_id}/disable")
+async def disable_user(request: Request, user_id: int) -> Response:
+    def change(web: WebState, actor: AdminActor, form: dict[str, str]) -> str | None:
+        if not _confirmed(form):
+            return "confirm_required"
+        web.services.admin.set_enabled(actor, user_id, enabled=False)
+        return None
+
+    return await _change(request, user_id, "disabled", change)
+
+
+@router.post("/users/{user_id}/enable")
+async def enable_user(request: Request, user_id: int) -> Response:
+    def change(web: WebState, actor: AdminActor, _form: dict[str, str]) -> None:
+        web.services.admin.set_enabled(actor, user_id, enabled=True)
+
+    return await _change(request, user_id, "enabled", change)
+
+
+@router.post("/users/{user_id}/factors/reset")
+async def reset_factors(request: Request, user_id: int) -> Response:
+    def change(web: WebState, actor: AdminActor, form: dict[str, str]) -> str | None:
+        if not _confirmed(form):
+            return "confirm_required"
+        if not form.get("reason", "").strip():
+            return "reason_required"
+        web.services.admin.reset_factors(actor, user_id, form["reason"])
+        return None
+
+    return await _change(request, user_id, "factors_reset", change)
+
+
+@router.post("/users/{user_id}/sessions/{public_id}/revoke")
+async def revoke_session(request: Request, user_id: int, public_id: str) -> Response:
+    def change(web: WebState, actor: AdminActor, _form: dict[str, str]) -> str | None:
+        admin = web.services.admin
+        for session in admin.sessions_of(actor, user_id):
+            if session_id(session) == public_id:
+                return None if admin.revoke_session(actor, user_id, session.token_hash) else ""
+        return "not_found"
+
+    return await _change(request, user_id, "session_revoked", change)
+
+
+@router.post("/users/{user_id}/sessions/revoke-all")
+async def revoke_all(request: Request, user_id: int) -> Response:
+    def change(web: WebState, actor: AdminActor, form: dict[str, str]) -> str | None:
+        if not _confirmed(form):
+            return "confirm_required"
+        web.services.admin.revoke_all_sessions(actor, user_id)
+        return None
+
+    return await _change(request, user_id, "sessions_revoked", change)
+
+
+@router.post("/users/{user_id}/throttle/clear")
+async def clear_throttle(request: Request, user_id: int) -> Response:
+    def change(web: WebState, actor: AdminActor, _form: dict[str, str]) -> str | None:
+        user = web.services.admin.user(actor, user_id)
+        try:
+            web.services.admin.clear_throttle(actor, user.username)
+        except NotFoundError:
+            return "not_found"
+        return None
+
+    return await _change(request, user_id, "throttle_cleared", change)
+
+
+@router.get("/audit")
+async def audit(request: Request) -> Response:
+    actor = await console_actor(request)
+    if isinstance(actor, Response):
+        return actor
+    web = web_state(request)
+    before = _param(request, "before")
+    outcome = _param(request, "outcome")
+    query = AuditQuery(
+        actor=_param(request, "actor") or None,
+        subject=_param(request, "subject") or None,
+        action=_param(request, "action")[:64] or None,
+        outcome=outcome if outcome in ("success", "failure") else None,
+        before=min(int(before), 2**62) if before.isdigit() else None,
+        limit=PAGE_SIZE,
+    )
+    page = await _run(partial(web.services.admin.audit_page, actor, query))
+    filters = {"actor": query.actor or "", "subject": query.subject or ""}
+    filters |= {"action": query.action or "", "outcome": query.outcome or ""}
+    following = None
+    if page.next_cursor is not None:
+        kept = {key: value for key, value in filters.items() if value}
+        following = "/admin/audit?" + urlencode({**kept, "before": page.next_cursor})
+    context = _context(request, actor, page=page, filters=filters, next_url=following)
+    return web.render_form(request, "admin_audit.html", context)

@@ -1,0 +1,246 @@
+"""The admin console pages: entry rules, users, a user's page, audit; CSRF and confirmations."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from quivive.composition import Services
+from quivive.domain.audit import Outcome
+from quivive.domain.sessions import AssuranceLevel
+from quivive.domain.users import UserStatus
+from support.admin_console import TOTP_AMR, add_user, csrf_token, sign_in_as, start_session
+from support.quivive import RecordingAudit
+
+
+@pytest.fixture(autouse=True)
+def english(client: TestClient) -> None:
+    client.headers["accept-language"] = "en"
+
+
+def _refusals(audit: RecordingAudit) -> list[tuple[str, str | None]]:
+    return [
+        (event.action, event.reason)
+        for event in audit.events
+        if event.outcome is Outcome.FAILURE and event.action.startswith("admin.")
+    ]
+
+
+def test_signed_out_visitors_go_to_sign_in(client: TestClient) -> None:
+    response = client.get("/admin/users", follow_redirects=False)
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=%2Fadmin%2Fusers"
+
+
+def test_console_needs_a_passkey_by_default(
+    client: TestClient, sqlite_services: Services, audit: RecordingAudit
+) -> None:
+    root = add_user(sqlite_services, "root", "admin")
+    sign_in_as(client, sqlite_services, root, amr=TOTP_AMR, aal=AssuranceLevel.AAL2)
+
+    response = client.get("/admin")
+
+    assert response.status_code == 403
+    assert "passkey" in response.text
+    assert "quivive admin recover" in response.text
+    assert _refusals(audit) == [("admin.console_refused", "phishing_resistant_required")]
+
+
+def test_recovery_lets_the_admin_in_for_a_while(
+    client: TestClient, sqlite_services: Services
+) -> None:
+    root = add_user(sqlite_services, "root", "admin")
+    sign_in_as(client, sqlite_services, root, amr=TOTP_AMR, aal=AssuranceLevel.AAL2)
+    sqlite_services.admin.grant_recovery("root", actor="cli")
+
+    response = client.get("/admin")
+
+    assert response.status_code == 200
+    assert 'id="recovery"' in response.text
+
+
+def test_users_without_a_console_role_are_refused(
+    client: TestClient, sqlite_services: Services, audit: RecordingAudit
+) -> None:
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "nina", "nurse"))
+
+    response = client.get("/admin/users")
+
+    assert response.status_code == 403
+    assert _refusals(audit) == [("admin.console_refused", "no_console_role")]
+
+
+def test_the_setting_relaxes_the_passkey_rule(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from quivive.web.app import create_app
+    from support.quivive import running_services
+
+    settings = {"admin_require_phishing_resistant": "false"}
+    with running_services(tmp_path_factory.mktemp("relaxed"), settings=settings) as services:
+        root = add_user(services, "root", "admin")
+        with TestClient(create_app(services), base_url="http://localhost:8080") as client:
+            sign_in_as(client, services, root, amr=TOTP_AMR, aal=AssuranceLevel.AAL2)
+            assert client.get("/admin").status_code == 200
+
+
+def test_dashboard_shows_coverage_and_password_only(
+    client: TestClient, sqlite_services: Services
+) -> None:
+    root = add_user(sqlite_services, "root", "admin")
+    add_user(sqlite_services, "nina", "nurse")
+    sign_in_as(client, sqlite_services, root)
+
+    page = client.get("/admin").text
+
+    assert 'id="coverage"' in page
+    assert "<svg" in page
+    assert '<a href="/admin/users/2">nina</a>' in page
+    assert 'id="active-sessions">1<' in page
+
+
+def test_users_list_search_and_next_page(client: TestClient, sqlite_services: Services) -> None:
+    root = add_user(sqlite_services, "root", "admin")
+    for index in range(55):
+        add_user(sqlite_services, f"user{index:02d}", "nurse", password=False)
+    sign_in_as(client, sqlite_services, root)
+
+    first = client.get("/admin/users").text
+    second = client.get("/admin/users?after=50").text
+    found = client.get("/admin/users", params={"q": "user5", "role": "nurse"}).text
+
+    assert first.count('<a href="/admin/users/') == 50
+    assert 'id="next-page"' in first
+    assert "after=50" in first
+    assert second.count('<a href="/admin/users/') == 6
+    assert found.count('<a href="/admin/users/') == 5
+
+
+def test_create_a_user(client: TestClient, sqlite_services: Services) -> None:
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "root", "admin"))
+    token = csrf_token(client.get("/admin/users/new").text)
+    fields = {
+        "username": "Zoé",
+        "display_name": "Zoé Z",
+        "roles": "nurse, night",
+        "csrf_token": token,
+    }
+
+    response = client.post("/admin/users", data=fields, follow_redirects=False)
+
+    assert response.status_code == 303
+    assert response.headers["location"].endswith("?notice=created")
+    user = sqlite_services.accounts.get("zoé")
+    assert user.roles == ("night", "nurse")
+
+
+def test_create_refuses_a_taken_username(client: TestClient, sqlite_services: Services) -> None:
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "root", "admin"))
+    token = csrf_token(client.get("/admin/users/new").text)
+
+    response = client.post("/admin/users", data={"username": "ROOT", "csrf_token": token})
+
+    assert response.status_code == 400
+    assert "already taken" in response.text
+
+
+def test_changes_need_the_csrf_token(client: TestClient, sqlite_services: Services) -> None:
+    nina = add_user(sqlite_services, "nina", "nurse")
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "root", "admin"))
+
+    response = client.post(f"/admin/users/{nina.id}/disable", data={"confirm": "yes"})
+
+    assert response.status_code == 403
+    assert sqlite_services.users.get(nina.id).is_active
+
+
+def test_disable_needs_confirmation(client: TestClient, sqlite_services: Services) -> None:
+    nina = add_user(sqlite_services, "nina", "nurse")
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "root", "admin"))
+    token = csrf_token(client.get(f"/admin/users/{nina.id}").text)
+    path = f"/admin/users/{nina.id}/disable"
+
+    unconfirmed = client.post(path, data={"csrf_token": token}, follow_redirects=False)
+    confirmed = client.post(path, data={"csrf_token": token, "confirm": "yes"})
+
+    assert unconfirmed.headers["location"].endswith("notice=confirm_required")
+    assert 'id="notice"' in confirmed.text
+    assert sqlite_services.users.get(nina.id).status is UserStatus.DISABLED
+
+
+def test_admin_revokes_a_session_and_the_audit_shows_it(
+    client: TestClient, sqlite_services: Services, audit: RecordingAudit
+) -> None:
+    nina = add_user(sqlite_services, "nina", "nurse")
+    nina_token = start_session(sqlite_services, nina)
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "root", "admin"))
+    page = client.get(f"/admin/users/{nina.id}").text
+    action = page.split(f'action="/admin/users/{nina.id}/sessions/')[1].split('"')[0]
+
+    response = client.post(
+        f"/admin/users/{nina.id}/sessions/{action}", data={"csrf_token": csrf_token(page)}
+    )
+
+    assert "The session was ended." in response.text
+    assert sqlite_services.sessions.resolve(nina_token) is None
+    event = next(e for e in audit.events if e.action == "session.revoked")
+    assert (event.actor, event.subject, event.source_address) == ("root", "nina", "testclient")
+
+
+def test_helpdesk_gets_a_403_page_for_admin_accounts(
+    client: TestClient, sqlite_services: Services, audit: RecordingAudit
+) -> None:
+    other = add_user(sqlite_services, "root", "admin")
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "desk", "helpdesk"))
+    token = csrf_token(client.get(f"/admin/users/{other.id}").text)
+
+    response = client.post(
+        f"/admin/users/{other.id}/disable", data={"csrf_token": token, "confirm": "yes"}
+    )
+    audit_page = client.get("/admin/audit")
+
+    assert response.status_code == 403
+    assert "The attempt was recorded." in response.text
+    assert audit_page.status_code == 403
+    assert _refusals(audit) == [
+        ("admin.forbidden", "admins.manage"),
+        ("admin.forbidden", "audit.view"),
+    ]
+    assert sqlite_services.users.get(other.id).is_active
+
+
+def test_auditor_sees_the_dashboard_and_audit_only(
+    client: TestClient, sqlite_services: Services, audit: RecordingAudit
+) -> None:
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "reader", "auditor"))
+
+    assert client.get("/admin").status_code == 200
+    assert client.get("/admin/users").status_code == 403
+    assert client.get("/admin/users/1").status_code == 403
+    assert _refusals(audit) == [("admin.forbidden", "users.view")] * 2
+
+
+def test_audit_page_filters_and_pages(client: TestClient, sqlite_services: Services) -> None:
+    from quivive.domain.audit import AuditEvent
+
+    for index in range(60):
+        sqlite_services.audit_trail.append(
+            AuditEvent("login.password", Outcome.SUCCESS, sqlite_services.clock.now(), f"u{index}")
+        )
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "reader", "auditor"))
+
+    first = client.get("/admin/audit")
+    only = client.get("/admin/audit", params={"actor": "u7", "action": "login."})
+
+    assert first.status_code == 200
+    assert first.text.count("login.password") == 50
+    assert "before=11" in first.text
+    assert only.text.count("login.password") == 1
+
+
+def test_pages_exist_in_french(client: TestClient, sqlite_services: Services) -> None:
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "root", "admin"))
+    client.headers["accept-language"] = "fr"
+
+    page = client.get("/admin/users").text
+
+    assert "Utilisateurs" in page
