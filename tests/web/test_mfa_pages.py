@@ -352,3 +352,37 @@ def test_step_up_to_aal2_returns_to_the_page_with_a_new_identifier(
     assert location(done) == "/sensitive"
     assert client.cookies.get("quivive_session") != before
     assert client.get("/sensitive").text == "AAL2"
+
+
+def test_a_factor_can_be_renamed_and_its_addition_was_audited(
+    client: TestClient, sqlite_services: Services, clock: FrozenClock, audit: RecordingAudit
+) -> None:
+    add_alice(sqlite_services)
+    log_in(client)
+    enrol_totp(client, clock)
+    credential = sqlite_services.totp.credentials(1)[0].id
+
+    done = post_form(client, "/account", f"/account/factors/totp/{credential}/rename", name="Pixel")
+
+    assert location(done) == "/account?notice=factor_renamed"
+    assert [c.name for c in sqlite_services.totp.credentials(1)] == ["Pixel"]
+    assert ("factor.added", "success") in audit.actions()
+    assert ("factor.renamed", "success") in audit.actions()
+
+
+def test_one_other_session_can_be_ended_from_the_account_page(
+    client: TestClient, sqlite_services: Services
+) -> None:
+    add_alice(sqlite_services)
+    user = sqlite_services.accounts.get("alice")
+    other = sqlite_services.sessions.start(
+        user, amr=("pwd",), aal=AssuranceLevel.AAL1, source_address="198.51.100.7", user_agent="x"
+    )
+    log_in(client)
+    page = client.get("/account").text
+    forms = re.findall(r'action="(/account/sessions/[0-9a-f]+/revoke)"', page)
+
+    assert len(forms) == 1  # the current session has no "End" button
+    assert location(post_form(client, "/account", forms[0])) == "/account?notice=session_revoked"
+    assert sqlite_services.sessions.resolve(other) is None
+    assert client.get("/account").status_code == 200
