@@ -524,3 +524,13 @@ def test_logout_without_id_token_hint_asks_for_confirmation(env: Env) -> None:
     # Not registered as a post-logout URI for this client: back to Quivive's own page.
     assert confirmed.headers["location"] == "/login?notice=signed_out"
     assert env.browser.get("/account", follow_redirects=False).status_code == 303
+
+
+def test_browser_apps_may_call_token_and_userinfo_across_origins(env: Env) -> None:
+    preflight = env.browser.options("/userinfo")
+    metadata = env.browser.get("/.well-known/openid-configuration")
+
+    assert preflight.status_code == 204
+    assert "authorization" in preflight.headers["access-control-allow-headers"]
+    assert metadata.headers["access-control-allow-origin"] == "*"
+    assert metadata.json()["issuer"] == BASE_URL

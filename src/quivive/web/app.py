@@ -62,7 +62,7 @@ def create_app(services: Services) -> FastAPI:
         cookies=cookies,
         csrf=CsrfProtection(services.form_key, cookies, _origin(settings.public_url)),
     )
-    for module in (system, auth, setup, account, passkeys, oidc, gate, mfa, account_security):
+    for module in (oidc, system, auth, setup, account, passkeys, gate, mfa, account_security):
         app.include_router(module.router)
     app.include_router(admin_console.router)
     app.mount(admin_api.PREFIX, admin_api.create_admin_api(app.state.quivive))

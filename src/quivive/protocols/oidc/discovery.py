@@ -12,6 +12,7 @@ from quivive.protocols.oidc.acr import ACR_LEVELS
 from quivive.protocols.oidc.claims import SUPPORTED_SCOPES, supported_claims
 from quivive.protocols.oidc.jose_keys import SUPPORTED_ALGS
 
+DISCOVERY_PATH = "/.well-known/openid-configuration"
 AUTHORIZE_PATH = "/authorize"
 TOKEN_PATH = "/token"  # noqa: S105 - a path
 USERINFO_PATH = "/userinfo"
