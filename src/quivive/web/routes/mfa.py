@@ -293,7 +293,7 @@ def _enrol_form(
     request: Request, secret: str, uri: str, next_url: str, error: str | None
 ) -> Response:
     web = web_state(request)
-    qr = segno.make(uri, error="m").svg_inline(scale=4, title="QR code", dark="#1d2433")
+    qr = segno.make(uri, error="m").svg_inline(scale=5, title="QR code", dark="#1d2433")
     context = {
         "qr_svg": qr,
         "secret": secret,
