@@ -312,3 +312,45 @@ def test_grants_follow_a_session_through_a_step_up(sqlite_services: Services) ->
 
     with pytest.raises(InvalidToken):
         services.oidc.tokens.userinfo(body["access_token"])
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_purge_deletes_expired_grants_and_keeps_live_ones(tmp_path: Path, backend: str) -> None:
+    with two_instances(tmp_path, backend) as (services, _other):
+        client, secret = services.oidc.clients.register(
+            NewClient("dpi", redirect_uris=(REDIRECT,), first_party=True), actor="t"
+        )
+        assert secret is not None
+        header = basic(client.client_id, secret)
+        form = {"grant_type": "authorization_code", "redirect_uri": REDIRECT}
+        online = services.oidc.tokens.token(
+            {
+                **form,
+                "code": code_for(services, client.client_id, "openid"),
+                "code_verifier": VERIFIER,
+            },
+            header,
+        )
+        offline = services.oidc.tokens.token(
+            {**form, "code": code_for(services, client.client_id), "code_verifier": VERIFIER},
+            header,
+        )
+        clock = services.clock
+        assert isinstance(clock, FrozenClock)
+
+        refresh = offline["refresh_token"]
+        for _ in range(2):  # the offline grant stays in use, the online one is left alone
+            clock.advance(timedelta(hours=11))
+            refresh = services.oidc.tokens.token(
+                {"grant_type": "refresh_token", "refresh_token": refresh}, header
+            )["refresh_token"]
+        clock.advance(timedelta(hours=3))
+        removed = services.oidc.tokens.purge()
+
+        assert removed >= 3  # the online grant and two used refresh tokens
+        with pytest.raises(InvalidToken):
+            services.oidc.tokens.verify_access_token(online["access_token"])
+        again = services.oidc.tokens.token(
+            {"grant_type": "refresh_token", "refresh_token": refresh}, header
+        )
+        assert again["access_token"]

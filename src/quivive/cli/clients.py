@@ -154,6 +154,14 @@ def rotate_secret(
     console.print(f"client_secret: {secret}", highlight=False, soft_wrap=True)
 
 
+@app.command("purge")
+def purge(ctx: typer.Context) -> None:
+    """Delete expired sign-in grants and tokens (run it daily, e.g. from cron)."""
+    with opened_services(state_of(ctx)) as services:
+        removed = services.oidc.tokens.purge()
+    console.print(f"{removed} expired grant(s) and token(s) deleted", highlight=False)
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from quivive.clock import Clock
@@ -53,6 +53,9 @@ from quivive.storage.users import UserRepository
 
 # Scopes that describe a user: meaningless for the client credentials grant.
 USER_SCOPES = frozenset({"openid", "profile", "email", "offline_access", "healthcare"})
+# A grant without refresh tokens is kept this long after it was created: far beyond the longest
+# access token issued from it (an hour), so purging never cuts a token short in practice.
+GRANT_RETENTION = timedelta(days=1)
 # jti = "<grant id>.<random>" for tokens issued from a grant, so revoking the grant revokes them.
 GRANT_SEPARATOR = "."
 
@@ -350,6 +353,13 @@ class TokenService:
             "exp": int(info.expires_at.timestamp()),
             "iss": self._config.issuer,
         }
+
+    # --- housekeeping ----------------------------------------------------------------------------
+
+    def purge(self) -> int:
+        """Delete expired grants and tokens (``quivive client purge``, e.g. daily from cron)."""
+        now = self._clock.now()
+        return self._grants.purge(now, grants_before=now - GRANT_RETENTION)
 
     # --- revocation ----------------------------------------------------------------------------
 

@@ -206,14 +206,27 @@ class GrantRepository:
                 )
             )
 
-    def purge(self, now: datetime) -> int:
-        """Delete revoked-token entries past their expiry and refresh tokens past theirs."""
+    def purge(self, now: datetime, *, grants_before: datetime) -> int:
+        """Delete what can no longer be used: revoked-token entries and refresh tokens past their
+        expiry, then grants created before ``grants_before`` that have no refresh token left.
+
+        A purged grant's access tokens are refused from then on (fail closed), which is why the
+        caller keeps grants well beyond the access-token lifetime.
+        """
+        live_refresh = select(oidc_refresh_tokens.c.grant_id).where(
+            oidc_refresh_tokens.c.grant_id == oidc_grants.c.grant_id
+        )
         with self._engine.begin() as conn:
             removed = conn.execute(
                 delete(oidc_revoked_tokens).where(oidc_revoked_tokens.c.expires_at <= now)
             ).rowcount
             removed += conn.execute(
                 delete(oidc_refresh_tokens).where(oidc_refresh_tokens.c.expires_at <= now)
+            ).rowcount
+            removed += conn.execute(
+                delete(oidc_grants).where(
+                    oidc_grants.c.created_at < grants_before, ~live_refresh.exists()
+                )
             ).rowcount
         return removed
 
