@@ -40,7 +40,12 @@ from quivive.storage.mfa_rules import MfaRuleRepository
 from quivive.storage.passkeys import PasskeyRepository
 from quivive.storage.password_blocklist import ShippedBlocklist
 from quivive.storage.recovery_codes import RecoveryCodeRepository
-from quivive.storage.session_revocations import SqlRevocationFeed
+from quivive.storage.session_revocations import (
+    RedisRevocationFeed,
+    RedisRevocationPublisher,
+    SqlRevocationFeed,
+    redis_client,
+)
 from quivive.storage.sessions import SessionRepository
 from quivive.storage.setup_tokens import SetupTokenRepository
 from quivive.storage.sign_ins import SignInRepository
@@ -182,8 +187,12 @@ def _admin(
 def _gate(
     settings: Settings, engine: Engine, sessions: SessionService, mfa: MfaService, clock: Clock
 ) -> GateService:
-    """The forward-auth gate's session cache; revocations polled from the database."""
+    """The forward-auth gate's session cache; revocations via Redis when configured."""
     feed: RevocationFeed = SqlRevocationFeed(engine)
+    if settings.redis_url:
+        client = redis_client(settings.redis_url)
+        feed = RedisRevocationFeed(client, SqlRevocationFeed(engine))
+        sessions.subscribe(RedisRevocationPublisher(client, clock))
     gate = GateService(sessions, mfa, feed, clock)
     sessions.subscribe(gate)
     return gate

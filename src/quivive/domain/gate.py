@@ -26,6 +26,9 @@ from quivive.domain.sessions import AssuranceLevel
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Longer return URLs are refused: no legitimate page address comes close, and it bounds the work.
 MAX_URL_LENGTH = 4096
+# Percent-escapes, backslashes, repeated slashes and dot segments: what normalise_path undoes.
+_NEEDS_NORMALISING = re.compile(r"%|\\|//|/\.\.?(/|$)")
+_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 _HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 
 
@@ -101,7 +104,7 @@ class BadOriginalRequest(ValueError):
 
 def parse_original(method: str, url: str) -> OriginalRequest:
     """Parse ``scheme://host[:port]/path?query`` as sent by the proxy."""
-    if len(url) > MAX_URL_LENGTH or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
+    if len(url) > MAX_URL_LENGTH or _SPACE_OR_CONTROL.search(url):
         raise BadOriginalRequest("original URL too long or with spaces or control characters")
     try:
         parts = urlsplit(url)
@@ -131,6 +134,8 @@ def normalise_path(raw_path: str) -> str:
     Percent-decoded once, backslashes read as slashes (IIS does), dot segments resolved and
     repeated slashes collapsed: ``/public/..%2Fadmin`` must not escape the ``/admin`` rule.
     """
+    if not _NEEDS_NORMALISING.search(raw_path) and raw_path.startswith("/"):
+        return raw_path  # the common case, already normal
     path = unquote(raw_path, errors="replace").replace("\\", "/")
     path = re.sub(r"/{2,}", "/", path)
     normal = posixpath.normpath(path if path.startswith("/") else "/" + path)

@@ -83,6 +83,7 @@ class GateService:
         self._last_poll = monotonic()
         self._polled_to = clock.now()
         self._poll_lock = threading.Lock()
+        self._polling = False
 
     # --- the hot path (no I/O) ---------------------------------------------------------------
 
@@ -96,8 +97,18 @@ class GateService:
             return None
         return entry.identity
 
-    def poll_due(self) -> bool:
-        return self._monotonic() - self._last_poll >= self._poll_interval
+    def claim_poll(self) -> bool:
+        """True for exactly one caller when a poll is due: that caller must run ``poll``.
+
+        Meanwhile the others go on answering from the cache, stale by at most one poll.
+        """
+        if self._polling or self._monotonic() - self._last_poll < self._poll_interval:
+            return False
+        with self._poll_lock:
+            if self._polling:
+                return False
+            self._polling = True
+            return True
 
     # --- off the hot path (storage calls: run in a thread) ------------------------------------
 
@@ -128,19 +139,18 @@ class GateService:
         return identity
 
     def poll(self) -> None:
-        """Drop entries revoked elsewhere since the last poll (one feed query)."""
-        if not self._poll_lock.acquire(blocking=False):
-            return  # another request is polling
+        """Drop entries revoked elsewhere since the last poll (one feed query).
+
+        Called by the one caller ``claim_poll`` chose; a failed poll is retried on the next call.
+        """
         try:
-            if not self.poll_due():
-                return
             started = self._clock.now()
             revoked = self._feed.revoked_since(self._polled_to - POLL_OVERLAP)
             self._drop(revoked)
             self._polled_to = started
             self._last_poll = self._monotonic()
         finally:
-            self._poll_lock.release()
+            self._polling = False
 
     def _drop(self, revoked: Revocations) -> None:
         for token_hash in revoked.token_hashes:

@@ -155,7 +155,7 @@ def revoke_session(
     web: Web,
     actor: Actor,
     user_id: UserId,
-    session: Annotated[str, Path(max_length=64)],
+    session: Annotated[str, Path(pattern="^[0-9a-f]{1,64}$", description="From the list")],
 ) -> Response:
     admin = web.services.admin
     for found in admin.sessions_of(actor, user_id):

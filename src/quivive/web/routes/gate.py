@@ -24,15 +24,22 @@ as outside every network (fail closed).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import ipaddress
 import logging
+from collections.abc import Mapping
+from typing import cast
 from urllib.parse import quote
 
 from anyio import to_thread
 from fastapi import APIRouter
-from starlette.requests import Request
+from starlette.applications import Starlette
+from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from quivive.composition import Services
 from quivive.domain.gate import (
     BadOriginalRequest,
     Decision,
@@ -45,8 +52,10 @@ from quivive.domain.gate import (
     parse_original,
     safe_return_url,
 )
+from quivive.domain.sessions import hash_token
 from quivive.web import gate_messages
 from quivive.web.client_address import client_address
+from quivive.web.cookies import CookiePolicy
 from quivive.web.mfa_flow import signed_in
 from quivive.web.state import SESSION_COOKIE, WebState, see_other, web_state
 
@@ -57,26 +66,32 @@ VERIFY_PATH = "/api/verify"
 SIGN_IN_PATH = "/gate/sign-in"
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _NO_STORE = {"cache-control": "no-store"}
+_ALLOWED = ((b"content-length", b"0"), (b"cache-control", b"no-store"))
+_LOADED = "quivive_gate_loaded"  # request state: (token, identity) the fast path loaded
 
 
-@router.api_route(VERIFY_PATH, methods=_METHODS, include_in_schema=False)
 async def verify(request: Request) -> Response:
     web = web_state(request)
-    if not _from_proxy(request, web.services.settings.trusted_proxies):
+    if not _from_proxy(_peer(request), web.services.settings.trusted_proxies):
         log.warning("gate: %s called by %s, not a trusted proxy", VERIFY_PATH, _peer(request))
         return _denied(request, None, Reason.UNTRUSTED_CALLER)
     try:
-        original = _original_request(request)
+        original = _original_request(request.headers)
     except BadOriginalRequest as exc:
         log.warning("gate: proxy sent no usable original URL: %s", exc)
         return _denied(request, None, Reason.BAD_REQUEST)
     gate = web.services.gate
-    if gate.poll_due():
+    if gate.claim_poll():
         await to_thread.run_sync(gate.poll)
     identity = await _identity(web, request)
-    address = _client_of(request, web.services.settings.trusted_proxies)
+    forwarded = request.headers.get("x-forwarded-for")
+    address = _client_of(_peer(request), forwarded, web.services.settings.trusted_proxies)
     decision = decide(web.services.settings.gate.rules, original, identity, address)
     return _answer(request, web, original, identity, decision)
+
+
+# A plain Starlette route: FastAPI's parameter machinery would cost more than the check itself.
+router.add_route(VERIFY_PATH, verify, methods=_METHODS, include_in_schema=False)
 
 
 def _answer(
@@ -104,8 +119,17 @@ def _answer(
 
 def _allowed(identity: Identity) -> Response:
     response = Response(status_code=200, headers=_NO_STORE)
-    # Raw UTF-8 bytes, as Authelia sends them: Starlette would refuse a non-Latin-1 name. Names and
-    # e-mails hold no control characters (domain.users), so no header can be split.
+    response.raw_headers += identity_headers(identity)
+    return response
+
+
+@functools.lru_cache(maxsize=4096)
+def identity_headers(identity: Identity) -> tuple[tuple[bytes, bytes], ...]:
+    """The Remote-* headers for ``identity``, encoded once per identity.
+
+    Raw UTF-8 bytes, as Authelia sends them: Starlette would refuse a name outside Latin-1. Names
+    and e-mails hold no control characters (domain.users), so no header can be split.
+    """
     values = {
         b"remote-user": identity.username,
         b"remote-name": identity.display_name,
@@ -113,8 +137,7 @@ def _allowed(identity: Identity) -> Response:
         b"remote-groups": ",".join(identity.roles),
         b"remote-aal": str(int(identity.aal)),
     }
-    response.raw_headers += [(name, value.encode()) for name, value in values.items()]
-    return response
+    return tuple((name, value.encode()) for name, value in values.items())
 
 
 def _denied(request: Request, original: OriginalRequest | None, reason: Reason) -> Response:
@@ -143,12 +166,14 @@ async def _identity(web: WebState, request: Request) -> Identity | None:
     token = request.cookies.get(web.cookies.name(SESSION_COOKIE))
     if not token or len(token) > 128:
         return None
+    loaded = getattr(request.state, _LOADED, None)
+    if loaded is not None and loaded[0] == token:
+        return cast(Identity | None, loaded[1])
     gate = web.services.gate
     return gate.cached(token) or await to_thread.run_sync(gate.load, token)
 
 
-def _original_request(request: Request) -> OriginalRequest:
-    headers = request.headers
+def _original_request(headers: Mapping[str, str]) -> OriginalRequest:
     method = headers.get("x-original-method") or headers.get("x-forwarded-method") or "GET"
     url = headers.get("x-original-url")
     if url is None:
@@ -161,23 +186,127 @@ def _original_request(request: Request) -> OriginalRequest:
 
 
 def _peer(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    client = request.scope.get("client")
+    return str(client[0]) if client else None
 
 
-def _from_proxy(request: Request, trusted_proxies: int) -> bool:
-    if trusted_proxies >= 1:
-        return True
+def _from_proxy(peer: str | None, trusted_proxies: int) -> bool:
+    return trusted_proxies >= 1 or _is_loopback(peer or "")
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_loopback(address: str) -> bool:
     try:
-        return ipaddress.ip_address(_peer(request) or "").is_loopback
+        return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
 
 
-def _client_of(request: Request, trusted_proxies: int) -> str | None:
-    forwarded = request.headers.get("x-forwarded-for")
+def _client_of(peer: str | None, forwarded: str | None, trusted_proxies: int) -> str | None:
     if not forwarded:
         return None
-    return client_address(_peer(request), forwarded, max(1, trusted_proxies))
+    return client_address(peer, forwarded, max(1, trusted_proxies))
+
+
+# --- the fast path ---------------------------------------------------------------------------
+
+
+def install_fast_path(app: Starlette, services: Services) -> None:
+    """Put ``VerifyFastPath`` outside every middleware, FastAPI's own included.
+
+    ``add_middleware`` would leave it inside FastAPI's error, telemetry and body-limit layers,
+    which cost as much as the check itself; an exception in the fast path still reaches uvicorn,
+    which logs it and answers 500 (nginx then refuses the request: fail closed).
+    """
+    build_stack = app.build_middleware_stack
+
+    def build() -> ASGIApp:
+        return VerifyFastPath(build_stack(), services=services)
+
+    app.build_middleware_stack = build  # type: ignore[method-assign]
+
+
+class VerifyFastPath:
+    """Answers ``/api/verify`` from the session cache, outside the middleware and routing stack.
+
+    Only the common case, a cached session that is allowed (or a bypass path), is answered here:
+    an empty 200 for the proxy, which needs neither security headers nor a language. Anything
+    else (a cache miss, a revocation poll due, a denial with its page, a sign-in redirect) goes on
+    to the ordinary route, which decides again with the same rules.
+    """
+
+    def __init__(self, app: ASGIApp, *, services: Services) -> None:
+        self.app = app
+        self.services = services
+        settings = services.settings
+        self._loading: dict[str, asyncio.Future[Identity | None]] = {}
+        # Without networks rules, the client address cannot change a decision: not worth parsing.
+        self.networks = any(rule.networks for rule in services.settings.gate.rules)
+        self.cookie = CookiePolicy(settings.https, settings.session.cookie_domain).name(
+            SESSION_COOKIE
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        is_verify = scope["type"] == "http" and scope["path"] == VERIFY_PATH
+        headers = await self._answer(scope) if is_verify else None
+        if headers is None:
+            await self.app(scope, receive, send)
+            return
+        start = {"type": "http.response.start", "status": 200, "headers": [*_ALLOWED, *headers]}
+        await send(start)
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _answer(self, scope: Scope) -> tuple[tuple[bytes, bytes], ...] | None:
+        """The identity headers of an allowed request, or None: the route will answer."""
+        gate = self.services.gate
+        if gate.claim_poll():
+            await to_thread.run_sync(gate.poll)
+        # A plain dict: each Headers lookup would scan the list again.
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
+        }
+        client = scope.get("client")
+        peer = str(client[0]) if client else None
+        settings = self.services.settings
+        token = cookie_parser(headers.get("cookie", "")).get(self.cookie)
+        if not _from_proxy(peer, settings.trusted_proxies) or not token or len(token) > 128:
+            return None
+        identity = gate.cached(token) or await self._load(token)
+        # The route, if the request goes on to it, must not load the same token again.
+        scope.setdefault("state", {})[_LOADED] = (token, identity)
+        if identity is None:
+            return None
+        try:
+            original = _original_request(headers)
+        except BadOriginalRequest:
+            return None
+        forwarded = headers.get("x-forwarded-for")
+        address = _client_of(peer, forwarded, settings.trusted_proxies) if self.networks else None
+        decision = decide(settings.gate.rules, original, identity, address)
+        if decision.outcome is Outcome.ALLOW:
+            return identity_headers(identity)
+        return None
+
+    async def _load(self, token: str) -> Identity | None:
+        """Load ``token`` once however many requests wait for it (as when its entry expires
+        under load): one storage round trip, not one per request in flight."""
+        key = hash_token(token)
+        pending = self._loading.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Identity | None] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            identity = await to_thread.run_sync(self.services.gate.load, token)
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters, if any, get it; none is not an error
+            raise
+        else:
+            future.set_result(identity)
+            return identity
+        finally:
+            del self._loading[key]
 
 
 # --- the browser's side: sign in (or step up) for an application, then back to it -------------
