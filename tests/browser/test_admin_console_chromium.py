@@ -1,0 +1,158 @@
+"""The console's main task in Chromium, from the first administrator to the audit trail.
+
+First administrator set-up → a passkey on their account page (CDP virtual authenticator) →
+sign-in with it → the console → create a user → that user signs in elsewhere → the
+administrator ends the user's session → the user is signed out → the audit trail shows it all.
+Services are built with the real hash-chained audit trail, which the audit page reads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from quivive.clock import FrozenClock
+from quivive.composition import Services, build_services
+from quivive.storage.database import upgrade
+from quivive.web.app import create_app
+from support.live_server import LiveServer
+from support.quivive import make_settings
+
+PASSWORD = "correct horse battery staple 42"
+NURSE_PASSWORD = "tisane de camomille 2026 bleue"
+VIRTUAL_AUTHENTICATOR = {
+    "protocol": "ctap2",
+    "transport": "internal",
+    "hasResidentKey": True,
+    "hasUserVerification": True,
+    "isUserVerified": True,
+    "automaticPresenceSimulation": True,
+}
+NO_AUTOFILL = "PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);"
+
+
+@dataclass
+class LateApp:
+    app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is None:
+            raise RuntimeError("app not built yet")
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class Site:
+    url: str
+    services: Services
+
+
+@pytest.fixture
+def browser_locale() -> str:
+    return "en-GB"
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    late = LateApp()
+    with LiveServer(late, lifespan="off") as server:
+        settings = make_settings(tmp_path, public_url=server.url)
+        services = build_services(settings, clock=FrozenClock())
+        try:
+            upgrade(services.engine)
+            late.app = create_app(services)
+            yield Site(server.url, services)
+        finally:
+            services.close()
+
+
+def _first_admin(page: Page, site: Site) -> None:
+    link = site.services.first_admin.issue_link()
+    assert link is not None
+    page.goto(link)
+    page.locator("#username").fill("camille")
+    page.locator("#display_name").fill("Camille Roux")
+    page.locator("#password").fill(PASSWORD)
+    page.locator("#password_confirm").fill(PASSWORD)
+    page.locator("form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/login"))
+
+
+def _password_sign_in(page: Page, site: Site, username: str, password: str) -> None:
+    page.goto(site.url + "/login")
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(password)
+    page.locator("form[action='/login'] button[type=submit]").click()
+    expect(page).to_have_url(site.url + "/account")
+
+
+def _enrol_passkey_and_sign_in_with_it(page: Page, site: Site) -> None:
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    added: dict[str, Any] = cdp.send(
+        "WebAuthn.addVirtualAuthenticator", {"options": VIRTUAL_AUTHENTICATOR}
+    )
+    assert added["authenticatorId"]
+    page.locator("a[href='/account/passkeys']").click()
+    page.locator("#passkey-name").fill("Clé du service informatique")
+    page.locator("#add-passkey").click()
+    page.wait_for_url(re.compile(r"notice=added|second-factor"))
+    page.context.clear_cookies()
+    page.goto(site.url + "/login")
+    page.locator("#passkey-sign-in").click()
+    expect(page).to_have_url(site.url + "/account")
+    expect(page.locator("#amr")).to_have_text("hwk, user, mfa")
+
+
+def test_first_admin_creates_a_user_then_ends_their_session(
+    chromium: Browser, page: Page, site: Site
+) -> None:
+    page.add_init_script(NO_AUTOFILL)
+    _first_admin(page, site)
+    _password_sign_in(page, site, "camille", PASSWORD)
+
+    page.goto(site.url + "/admin")  # a password sign-in is not enough for the console
+    expect(page.locator("#refused")).to_contain_text("passkey")
+
+    page.goto(site.url + "/account")
+    _enrol_passkey_and_sign_in_with_it(page, site)
+    page.goto(site.url + "/admin")
+    expect(page.locator("h1")).to_have_text("Dashboard")
+
+    page.locator("nav.admin a[href='/admin/users']").click()
+    page.locator("a[href='/admin/users/new']").click()
+    page.locator("#username").fill("nina.petit")
+    page.locator("#display_name").fill("Nina Petit")
+    page.locator("#roles").fill("nurse")
+    page.locator("#password").fill(NURSE_PASSWORD)
+    page.locator("form[action='/admin/users'] button[type=submit]").click()
+    expect(page.locator("#notice")).to_have_text("The user was created.")
+    nina_page = page.url.split("?")[0]
+
+    nurse_context = chromium.new_context(locale="en-GB")
+    nurse = nurse_context.new_page()
+    _password_sign_in(nurse, site, "nina.petit", NURSE_PASSWORD)
+
+    page.goto(nina_page)
+    expect(page.locator("#sessions tbody tr")).to_have_count(1)
+    page.locator("#sessions button").click()
+    expect(page.locator("#notice")).to_have_text("The session was ended.")
+    expect(page.locator("#no-session")).to_be_visible()
+
+    nurse.goto(site.url + "/account")
+    expect(nurse).to_have_url(re.compile(r"/login\?next="))
+    nurse_context.close()
+
+    page.goto(site.url + "/admin/audit?subject=nina.petit")
+    rows = page.locator("#audit tbody tr")
+    expect(rows.first).to_contain_text("session.revoked")
+    expect(rows.first).to_contain_text("camille")
+    expect(page.locator("#audit")).to_contain_text("user.created")
+    expect(page.locator("#audit")).to_contain_text("login.password")
