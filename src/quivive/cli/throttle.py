@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from typing import Annotated
 
 import typer
@@ -10,16 +12,23 @@ from rich.table import Table
 
 from quivive.cli.context import console, fail, opened_services, state_of
 from quivive.errors import NotFoundError
+from quivive.services.throttling import ThrottleEntry
 
 app = typer.Typer(help="See and clear login throttles.", no_args_is_help=True)
 ACTOR = "cli"
 
 
 @app.command("list")
-def list_throttles(ctx: typer.Context) -> None:
+def list_throttles(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
     """List failure counters: per account, per address, and per account from an address."""
     with opened_services(state_of(ctx)) as services:
         entries = services.throttle.entries()
+    if as_json:
+        sys.stdout.write(json.dumps([_as_dict(entry) for entry in entries], indent=2) + "\n")
+        return
     if not entries:
         console.print("no throttles")
         return
@@ -33,6 +42,17 @@ def list_throttles(ctx: typer.Context) -> None:
             "yes" if entry.password_alone_insufficient else "no",
         )
     console.print(table)
+
+
+def _as_dict(entry: ThrottleEntry) -> dict[str, object]:
+    return {
+        "kind": entry.key.kind.value,
+        "account": entry.key.account or None,
+        "source": entry.key.source or None,
+        "failures": entry.failures,
+        "next_allowed": entry.not_before.isoformat() if entry.not_before else None,
+        "password_alone_insufficient": entry.password_alone_insufficient,
+    }
 
 
 @app.command("clear")
