@@ -47,7 +47,7 @@ def add(
         typer.Option(
             "--scope",
             help="openid, profile, email, offline_access, healthcare (default: all but "
-            "healthcare).",
+            "healthcare); admin, with client_credentials, for the admin API.",
         ),
     ] = None,
     first_party: Annotated[
