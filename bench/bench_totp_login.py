@@ -97,8 +97,8 @@ def _prepare(data_dir: Path) -> Setup:
     env = {
         "QUIVIVE_DATA_DIR": str(data_dir),
         "QUIVIVE_CONFIG": "",
-        # Every sign-in comes from 127.0.0.1, and the per-address counter keeps counting correct
-        # passwords too; this measures the second factor's cost, not the address throttle.
+        # Every sign-in comes from 127.0.0.1: room on the per-address counter, so that this
+        # measures the second factor's cost, not the address throttle.
         "QUIVIVE_THROTTLE_ADDRESS_FREE_ATTEMPTS": "10000",
     }
     settings = load_settings(env={**os.environ, **env})
