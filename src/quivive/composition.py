@@ -158,7 +158,16 @@ def build_services(
         oidc=build_oidc(settings, engine, users, sessions, audit, clock),
         gate=_gate(settings, engine, sessions, mfa["mfa"], clock),
         admin=_admin(
-            settings, engine, users, accounts, sessions, mfa["mfa"], throttle, audit, clock
+            settings,
+            engine,
+            users,
+            accounts,
+            sessions,
+            mfa["mfa"],
+            throttle,
+            audit_trail,
+            audit,
+            clock,
         ),
         **mfa,
     )
@@ -172,11 +181,16 @@ def _admin(
     sessions: SessionService,
     mfa: MfaService,
     throttle: LoginThrottle,
+    trail: AuditTrail,
     audit: AuditSink,
     clock: Clock,
 ) -> AdminService:
     stores = AdminStores(
-        AdminQueries(engine, users), users, SetupTokenRepository(engine), SignInRepository(engine)
+        AdminQueries(engine, users),
+        users,
+        SetupTokenRepository(engine),
+        SignInRepository(engine),
+        trail,
     )
     idle = settings.session.idle_timeout
     return AdminService(

@@ -303,3 +303,27 @@ def test_filters(many: Services) -> None:
     assert [u.username for u in users(root, UserQuery(search="%")).users] == []
     assert len(_all_pages(many, root, UserQuery(factor=FactorFilter.NONE))) == 121
     assert users(root, UserQuery(factor=FactorFilter.PASSKEY)).users == []
+
+
+def test_read_models_on_every_backend(services: Services, clock: FrozenClock) -> None:
+    from quivive.domain.audit import AuditEvent
+
+    root = add_user(services, "root", "admin")
+    add_user(services, "nina", "nurse", "night")
+    start_session(services, root)
+    services.admin.grant_recovery("root", actor="cli")
+    services.audit_trail.append(AuditEvent("admin.test", Outcome.SUCCESS, clock.now(), "root"))
+    services.audit_trail.append(AuditEvent("login.password", Outcome.FAILURE, clock.now(), "x"))
+
+    board = services.admin.dashboard(actor(root))
+    page = services.admin.audit_page(actor(root), AuditQuery(action="admin."))
+
+    assert [(c.role, c.active) for c in board.coverage] == [
+        (None, 2),
+        ("admin", 1),
+        ("night", 1),
+        ("nurse", 1),
+    ]
+    assert board.active_sessions == 1
+    assert services.admin.recovery_until(root.id) == clock.now() + timedelta(hours=1)
+    assert [record.action for record in page.records] == ["admin.test"]

@@ -244,3 +244,47 @@ def test_pages_exist_in_french(client: TestClient, sqlite_services: Services) ->
     page = client.get("/admin/users").text
 
     assert "Utilisateurs" in page
+
+
+def test_dashboard_charts_failed_sign_ins(client: TestClient, sqlite_services: Services) -> None:
+    from datetime import timedelta
+
+    from quivive.domain.audit import AuditEvent
+
+    clock = sqlite_services.clock
+    trail = sqlite_services.audit_trail
+    for hours_ago in (0, 0, 3, 30):
+        at = clock.now() - timedelta(hours=hours_ago)
+        trail.append(AuditEvent("login.password", Outcome.FAILURE, at, "x", "x"))
+    trail.append(AuditEvent("throttle.triggered", Outcome.FAILURE, clock.now(), "x", "x"))
+    trail.append(AuditEvent("login.password", Outcome.SUCCESS, clock.now(), "y", "y"))
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "reader", "auditor"))
+
+    page = client.get("/admin").text
+
+    day = page.split('id="chart-day"')[1].split("</figure>")[0]
+    month = page.split('id="chart-month"')[1].split("</figure>")[0]
+    assert day.count('class="bar-failed"') == 24
+    assert "total: 3 failed sign-ins" in day
+    assert "1 throttles" in day
+    assert month.count('class="bar-failed"') == 30
+    assert "total: 4 failed sign-ins" in month
+
+
+def test_auditor_verifies_the_chain_and_it_is_audited(
+    client: TestClient, sqlite_services: Services, audit: RecordingAudit
+) -> None:
+    from quivive.domain.audit import AuditEvent
+
+    for index in range(3):
+        sqlite_services.audit_trail.append(
+            AuditEvent("login.password", Outcome.SUCCESS, sqlite_services.clock.now(), f"u{index}")
+        )
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "reader", "auditor"))
+    token = csrf_token(client.get("/admin/audit").text)
+
+    response = client.post("/admin/audit/verify", data={"csrf_token": token})
+
+    assert response.status_code == 200
+    assert "The audit chain is intact: 3 records checked." in response.text
+    assert ("audit.verified", "success") in audit.actions()

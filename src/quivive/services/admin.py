@@ -23,6 +23,7 @@ from quivive.domain.admin_roles import (
     touches_admins,
 )
 from quivive.domain.audit import AuditEvent, AuditSink, Outcome
+from quivive.domain.audit_chain import format_time
 from quivive.domain.sessions import Session
 from quivive.domain.throttling import KeyKind
 from quivive.domain.users import (
@@ -35,6 +36,7 @@ from quivive.domain.users import (
 )
 from quivive.errors import NotFoundError, PermissionDenied, ValidationError
 from quivive.services.accounts import AccountService, NewAccount
+from quivive.services.audit import AuditTrail, VerifyReport
 from quivive.services.mfa import Credential, FactorRegistry, Origin
 from quivive.services.sessions import SessionService
 from quivive.services.throttling import LoginThrottle, ThrottleEntry
@@ -50,6 +52,8 @@ from quivive.storage.setup_tokens import SetupTokenRepository
 from quivive.storage.sign_ins import SignIn, SignInRepository
 from quivive.storage.users import UserRepository
 
+HOUR_WIDTH = len("2026-01-15T08")
+DAY_WIDTH = len("2026-01-15")
 # `quivive admin recover`: long enough to sign in and enrol a passkey, short enough that a
 # forgotten waiver does not leave the console open to phishable sign-ins for the day.
 RECOVERY_WINDOW = timedelta(hours=1)
@@ -88,11 +92,22 @@ class UserDetail:
 
 
 @dataclass(frozen=True, slots=True)
+class Bar:
+    """One period of a chart: its label, failed sign-ins and throttle triggers."""
+
+    label: str
+    failures: int
+    throttles: int
+
+
+@dataclass(frozen=True, slots=True)
 class Dashboard:
     coverage: list[Coverage]
     password_only: list[User]
     active_sessions: int
     throttled_accounts: list[ThrottleEntry]
+    last_day: list[Bar] = field(default_factory=list)  # 24 hours, oldest first
+    last_month: list[Bar] = field(default_factory=list)  # 30 days, oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +116,7 @@ class AdminStores:
     users: UserRepository
     tokens: SetupTokenRepository
     sign_ins: SignInRepository
+    trail: AuditTrail
 
 
 class AdminService:
@@ -117,6 +133,7 @@ class AdminService:
         idle_timeout: timedelta,
     ) -> None:
         self._stores = stores
+        self._trail = stores.trail
         self._accounts = accounts
         self._sessions = sessions
         self._factors = factors
@@ -188,7 +205,24 @@ class AdminService:
             password_only=queries.password_only(),
             active_sessions=queries.active_sessions(now, now - self._idle_timeout),
             throttled_accounts=list(throttled.values()),
+            last_day=self._bars(now, timedelta(hours=1), 24, HOUR_WIDTH),
+            last_month=self._bars(now, timedelta(days=1), 30, DAY_WIDTH),
         )
+
+    def _bars(self, now: datetime, step: timedelta, count: int, width: int) -> list[Bar]:
+        first = now - step * (count - 1)
+        counts = self._stores.queries.failures_by_period(format_time(first)[:width], width)
+        periods = [format_time(first + step * index)[:width] for index in range(count)]
+        return [Bar(period, *counts.get(period, (0, 0))) for period in periods]
+
+    def verify_audit(self, actor: AdminActor) -> VerifyReport:
+        """Check the whole chain (hashes, links, signed checkpoints); audited."""
+        self.authorize(actor, Action.VIEW_AUDIT)
+        report = self._trail.verify()
+        outcome = Outcome.SUCCESS if report.ok else Outcome.FAILURE
+        details = {"checked": str(report.verdict.checked)}
+        self._record(actor, "audit.verified", None, outcome, details=details)
+        return report
 
     def users(self, actor: AdminActor, query: UserQuery) -> UserPage:
         self.authorize(actor, Action.VIEW_USERS)

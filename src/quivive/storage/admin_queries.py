@@ -202,6 +202,26 @@ class AdminQueries:
         with self._engine.connect() as conn:
             return int(conn.execute(statement).scalar_one())
 
+    def failures_by_period(self, since: str, width: int) -> dict[str, tuple[int, int]]:
+        """Failed sign-ins and throttle triggers per period since ``since`` (canonical time).
+
+        A period is the first ``width`` characters of the canonical time: 13 for hours
+        ("2026-01-15T08"), 10 for days. The ``at`` index bounds the scan to the window.
+        """
+        at, action = audit_records.c.at, audit_records.c.action
+        failed = and_(action.like("login.%"), audit_records.c.outcome == "failure")
+        throttled = action == "throttle.triggered"
+        period = func.substr(at, 1, width)
+        statement = (
+            select(period, func.sum(_flag(failed)), func.sum(_flag(throttled)))
+            .where(at >= since, or_(failed, throttled))
+            .group_by(period)
+        )
+        with self._engine.connect() as conn:
+            return {
+                str(row[0]): (int(row[1] or 0), int(row[2] or 0)) for row in conn.execute(statement)
+            }
+
     def live_token_until(self, purpose: str, now: datetime) -> datetime | None:
         """The latest expiry of an unused, unexpired one-time token for ``purpose``."""
         statement = select(func.max(setup_tokens.c.expires_at)).where(

@@ -22,6 +22,7 @@ from quivive.domain.users import UserStatus
 from quivive.errors import ConflictError, NotFoundError, PasswordRejected, ValidationError
 from quivive.services.accounts import NewAccount
 from quivive.services.admin import AdminActor, UserChanges
+from quivive.services.audit import VerifyReport
 from quivive.storage.admin_queries import AuditQuery, FactorFilter, UserQuery
 from quivive.web import admin_messages, messages
 from quivive.web.admin_access import console_actor
@@ -296,11 +297,24 @@ async def clear_throttle(request: Request, user_id: int) -> Response:
     return await _change(request, user_id, "throttle_cleared", change)
 
 
+@router.post("/audit/verify")
+async def verify_audit(request: Request) -> Response:
+    _form, actor = await _posted(request)
+    if isinstance(actor, Response):
+        return actor
+    report = await _run(partial(web_state(request).services.admin.verify_audit, actor))
+    return await _audit_page(request, actor, report)
+
+
 @router.get("/audit")
 async def audit(request: Request) -> Response:
     actor = await console_actor(request)
     if isinstance(actor, Response):
         return actor
+    return await _audit_page(request, actor, None)
+
+
+async def _audit_page(request: Request, actor: AdminActor, report: VerifyReport | None) -> Response:
     web = web_state(request)
     before = _param(request, "before")
     outcome = _param(request, "outcome")
@@ -319,5 +333,7 @@ async def audit(request: Request) -> Response:
     if page.next_cursor is not None:
         kept = {key: value for key, value in filters.items() if value}
         following = "/admin/audit?" + urlencode({**kept, "before": page.next_cursor})
-    context = _context(request, actor, page=page, filters=filters, next_url=following)
+    context = _context(
+        request, actor, page=page, filters=filters, next_url=following, report=report
+    )
     return web.render_form(request, "admin_audit.html", context)
