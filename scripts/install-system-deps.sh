@@ -3,6 +3,7 @@
 #   chromium          browser tests (Playwright drives /usr/bin/chromium; never `playwright install`)
 #   nginx-light|nginx forward-auth tests (auth_request)
 #   wrk               load benchmarks
+#   caddy             forward-auth tests behind Caddy (forward_auth); its service is not left running
 # Quick and silent when everything is there; apt-get update only when something must be installed.
 # Not root: warns about what is missing and exits 0, so the tests that need it skip (or fail in CI).
 set -euo pipefail
@@ -15,6 +16,7 @@ missing=()
 is_installed chromium || missing+=(chromium)
 is_installed nginx-light || is_installed nginx || missing+=(nginx-light)
 is_installed wrk || missing+=(wrk)
+is_installed caddy || missing+=(caddy)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
@@ -32,4 +34,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt_opts=(-o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0)
 apt-get "${apt_opts[@]}" update -qq
 apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${missing[@]}"
+# Debian's caddy package enables a server on port 80; the tests start their own.
+if [[ " ${missing[*]} " == *" caddy "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now caddy.service || true
+fi
 echo "install-system-deps: done"

@@ -1,58 +1,30 @@
 """A real nginx (Debian's) in front of an application, with Quivive as its auth_request gate.
 
-nginx includes the very snippets of ``docs/nginx/`` that the documentation tells people to copy.
-A browser is played by httpx: redirects followed by hand, cookies kept across hosts (the session
-cookie's Domain covers the application's host, as ``session.cookie_domain`` asks).
+nginx includes the very snippets of ``docs/nginx/`` that docs/gate.md tells people to copy (and
+docs/gate.md must quote them unchanged). A browser is played by httpx: see support.gate_proxy.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from quivive.composition import Services
 from quivive.protocols import totp
-from quivive.services.accounts import NewAccount
-from quivive.web.app import create_app
-from support.live_server import LiveServer
-from support.quivive import running_services
+from support.gate_proxy import PASSWORD, World, free_port, protected_world, sign_in, wait_for_port
 from support.services import require_service
 
 NGINX = "/usr/sbin/nginx"
-SNIPPETS = Path(__file__).resolve().parents[2] / "docs" / "nginx"
-PASSWORD = "correct horse battery staple 42"
-RULES = """
-[[gate.rules]]
-host = "app.localhost"
-bypass = ["/health"]
-
-[[gate.rules]]
-host = "app.localhost"
-path_prefix = "/admin"
-roles = ["admin"]
-
-[[gate.rules]]
-host = "app.localhost"
-path_prefix = "/secure"
-min_aal = 2
-"""
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+SNIPPETS = ("quivive-verify.conf", "quivive-protect.conf")
 NGINX_CONF = """
 {user}
 daemon off;
@@ -83,54 +55,14 @@ http {{
     }}
 }}
 """
-START_TIMEOUT_S = 10.0
 
 
-# --- the pieces: an upstream that echoes, Quivive, nginx ----------------------------------------
-
-
-async def echo(request: Request) -> JSONResponse:
-    """What the protected application received: its path and the Remote-* headers, raw."""
-    remote = {
-        name.decode(): value.decode("utf-8")
-        for name, value in request.headers.raw
-        if name.decode().lower().startswith("remote-")
-    }
-    return JSONResponse({"path": request.url.path, "query": request.url.query, "remote": remote})
-
-
-class LateApp:
-    """Quivive's app, plugged in once LiveServer's port (hence its public URL) is known."""
-
-    def __init__(self) -> None:
-        self.app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.app is None:
-            raise RuntimeError("Quivive is not plugged in yet")
-        await self.app(scope, receive, send)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Nginx:
-    prefix: Path
-    port: int
-    process: subprocess.Popen[bytes]
-
-    def log(self) -> str:
-        return (self.prefix / "error.log").read_text(errors="replace")
-
-
-def start_nginx(prefix: Path, quivive_port: int, app_port: int) -> Nginx:
+@contextmanager
+def nginx(prefix: Path, quivive_port: int, app_port: int) -> Iterator[int]:
+    """Debian's nginx on 127.0.0.1 with its own prefix, the docs' snippets and a generated conf."""
     prefix.mkdir()
-    for snippet in ("quivive-verify.conf", "quivive-protect.conf"):
-        shutil.copy(SNIPPETS / snippet, prefix / snippet)
+    for snippet in SNIPPETS:
+        shutil.copy(DOCS / "nginx" / snippet, prefix / snippet)
     port = free_port()
     config = NGINX_CONF.format(
         user="user root;" if os.geteuid() == 0 else "",
@@ -144,132 +76,27 @@ def start_nginx(prefix: Path, quivive_port: int, app_port: int) -> Nginx:
     check = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stderr
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            assert process.poll() is None, (prefix / "error.log").read_text()
-            assert time.monotonic() < deadline, "nginx did not start"
-            time.sleep(0.05)
-    return Nginx(prefix, port, process)
-
-
-@dataclass
-class World:
-    services: Services
-    quivive_url: str
-    app_url: str
-    browser: Browser
-
-
-@dataclass
-class Browser:
-    """httpx, every host sent to 127.0.0.1 with its Host header; cookies shared by every host."""
-
-    client: httpx.Client
-    cookies: dict[str, str] = field(default_factory=dict)
-    set_cookies: list[str] = field(default_factory=list)
-
-    def request(self, method: str, url: str, **kwargs: object) -> httpx.Response:
-        parts = urlsplit(url)
-        target = f"http://127.0.0.1:{parts.port}{parts.path or '/'}"
-        if parts.query:
-            target += f"?{parts.query}"
-        headers = dict(kwargs.pop("headers", None) or {})  # type: ignore[call-overload]
-        headers["host"] = parts.netloc
-        if self.cookies:
-            headers["cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        response = self.client.request(method, target, headers=headers, **kwargs)  # type: ignore[arg-type]
-        for header in response.headers.get_list("set-cookie"):
-            self.set_cookies.append(header)
-            name, _, rest = header.partition("=")
-            value = rest.split(";", 1)[0]
-            if "max-age=0" in header.lower() or not value or value == '""':
-                self.cookies.pop(name, None)
-            else:
-                self.cookies[name] = value
-        return response
-
-    def get(self, url: str, **kwargs: object) -> httpx.Response:
-        return self.request("GET", url, **kwargs)
-
-    def browse(self, url: str, method: str = "GET", **kwargs: object) -> tuple[str, httpx.Response]:
-        """Follow redirects by hand; the final URL and response."""
-        response = self.request(method, url, **kwargs)
-        for _ in range(10):
-            if response.status_code not in (301, 302, 303, 307, 308):
-                return url, response
-            url = urljoin(url, response.headers["location"])
-            response = self.get(url)
-        raise AssertionError(f"redirect loop ending at {url}")
-
-    def form(
-        self, page_url: str, page: str, action: str, **fields: str
-    ) -> tuple[str, httpx.Response]:
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-        assert token, page
-        origin = "{0.scheme}://{0.netloc}".format(urlsplit(page_url))
-        data = {"csrf_token": token[1], **fields}
-        return self.browse(urljoin(page_url, action), "POST", data=data, headers={"origin": origin})
+    try:
+        log = prefix / "error.log"
+        wait_for_port(port, lambda: process.poll() is None, lambda: log.read_text())
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     if not Path(NGINX).exists():
         require_service("nginx", False, f"{NGINX} not found (scripts/install-system-deps.sh)")
-    config = tmp_path / "quivive.toml"
-    config.write_text(RULES)
-    late = LateApp()
-    upstream = Starlette(routes=[Route("/{path:path}", echo, methods=["GET", "POST"])])
-    with (
-        LiveServer(upstream) as app_server,
-        LiveServer(late, lifespan="off") as quivive_server,
-        running_services(
-            tmp_path / "data",
-            settings={
-                "public_url": quivive_server.url,
-                "config": str(config),
-                "session_cookie_domain": "localhost",
-                "language": "en",
-            },
-        ) as services,
-        httpx.Client(timeout=10.0, trust_env=False) as client,
-    ):
-        late.app = create_app(services)
-        services.accounts.create(
-            NewAccount("alice", PASSWORD, display_name="Élise Łukasz", email="e@h.example"),
-            actor="test",
-        )
-        nginx = start_nginx(tmp_path / "nginx", quivive_server.port, app_server.port)
-        try:
-            yield World(
-                services,
-                quivive_server.url,
-                f"http://app.localhost:{nginx.port}",
-                Browser(client),
-            )
-        finally:
-            nginx.process.terminate()
-            nginx.process.wait(10)
+    with protected_world(tmp_path, nginx) as built:
+        yield built
 
 
-def sign_in(world: World, url: str) -> httpx.Response:
-    """Open ``url`` through nginx, sign in on Quivive's page, land back on ``url``."""
-    browser = world.browser
-    login_url, page = browser.browse(url)
-    assert urlsplit(login_url).path == "/login", login_url
-    final_url, response = browser.form(
-        login_url,
-        page.text,
-        "/login",
-        username="alice",
-        password=PASSWORD,
-        next=dict(httpx.URL(login_url).params)["next"],
-    )
-    assert final_url == url
-    return response
+def test_the_documentation_quotes_the_tested_snippets() -> None:
+    guide = (DOCS / "gate.md").read_text()
+    for snippet in SNIPPETS:
+        assert (DOCS / "nginx" / snippet).read_text() in guide, snippet
 
 
 # --- the scenarios ------------------------------------------------------------------------------

@@ -67,6 +67,10 @@ SIGN_IN_PATH = "/gate/sign-in"
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _NO_STORE = {"cache-control": "no-store"}
 _ALLOWED = ((b"content-length", b"0"), (b"cache-control", b"no-store"))
+_ANONYMOUS = tuple(
+    (name, b"")
+    for name in (b"remote-user", b"remote-name", b"remote-email", b"remote-groups", b"remote-aal")
+)
 _LOADED = "quivive_gate_loaded"  # request state: (token, identity) the fast path loaded
 
 
@@ -104,7 +108,11 @@ def _answer(
     if decision.outcome is Outcome.ALLOW and identity is not None:
         return _allowed(identity)
     if decision.outcome is Outcome.PUBLIC:
-        return Response(status_code=200, headers=_NO_STORE)
+        response = Response(status_code=200, headers=_NO_STORE)
+        # Empty rather than absent: Caddy 2.6's copy_headers turns an absent header into the
+        # literal text of its placeholder ("{http.reverse_proxy.header.Remote-User}").
+        response.raw_headers += _ANONYMOUS
+        return response
     if decision.outcome is Outcome.DENY:
         return _denied(request, original, decision.reason)
     target = _sign_in_url(web, original.url)
