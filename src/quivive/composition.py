@@ -168,6 +168,7 @@ def build_services(
             audit_trail,
             audit,
             clock,
+            mfa["mfa_policy"],
         ),
         **mfa,
     )
@@ -184,6 +185,7 @@ def _admin(
     trail: AuditTrail,
     audit: AuditSink,
     clock: Clock,
+    policy: MfaPolicyService,
 ) -> AdminService:
     stores = AdminStores(
         AdminQueries(engine, users),
@@ -194,7 +196,15 @@ def _admin(
     )
     idle = settings.session.idle_timeout
     return AdminService(
-        stores, accounts, sessions, mfa.factors, throttle, audit, clock, idle_timeout=idle
+        stores,
+        accounts,
+        sessions,
+        mfa.factors,
+        throttle,
+        audit,
+        clock,
+        idle_timeout=idle,
+        policy=policy,
     )
 
 

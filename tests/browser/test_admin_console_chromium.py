@@ -1,8 +1,9 @@
 """The console's main task in Chromium, from the first administrator to the audit trail.
 
 First administrator set-up → a passkey on their account page (CDP virtual authenticator) →
-sign-in with it → the console → create a user → that user signs in elsewhere → the
-administrator ends the user's session → the user is signed out → the audit trail shows it all.
+sign-in with it → the console → create a user → require MFA for their role → that user signs in
+elsewhere (and is reminded to enrol) → the administrator ends the user's session → the user is
+signed out → the audit trail shows it all.
 Services are built with the real hash-chained audit trail, which the audit page reads.
 """
 
@@ -136,9 +137,19 @@ def test_first_admin_creates_a_user_then_ends_their_session(
     expect(page.locator("#notice")).to_have_text("The user was created.")
     nina_page = page.url.split("?")[0]
 
+    page.locator("nav.admin a[href='/admin/policies']").click()
+    page.locator("#role").fill("nurse")
+    page.locator("#grace_days").fill("30")
+    page.locator("#save-rule").click()
+    expect(page.locator("#mfa-rules")).to_contain_text("Role nurse: a second factor is required")
+
     nurse_context = chromium.new_context(locale="en-GB")
     nurse = nurse_context.new_page()
-    _password_sign_in(nurse, site, "nina.petit", NURSE_PASSWORD)
+    nurse.goto(site.url + "/login")
+    nurse.locator("#username").fill("nina.petit")
+    nurse.locator("#password").fill(NURSE_PASSWORD)
+    nurse.locator("form[action='/login'] button[type=submit]").click()
+    nurse.wait_for_url(re.compile(r"/login/mfa-nudge"))  # the new rule's grace period
 
     page.goto(nina_page)
     expect(page.locator("#sessions tbody tr")).to_have_count(1)
@@ -156,3 +167,5 @@ def test_first_admin_creates_a_user_then_ends_their_session(
     expect(rows.first).to_contain_text("camille")
     expect(page.locator("#audit")).to_contain_text("user.created")
     expect(page.locator("#audit")).to_contain_text("login.password")
+    page.goto(site.url + "/admin/audit?action=policy.changed")
+    expect(page.locator("#audit tbody tr").first).to_contain_text("role:nurse")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
 from quivive.clock import FrozenClock
 from quivive.composition import Services
 from quivive.domain.audit import Outcome
+from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.users import User, UserStatus
 from quivive.errors import PermissionDenied, ValidationError
 from quivive.services.accounts import NewAccount
@@ -44,6 +45,10 @@ def _forbidden(audit: RecordingAudit) -> list[tuple[str | None, str | None]]:
 
 
 HELPDESK_FORBIDDEN: dict[str, tuple[str, Attempt]] = {
+    "change MFA policy": (
+        "policies.manage",
+        lambda s, a, p: s.set_mfa_rule(a, MfaRule("nurse", date(2026, 2, 1))),
+    ),
     "read audit": ("audit.view", lambda s, a, p: s.audit_page(a, AuditQuery())),
     "grant admin": (
         "admins.manage",
@@ -72,6 +77,10 @@ HELPDESK_FORBIDDEN: dict[str, tuple[str, Attempt]] = {
 }
 
 AUDITOR_FORBIDDEN: dict[str, tuple[str, Attempt]] = {
+    "change MFA policy": (
+        "policies.manage",
+        lambda s, a, p: s.set_mfa_rule(a, MfaRule("nurse", date(2026, 2, 1))),
+    ),
     "list users": ("users.view", lambda s, a, p: s.users(a, UserQuery())),
     "see a user": ("users.view", lambda s, a, p: s.detail(a, p["nurse"].id)),
     "create user": ("users.manage", lambda s, a, p: s.create_user(a, NewAccount("eve"))),

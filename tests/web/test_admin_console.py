@@ -288,3 +288,56 @@ def test_auditor_verifies_the_chain_and_it_is_audited(
     assert response.status_code == 200
     assert "The audit chain is intact: 3 records checked." in response.text
     assert ("audit.verified", "success") in audit.actions()
+
+
+def test_admin_requires_mfa_for_a_role(
+    client: TestClient, sqlite_services: Services, audit: RecordingAudit
+) -> None:
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "root", "admin"))
+    page = client.get("/admin/policies")
+    fields = {
+        "role": "Nurse",
+        "from": "2026-02-01",
+        "grace_days": "14",
+        "phishing_resistant": "yes",
+    }
+
+    saved = client.post("/admin/policies/mfa", data={**fields, "csrf_token": csrf_token(page.text)})
+
+    assert 'id="no-rule"' in page.text
+    assert "The rule is saved" in saved.text
+    assert "Role nurse: a second factor is required from 2026-02-01" in saved.text
+    [rule] = sqlite_services.mfa_policy.rules()
+    assert (rule.role, rule.grace_days, rule.phishing_resistant) == ("nurse", 14, True)
+    event = next(e for e in audit.events if e.action == "policy.changed")
+    assert (event.actor, event.subject) == ("root", "role:nurse")
+
+
+@pytest.mark.parametrize("fields", [{"from": "tomorrow"}, {"grace_days": "-1"}, {"role": ""}])
+def test_bad_policy_input_is_refused(
+    client: TestClient, sqlite_services: Services, fields: dict[str, str]
+) -> None:
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "root", "admin"))
+    token = csrf_token(client.get("/admin/policies").text)
+    data = {"role": "nurse", "from": "2026-02-01", "csrf_token": token, **fields}
+
+    response = client.post("/admin/policies/mfa", data=data, follow_redirects=False)
+
+    assert response.headers["location"].endswith("notice=invalid")
+    assert sqlite_services.mfa_policy.rules() == []
+
+
+def test_helpdesk_cannot_change_policies(
+    client: TestClient, sqlite_services: Services, audit: RecordingAudit
+) -> None:
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "desk", "helpdesk"))
+    page = client.get("/admin/policies")
+    token = csrf_token(client.get("/admin/users/new").text)
+    data = {"role": "nurse", "from": "2026-02-01", "csrf_token": token}
+
+    response = client.post("/admin/policies/mfa", data=data)
+
+    assert 'id="save-rule"' not in page.text
+    assert response.status_code == 403
+    assert _refusals(audit) == [("admin.forbidden", "policies.manage")]
+    assert sqlite_services.mfa_policy.rules() == []

@@ -24,6 +24,7 @@ from quivive.domain.admin_roles import (
 )
 from quivive.domain.audit import AuditEvent, AuditSink, Outcome
 from quivive.domain.audit_chain import format_time
+from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.sessions import Session
 from quivive.domain.throttling import KeyKind
 from quivive.domain.users import (
@@ -38,6 +39,7 @@ from quivive.errors import NotFoundError, PermissionDenied, ValidationError
 from quivive.services.accounts import AccountService, NewAccount
 from quivive.services.audit import AuditTrail, VerifyReport
 from quivive.services.mfa import Credential, FactorRegistry, Origin
+from quivive.services.mfa_policy import MfaPolicyService, RuleInForce
 from quivive.services.sessions import SessionService
 from quivive.services.throttling import LoginThrottle, ThrottleEntry
 from quivive.storage.admin_queries import (
@@ -131,6 +133,7 @@ class AdminService:
         clock: Clock,
         *,
         idle_timeout: timedelta,
+        policy: MfaPolicyService,
     ) -> None:
         self._stores = stores
         self._trail = stores.trail
@@ -141,6 +144,7 @@ class AdminService:
         self._audit = audit
         self._clock = clock
         self._idle_timeout = idle_timeout
+        self._policy = policy
 
     # --- the guard ------------------------------------------------------------------------------
 
@@ -257,6 +261,15 @@ class AdminService:
     def audit_page(self, actor: AdminActor, query: AuditQuery) -> AuditPage:
         self.authorize(actor, Action.VIEW_AUDIT)
         return self._stores.queries.audit_page(query)
+
+    def mfa_rules(self, actor: AdminActor) -> list[RuleInForce]:
+        self.authorize(actor, Action.VIEW_DASHBOARD)
+        return self._policy.in_force()
+
+    def set_mfa_rule(self, actor: AdminActor, rule: MfaRule) -> MfaRule:
+        """Require a second factor for a role from a date, with grace days (``policy.changed``)."""
+        self.authorize(actor, Action.MANAGE_POLICIES, f"role:{rule.role}"[:256])
+        return self._policy.set_rule(rule, actor=actor.name)
 
     # --- changing -------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ NOTICES = {
     "not_found": N_("Nothing to do: it no longer exists."),
     "self": N_("You cannot do this to your own account."),
     "invalid": N_("A value was refused: check the fields and try again."),
+    "policy_saved": N_("The rule is saved and applies at once on every server."),
 }
 
 STATUS_LABELS = {"active": N_("active"), "disabled": N_("disabled")}

@@ -8,6 +8,7 @@ to the page with a notice; destructive ones need the confirmation box ticked.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from functools import partial
 from typing import TypeVar
 from urllib.parse import urlencode
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from quivive.domain.admin_roles import Action, allowed
+from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.users import UserStatus
 from quivive.errors import ConflictError, NotFoundError, PasswordRejected, ValidationError
 from quivive.services.accounts import NewAccount
@@ -36,6 +38,8 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 T = TypeVar("T")
 PAGE_SIZE = 50
 MAX_QUERY_LENGTH = 256
+# A grace period is for enrolling a phone or a key: a year is already generous.
+MAX_GRACE_DAYS = 365
 _STATUSES = frozenset(item.value for item in UserStatus)
 _FACTORS = frozenset(item.value for item in FactorFilter)
 
@@ -337,3 +341,36 @@ async def _audit_page(request: Request, actor: AdminActor, report: VerifyReport 
         request, actor, page=page, filters=filters, next_url=following, report=report
     )
     return web.render_form(request, "admin_audit.html", context)
+
+
+@router.get("/policies")
+async def policies(request: Request) -> Response:
+    actor = await console_actor(request)
+    if isinstance(actor, Response):
+        return actor
+    web = web_state(request)
+    rules = await _run(partial(web.services.admin.mfa_rules, actor))
+    today = web.services.clock.now().date().isoformat()
+    context = _context(request, actor, rules=rules, today=today)
+    return web.render_form(request, "admin_policies.html", context)
+
+
+@router.post("/policies/mfa")
+async def set_mfa_rule(request: Request) -> Response:
+    form, actor = await _posted(request)
+    if isinstance(actor, Response):
+        return actor
+    web = web_state(request)
+    try:
+        rule = MfaRule(
+            role=form.get("role", ""),
+            enforce_from=date.fromisoformat(form.get("from", "")),
+            grace_days=int(form.get("grace_days") or "0"),
+            phishing_resistant=form.get("phishing_resistant") == "yes",
+        )
+        if not 0 <= rule.grace_days <= MAX_GRACE_DAYS:
+            raise ValueError("grace days out of range")
+        await _run(partial(web.services.admin.set_mfa_rule, actor, rule))
+    except (ValueError, ValidationError):
+        return see_other("/admin/policies?notice=invalid")
+    return see_other("/admin/policies?notice=policy_saved")
