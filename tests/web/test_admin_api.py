@@ -249,3 +249,34 @@ def test_openapi_schema_and_docs_page(client: TestClient) -> None:
     assert "/api/admin/v1/users/{user_id}" in docs.text
     assert docs.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     assert "<script" not in docs.text
+
+
+def test_mfa_rules_put_and_listed(
+    client: TestClient, bearer: dict[str, str], audit: RecordingAudit
+) -> None:
+    body = {"enforce_from": "2026-02-01", "grace_days": 14, "phishing_resistant": True}
+
+    put = client.put(f"{API}/policies/mfa/Nurse", json=body, headers=bearer)
+    listed = client.get(f"{API}/policies/mfa", headers=bearer).json()
+
+    assert put.status_code == 200, put.text
+    assert listed == [{**body, "role": "nurse", "source": "database"}]
+    assert ("policy.changed", "success") in audit.actions()
+    bad = {**body, "grace_days": -1}
+    _error(
+        client.put(f"{API}/policies/mfa/nurse", json=bad, headers=bearer), 422, "invalid_request"
+    )
+
+
+def test_helpdesk_may_not_put_mfa_rules(
+    client: TestClient, sqlite_services: Services, audit: RecordingAudit
+) -> None:
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "desk", "helpdesk"))
+    token = client.get(f"{API}/csrf-token").json()["csrf_token"]
+    body = {"enforce_from": "2026-02-01"}
+
+    response = client.put(f"{API}/policies/mfa/nurse", json=body, headers={"x-csrf-token": token})
+
+    _error(response, 403, "forbidden")
+    assert client.get(f"{API}/policies/mfa").json() == []
+    assert ("admin.forbidden", "failure") in audit.actions()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from quivive.domain.audit_chain import ChainRecord
+from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.sessions import Session
 from quivive.domain.users import (
     MAX_DISPLAY_NAME_LENGTH,
@@ -183,3 +184,29 @@ class AuditList(BaseModel):
 
 class CsrfToken(BaseModel):
     csrf_token: str = Field(description="Send as the X-CSRF-Token header on unsafe requests")
+
+
+class MfaRuleIn(Strict):
+    enforce_from: date = Field(description="From this day (UTC) the role needs a second factor")
+    grace_days: int = Field(
+        default=0, ge=0, le=365, description="Days to enrol before sign-in stops"
+    )
+    phishing_resistant: bool = Field(default=False, description="Only passkeys or security keys")
+
+
+class MfaRuleOut(BaseModel):
+    role: str
+    enforce_from: date
+    grace_days: int
+    phishing_resistant: bool
+    source: Literal["database", "config"]
+
+    @classmethod
+    def of(cls, rule: MfaRule, source: str) -> MfaRuleOut:
+        return cls(
+            role=rule.role,
+            enforce_from=rule.enforce_from,
+            grace_days=rule.grace_days,
+            phishing_resistant=rule.phishing_resistant,
+            source="config" if source == "config" else "database",
+        )

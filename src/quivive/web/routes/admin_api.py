@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.users import UserStatus
 from quivive.errors import (
     AuthenticationFailed,
@@ -37,6 +38,8 @@ from quivive.web.admin_schemas import (
     CsrfToken,
     ErrorBody,
     FactorReset,
+    MfaRuleIn,
+    MfaRuleOut,
     SessionOut,
     ThrottleClear,
     ThrottleOut,
@@ -172,6 +175,24 @@ def list_throttles(web: Web, actor: Actor) -> list[ThrottleOut]:
 @router.post("/throttles/clear", response_model=Cleared, tags=["throttles"])
 def clear_throttle(web: Web, actor: Actor, body: ThrottleClear) -> Cleared:
     return Cleared(cleared=web.services.admin.clear_throttle(actor, body.target))
+
+
+@router.get("/policies/mfa", response_model=list[MfaRuleOut], tags=["policies"])
+def list_mfa_rules(web: Web, actor: Actor) -> list[MfaRuleOut]:
+    """The second-factor rule of each role, from the configuration file or set here."""
+    return [MfaRuleOut.of(item.rule, item.source) for item in web.services.admin.mfa_rules(actor)]
+
+
+@router.put("/policies/mfa/{role}", response_model=MfaRuleOut, tags=["policies"])
+def put_mfa_rule(
+    web: Web,
+    actor: Actor,
+    role: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\s/]+$")],
+    body: MfaRuleIn,
+) -> MfaRuleOut:
+    """Require a second factor for ``role`` (replaces its rule; admins only)."""
+    rule = MfaRule(role, body.enforce_from, body.grace_days, body.phishing_resistant)
+    return MfaRuleOut.of(web.services.admin.set_mfa_rule(actor, rule), "database")
 
 
 @router.get("/audit", response_model=AuditList, tags=["audit"])
