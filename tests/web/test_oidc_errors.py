@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from joserfc import jwt
@@ -534,3 +534,31 @@ def test_browser_apps_may_call_token_and_userinfo_across_origins(env: Env) -> No
     assert "authorization" in preflight.headers["access-control-allow-headers"]
     assert metadata.headers["access-control-allow-origin"] == "*"
     assert metadata.json()["issuer"] == BASE_URL
+
+
+def test_authorize_also_accepts_post(env: Env) -> None:
+    verifier, challenge = pkce_pair()
+    get_code(env, challenge)  # signs in
+    form = dict(
+        parse_qsl(
+            authorize_url(env, code_challenge=challenge, code_challenge_method="S256").split(
+                "?", 1
+            )[1]
+        )
+    )
+
+    response = env.browser.post("/authorize", data=form, follow_redirects=False)
+
+    code = query_of(response.headers["location"])["code"]
+    assert redeem(env, code, verifier).status_code == 200
+
+
+def test_token_parameters_in_the_query_string_are_refused(env: Env) -> None:
+    response = env.browser.post(
+        "/token?grant_type=client_credentials",
+        data={"grant_type": "client_credentials"},
+        headers=env.basic(),
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
