@@ -562,3 +562,16 @@ def test_token_parameters_in_the_query_string_are_refused(env: Env) -> None:
 
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
+
+
+def test_ui_locales_carries_over_to_the_login_page(env: Env) -> None:
+    _, challenge = pkce_pair()
+    url = authorize_url(
+        env, code_challenge=challenge, code_challenge_method="S256", ui_locales="en"
+    )
+
+    response = env.browser.get(url, follow_redirects=False)
+    login = env.browser.get(response.headers["location"])
+
+    assert "httponly" in response.headers["set-cookie"].lower()
+    assert 'lang="en"' in login.text

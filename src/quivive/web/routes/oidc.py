@@ -253,7 +253,12 @@ def _keep_language(web: WebState, request: Request, response: Response) -> None:
     language = getattr(request.state, "ui_locale", None)
     if language is not None:
         response.set_cookie(
-            LANGUAGE_COOKIE, language, path="/", secure=web.cookies.https, samesite="lax"
+            LANGUAGE_COOKIE,
+            language,
+            path="/",
+            secure=web.cookies.https,
+            httponly=True,
+            samesite="lax",
         )
 
 
