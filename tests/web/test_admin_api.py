@@ -280,3 +280,15 @@ def test_helpdesk_may_not_put_mfa_rules(
     _error(response, 403, "forbidden")
     assert client.get(f"{API}/policies/mfa").json() == []
     assert ("admin.forbidden", "failure") in audit.actions()
+
+
+def test_factors_listed_without_secrets(
+    client: TestClient, sqlite_services: Services, bearer: dict[str, str]
+) -> None:
+    nina = add_user(sqlite_services, "nina", "nurse")
+    sqlite_services.recovery_codes.generate(nina.id)
+
+    factors = client.get(f"{API}/users/{nina.id}/factors", headers=bearer).json()
+
+    assert [factor["factor"] for factor in factors] == ["recovery_code"]
+    assert set(factors[0]) == {"factor", "id", "name", "created_at", "last_used_at"}

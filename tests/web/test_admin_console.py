@@ -341,3 +341,25 @@ def test_helpdesk_cannot_change_policies(
     assert response.status_code == 403
     assert _refusals(audit) == [("admin.forbidden", "policies.manage")]
     assert sqlite_services.mfa_policy.rules() == []
+
+
+def test_dashboard_lists_recent_attack_alerts(
+    client: TestClient, sqlite_services: Services
+) -> None:
+    from quivive.domain.audit import AuditEvent
+
+    sqlite_services.audit_trail.append(
+        AuditEvent(
+            "attack.spraying",
+            Outcome.FAILURE,
+            sqlite_services.clock.now(),
+            subject="fingerprint",
+            source_address="198.51.100.9",
+        )
+    )
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "root", "admin"))
+
+    page = client.get("/admin").text
+
+    assert "attack.spraying" in page.split('id="alerts"')[1].split("</ul>")[0]
+    assert "198.51.100.9" in page

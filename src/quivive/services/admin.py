@@ -23,7 +23,7 @@ from quivive.domain.admin_roles import (
     touches_admins,
 )
 from quivive.domain.audit import AuditEvent, AuditSink, Outcome
-from quivive.domain.audit_chain import format_time
+from quivive.domain.audit_chain import ChainRecord, format_time
 from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.sessions import Session
 from quivive.domain.throttling import KeyKind
@@ -62,6 +62,7 @@ RECOVERY_WINDOW = timedelta(hours=1)
 RECOVERY_PURPOSE = "admin-recovery:{user_id}"
 MAX_REASON_LENGTH = 256
 RECENT_SIGN_INS = 20
+RECENT_ALERTS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,7 @@ class Dashboard:
     throttled_accounts: list[ThrottleEntry]
     last_day: list[Bar] = field(default_factory=list)  # 24 hours, oldest first
     last_month: list[Bar] = field(default_factory=list)  # 30 days, oldest first
+    alerts: list[ChainRecord] = field(default_factory=list)  # attacks detected, newest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +213,7 @@ class AdminService:
             throttled_accounts=list(throttled.values()),
             last_day=self._bars(now, timedelta(hours=1), 24, HOUR_WIDTH),
             last_month=self._bars(now, timedelta(days=1), 30, DAY_WIDTH),
+            alerts=queries.audit_page(AuditQuery(action="attack.", limit=RECENT_ALERTS)).records,
         )
 
     def _bars(self, now: datetime, step: timedelta, count: int, width: int) -> list[Bar]:
@@ -249,6 +252,10 @@ class AdminService:
             credentials=credentials,
             throttled=throttled,
         )
+
+    def factors_of(self, actor: AdminActor, user_id: int) -> list[Credential]:
+        user = self.user(actor, user_id)
+        return [c for factor in self._factors for c in factor.credentials(user.id)]
 
     def sessions_of(self, actor: AdminActor, user_id: int) -> list[Session]:
         user = self.user(actor, user_id)

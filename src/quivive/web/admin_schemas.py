@@ -19,6 +19,7 @@ from quivive.domain.users import (
     MAX_USERNAME_LENGTH,
     User,
 )
+from quivive.services.mfa import Credential
 from quivive.services.throttling import ThrottleEntry
 from quivive.web.routes.account_security import session_id
 
@@ -209,4 +210,22 @@ class MfaRuleOut(BaseModel):
             grace_days=rule.grace_days,
             phishing_resistant=rule.phishing_resistant,
             source="config" if source == "config" else "database",
+        )
+
+
+class FactorOut(BaseModel):
+    factor: str = Field(description="passkey, totp or recovery_code")
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, credential: Credential) -> FactorOut:
+        return cls(
+            factor=credential.factor,
+            id=credential.id,
+            name=credential.name,
+            created_at=credential.created_at,
+            last_used_at=credential.last_used_at,
         )

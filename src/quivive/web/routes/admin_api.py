@@ -37,6 +37,7 @@ from quivive.web.admin_schemas import (
     Cleared,
     CsrfToken,
     ErrorBody,
+    FactorOut,
     FactorReset,
     MfaRuleIn,
     MfaRuleOut,
@@ -140,6 +141,12 @@ def disable_user(web: Web, actor: Actor, user_id: UserId) -> UserOut:
 @router.post("/users/{user_id}/enable", response_model=UserOut, tags=["users"])
 def enable_user(web: Web, actor: Actor, user_id: UserId) -> UserOut:
     return UserOut.of(web.services.admin.set_enabled(actor, user_id, enabled=True))
+
+
+@router.get("/users/{user_id}/factors", response_model=list[FactorOut], tags=["factors"])
+def list_factors(web: Web, actor: Actor, user_id: UserId) -> list[FactorOut]:
+    """The user's enrolled sign-in methods (never their secrets)."""
+    return [FactorOut.of(c) for c in web.services.admin.factors_of(actor, user_id)]
 
 
 @router.post("/users/{user_id}/factors/reset", response_model=Cleared, tags=["factors"])
