@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from quivive.clock import FrozenClock
 from quivive.composition import Services
@@ -16,6 +17,7 @@ from quivive.domain.throttling import KeyKind, LoginThrottled, PasswordAloneInsu
 from quivive.domain.users import User
 from quivive.errors import AuthenticationFailed, NotFoundError
 from quivive.services.accounts import NewAccount
+from quivive.storage.tables import throttle_counters
 from support.quivive import RecordingAudit, running_services
 
 PASSWORD = "tulipe ardoise gravier"
@@ -324,3 +326,19 @@ def test_successful_sign_ins_do_not_add_up_against_an_address(small: Services) -
 
     failures = {(e.key.kind, e.key.label): e.failures for e in small.throttle.entries()}
     assert failures[(KeyKind.SOURCE, REAL_USER)] == 1
+
+
+def test_expired_counters_are_purged_as_failures_go_on(small: Services, clock: FrozenClock) -> None:
+    def rows() -> int:
+        with small.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(throttle_counters)).scalar())
+
+    for number in range(5):
+        fail(small, f"user{number}", "wrong", f"10.7.0.{number}")
+    before = rows()
+    clock.advance(timedelta(hours=2))  # past forget_after: the pair and source counters expire
+
+    fail(small, "someone", "wrong", "10.7.1.1")
+
+    assert before == 15  # per attempt: its source, its pair, its account
+    assert rows() == 5 + 3  # the five accounts (never expire) and the new attempt's counters

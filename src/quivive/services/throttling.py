@@ -32,6 +32,8 @@ from quivive.errors import NotFoundError
 
 # When a counter is too contended to write, the attempt is refused for this long (fail closed).
 CONTENDED_WAIT = timedelta(seconds=1)
+# Expired counters are deleted this often (on a failure), so a long attack cannot fill the table.
+PURGE_EVERY = timedelta(minutes=10)
 SPRAYING = "spraying"
 STUFFING = "stuffing"
 
@@ -76,6 +78,7 @@ class LoginThrottle:
         self._audit = audit
         self._alerts = alerts
         self._clock = clock
+        self._next_purge = clock.now()
 
     @property
     def policy(self) -> ThrottlePolicy:
@@ -120,6 +123,9 @@ class LoginThrottle:
             if counter.failures == self._threshold(key.kind):
                 self._record_trigger(key, attempt, now)
         self._detect(attempt, password, now)
+        if now >= self._next_purge:
+            self._next_purge = now + PURGE_EVERY
+            self._store.purge(now)
 
     def entries(self) -> list[ThrottleEntry]:
         now = self._clock.now()
