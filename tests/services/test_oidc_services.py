@@ -28,6 +28,8 @@ from quivive.services.accounts import NewAccount
 from quivive.services.oidc import NeedConsent, ToClient
 from quivive.services.oidc_clients import NewClient
 from quivive.storage.database import upgrade
+from support.live_server import LiveServer
+from support.oidc import Receiver
 from support.quivive import RecordingAudit, make_settings, postgres_schema, postgres_url
 
 REDIRECT = "http://localhost:9/cb"
@@ -354,3 +356,41 @@ def test_purge_deletes_expired_grants_and_keeps_live_ones(tmp_path: Path, backen
             {"grant_type": "refresh_token", "refresh_token": refresh}, header
         )
         assert again["access_token"]
+
+
+def test_a_session_that_times_out_is_logged_out_of_its_applications(
+    services: Services, clock: FrozenClock
+) -> None:
+    recorder = Receiver()
+    with LiveServer(recorder.app()) as server:
+        client, secret = services.oidc.clients.register(
+            NewClient(
+                "dpi",
+                redirect_uris=(REDIRECT,),
+                first_party=True,
+                backchannel_logout_uri=server.url + "/backchannel",
+            ),
+            actor="t",
+        )
+        assert secret is not None
+        code = code_for(services, client.client_id, "openid")
+        body = services.oidc.tokens.token(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": REDIRECT,
+                "code_verifier": VERIFIER,
+            },
+            basic(client.client_id, secret),
+        )
+        assert services.oidc.logout.sweep_ended_sessions() == 0
+
+        clock.advance(timedelta(minutes=16))  # past the 15-minute idle timeout
+        swept = services.oidc.logout.sweep_ended_sessions()
+
+        assert swept == 1
+        assert services.oidc.logout.sender.wait_idle(10)
+        assert len(recorder.received) == 1
+        with pytest.raises(InvalidToken):
+            services.oidc.tokens.verify_access_token(body["access_token"])
+        assert services.oidc.logout.sweep_ended_sessions() == 0

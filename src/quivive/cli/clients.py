@@ -156,10 +156,17 @@ def rotate_secret(
 
 @app.command("purge")
 def purge(ctx: typer.Context) -> None:
-    """Delete expired sign-in grants and tokens (run it daily, e.g. from cron)."""
+    """Log timed-out sessions out of their applications, then delete expired grants and tokens
+    (run it every few minutes, e.g. from cron or a systemd timer)."""
     with opened_services(state_of(ctx)) as services:
+        swept = services.oidc.logout.sweep_ended_sessions()
+        services.oidc.logout.sender.wait_idle(30)
         removed = services.oidc.tokens.purge()
-    console.print(f"{removed} expired grant(s) and token(s) deleted", highlight=False)
+    console.print(
+        f"{swept} timed-out session(s) logged out of their applications; "
+        f"{removed} expired grant(s) and token(s) deleted",
+        highlight=False,
+    )
 
 
 def _read(path: Path) -> str:

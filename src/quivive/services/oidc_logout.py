@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 # re-signed for every attempt.
 RETRY_SCHEDULE_S = (0.0, 5.0, 30.0, 120.0, 600.0)
 REQUEST_TIMEOUT_S = 5.0
+# Sessions looked at per sweep: bounded work per run; the next run takes the rest.
+SWEEP_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +233,20 @@ class LogoutService:
         grants = self._grants.revoke_for_user(user_id, self._clock.now())
         # Every session of the user ends: the logout token names the user (sub) only.
         self._notify({(grant.client_id, None) for grant in grants}, user_id)
+
+    def sweep_ended_sessions(self) -> int:
+        """Sessions that ended without a sign-out (idle or absolute timeout) are logged out of
+        their relying parties too; returns how many. Run it every few minutes (``quivive client
+        purge`` does, before purging)."""
+        now = self._clock.now()
+        ended = [
+            state
+            for state in self._grants.sessions_of_live_grants(SWEEP_BATCH)
+            if state.ended_at(now)
+        ]
+        for state in ended:
+            self.session_ended(state.session_hash, state.user_id)
+        return len(ended)
 
     def _notify(self, targets: set[tuple[str, str | None]], user_id: int) -> None:
         if not targets:

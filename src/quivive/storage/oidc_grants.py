@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,7 @@ from quivive.storage.tables import (
     oidc_grants,
     oidc_refresh_tokens,
     oidc_revoked_tokens,
+    sessions,
 )
 
 
@@ -30,6 +31,22 @@ class RefreshInfo:
     grant_id: str
     expires_at: datetime
     used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    session_hash: str
+    user_id: int
+    expires_at: datetime | None  # None: the session row is gone
+    last_seen_at: datetime | None
+    idle_timeout_s: int | None
+    revoked_at: datetime | None
+
+    def ended_at(self, now: datetime) -> bool:
+        if self.expires_at is None or self.last_seen_at is None or self.idle_timeout_s is None:
+            return True
+        idle_end = self.last_seen_at + timedelta(seconds=self.idle_timeout_s)
+        return self.revoked_at is not None or now >= self.expires_at or now >= idle_end
 
 
 class RefreshOutcome(enum.Enum):
@@ -100,6 +117,32 @@ class GrantRepository:
         )
         with self._engine.begin() as conn:
             return conn.execute(query).rowcount
+
+    def sessions_of_live_grants(self, limit: int) -> list[SessionState]:
+        """The browser sessions that live, non-offline grants hang on, with what tells whether
+        each session is still valid (the ``sessions`` table is read, never written, here)."""
+        query = (
+            select(
+                oidc_grants.c.session_hash,
+                oidc_grants.c.user_id,
+                sessions.c.expires_at,
+                sessions.c.last_seen_at,
+                sessions.c.idle_timeout_s,
+                sessions.c.revoked_at,
+            )
+            .distinct()
+            .select_from(
+                oidc_grants.outerjoin(sessions, sessions.c.token_hash == oidc_grants.c.session_hash)
+            )
+            .where(
+                oidc_grants.c.revoked_at.is_(None),
+                oidc_grants.c.offline.is_(False),
+                oidc_grants.c.session_hash.is_not(None),
+            )
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [SessionState(*row) for row in conn.execute(query)]
 
     def revoke_for_user(self, user_id: int, now: datetime) -> list[Grant]:
         return self._revoke_where(now, oidc_grants.c.user_id == user_id)
