@@ -213,3 +213,37 @@ def test_allowed_domains_default_to_public_host_cookie_domain_and_rule_hosts() -
     assert "apps.hopital.example" in derived
     configured = GateSettings(RULES, allowed_domains=("hopital.example",))
     assert allowed_domains(configured, "auth.other.example", None) == ("hopital.example",)
+
+
+@pytest.mark.parametrize(
+    ("url", "netloc", "raw_path", "path", "query"),
+    [
+        (
+            "HTTPS://DPI.Hopital.example:8443/P%41th?a=1#top",
+            "dpi.hopital.example:8443",
+            "/P%41th",
+            "/PAth",
+            "a=1",
+        ),
+        ("http://dpi.hopital.example?x=1", "dpi.hopital.example", "/", "/", "x=1"),
+        ("http://dpi.hopital.example", "dpi.hopital.example", "/", "/", ""),
+        (
+            "http://dpi.hopital.example/a//b/../c/",
+            "dpi.hopital.example",
+            "/a//b/../c/",
+            "/a/c/",
+            "",
+        ),
+    ],
+)
+def test_original_urls_are_read_as_an_application_server_would(
+    url: str, netloc: str, raw_path: str, path: str, query: str
+) -> None:
+    original = parse_original("get", url)
+    assert (original.method, original.host) == ("GET", netloc.split(":")[0])
+    assert (original.netloc, original.raw_path, original.path, original.query) == (
+        netloc,
+        raw_path,
+        path,
+        query,
+    )
