@@ -167,7 +167,8 @@ class Settings:
     secrets_key_file: Path
     source: Path | None  # the TOML file read, if any
     mfa_rules: tuple[MfaRule, ...] = ()  # [[mfa.rules]] in the TOML file (no environment twin)
-    gate: GateSettings = GateSettings()  # [gate] and [[gate.rules]] (config_gate; no env twin)
+    # [gate] and [[gate.rules]] (config_gate; no env twin)
+    gate: GateSettings = field(default_factory=GateSettings)
     admin: AdminSettings = AdminSettings()
 
     @property
