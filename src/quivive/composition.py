@@ -61,6 +61,9 @@ FORM_KEY_FILE = "form.key"
 # 256-bit HMAC key for password fingerprints (spraying detection): never the password itself.
 THROTTLE_KEY_BYTES = 32
 THROTTLE_KEY_FILE = "throttle.key"
+# 256-bit HMAC key for the digests that stand in the audit trail for names matching no account.
+PSEUDONYM_KEY_BYTES = 32
+PSEUDONYM_KEY_FILE = "pseudonym.key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +150,16 @@ def build_services(
         users=users,
         accounts=accounts,
         sessions=sessions,
-        authenticator=PasswordAuthenticator(users, hasher, audit, clock, throttle=throttle),
+        authenticator=PasswordAuthenticator(
+            users,
+            hasher,
+            audit,
+            clock,
+            throttle=throttle,
+            pseudonym_key=load_or_create_key(
+                settings.data_dir / PSEUDONYM_KEY_FILE, PSEUDONYM_KEY_BYTES
+            ),
+        ),
         throttle=throttle,
         alerts=alerts,
         first_admin=FirstAdminSetup(

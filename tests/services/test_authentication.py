@@ -138,13 +138,29 @@ def test_audit_records_failures_with_reason_codes(
     failure(services, "bob", PASSWORD)
 
     assert [(e.action, e.outcome.value, e.subject, e.reason) for e in audit.events] == [
-        ("login.password", "failure", "Nobody", "unknown_user"),
+        ("login.password", "failure", None, "unknown_user"),
         ("login.password", "failure", "alice", "bad_password"),
         ("login.password", "failure", "bob", "disabled"),
     ]
     assert {e.source_address for e in audit.events} == {"10.1.2.3"}
     assert {e.at for e in audit.events} == {clock.now()}
     assert all(PASSWORD not in str(e) and "wrong password!" not in str(e) for e in audit.events)
+
+
+def test_a_name_matching_no_account_is_never_stored_only_its_keyed_digest(
+    services: Services, audit: RecordingAudit
+) -> None:
+    # People type their password into the username field: the trail must not keep it.
+    typed_in_the_wrong_field = "Mon mot de passe secret 2026"
+    failure(services, typed_in_the_wrong_field, PASSWORD)
+    failure(services, typed_in_the_wrong_field, PASSWORD)
+
+    first, second = audit.events[-2:]
+    assert typed_in_the_wrong_field not in str(first)
+    assert typed_in_the_wrong_field.casefold() not in str(first).casefold()
+    assert first.subject is None
+    assert first.details["unknown_name"] == second.details["unknown_name"]
+    assert len(first.details["unknown_name"]) == 20
 
 
 def test_a_disabled_user_with_a_wrong_password_is_a_bad_password(

@@ -11,6 +11,7 @@ Both depend only on the name typed and the address, never on whether the account
 
 from __future__ import annotations
 
+import hmac
 from typing import NoReturn, Protocol
 
 from anyio import to_thread
@@ -44,12 +45,14 @@ class PasswordAuthenticator:
         clock: Clock,
         *,
         throttle: LoginThrottle | None = None,  # None: no throttling (unit tests only)
+        pseudonym_key: bytes | None = None,
     ) -> None:
         self._users = users
         self._hasher = hasher
         self._audit = audit
         self._clock = clock
         self._throttle = throttle
+        self._pseudonym_key = pseudonym_key
 
     async def authenticate(
         self,
@@ -63,14 +66,14 @@ class PasswordAuthenticator:
         user = await to_thread.run_sync(self._lookup, raw_username)
         if user is None or user.password_hash is None:
             await self._hasher.dummy_verify(password)
-            await self._fail(attempt, password, raw_username, "unknown_user", source_address)
+            await self._fail(attempt, password, raw_username, None, "unknown_user", source_address)
         if not await self._hasher.verify(user.password_hash, password):
-            await self._fail(attempt, password, user.username, "bad_password", source_address)
+            await self._fail(attempt, password, raw_username, user, "bad_password", source_address)
         if not user.is_active:
             # Checked after the verify so a disabled account costs the same time as the others.
-            await self._fail(attempt, password, user.username, "disabled", source_address)
+            await self._fail(attempt, password, raw_username, user, "disabled", source_address)
         if second_factor is not None and not await second_factor.verify(user):
-            await self._fail(attempt, password, user.username, "second_factor", source_address)
+            await self._fail(attempt, password, raw_username, user, "second_factor", source_address)
         await to_thread.run_sync(self._after_success, user, password, attempt)
         return user
 
@@ -82,10 +85,12 @@ class PasswordAuthenticator:
         attempt = await to_thread.run_sync(self._throttle.admit, raw_username, source_address)
         decision = attempt.decision
         if not decision.allowed:
-            self._record_failure(raw_username, "throttled", source_address)
+            await self._record_failure(raw_username, None, "throttled", source_address)
             raise LoginThrottled(decision.seconds_to_wait(self._clock.now()))
         if decision.password_alone_insufficient and second_factor is None:
-            self._record_failure(raw_username, "password_alone_insufficient", source_address)
+            await self._record_failure(
+                raw_username, None, "password_alone_insufficient", source_address
+            )
             raise PasswordAloneInsufficient()
         return attempt
 
@@ -109,24 +114,49 @@ class PasswordAuthenticator:
         self,
         attempt: Attempt | None,
         password: str,
-        subject: str,
+        raw_username: str,
+        user: User | None,
         reason: str,
         source_address: str | None,
     ) -> NoReturn:
         if self._throttle is not None and attempt is not None:
             await to_thread.run_sync(self._throttle.failed, attempt, password)
-        self._record_failure(subject, reason, source_address)
+        await self._record_failure(raw_username, user, reason, source_address)
         raise AuthenticationFailed()
 
-    def _record_failure(self, subject: str, reason: str, source_address: str | None) -> None:
+    async def _record_failure(
+        self, raw_username: str, user: User | None, reason: str, source_address: str | None
+    ) -> None:
+        # The audit append is a database write: keep it off the event loop, which an attack would
+        # otherwise stall for every refused attempt.
+        await to_thread.run_sync(self._write_failure, raw_username, user, reason, source_address)
+
+    def _write_failure(
+        self, raw_username: str, user: User | None, reason: str, source_address: str | None
+    ) -> None:
         # The reason is for the audit trail only; the caller shows one message for all of them.
+        known = user or self._lookup(raw_username)
+        details = {} if known else self._pseudonym(raw_username)
         self._audit.record(
             AuditEvent(
                 action="login.password",
                 outcome=Outcome.FAILURE,
                 at=self._clock.now(),
-                subject=subject[:256],
+                subject=known.username if known else None,
                 reason=reason,
                 source_address=source_address,
+                details=details,
             )
         )
+
+    def _pseudonym(self, raw_username: str) -> dict[str, str]:
+        """A keyed digest of a name that matches no account, never the name itself.
+
+        People type their password into the username field; the audit trail must not keep it
+        (REQUIREMENTS, Audit). The digest still lets the security officer see that the same
+        unknown name was tried again and again.
+        """
+        if self._pseudonym_key is None:
+            return {}
+        digest = hmac.new(self._pseudonym_key, raw_username.encode("utf-8", "replace"), "sha256")
+        return {"unknown_name": digest.hexdigest()[:20]}
