@@ -363,3 +363,15 @@ def test_dashboard_lists_recent_attack_alerts(
 
     assert "attack.spraying" in page.split('id="alerts"')[1].split("</ul>")[0]
     assert "198.51.100.9" in page
+
+
+@pytest.mark.parametrize("user_id", ["99999999999999999999", "-1", "abc", "0"])
+def test_impossible_user_ids_are_404_pages(
+    client: TestClient, sqlite_services: Services, user_id: str
+) -> None:
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "root", "admin"))
+
+    response = client.get(f"/admin/users/{user_id}")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")

@@ -63,6 +63,7 @@ RECOVERY_PURPOSE = "admin-recovery:{user_id}"
 MAX_REASON_LENGTH = 256
 RECENT_SIGN_INS = 20
 RECENT_ALERTS = 10
+MAX_USER_ID = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +238,11 @@ class AdminService:
 
     def user(self, actor: AdminActor, user_id: int) -> User:
         self.authorize(actor, Action.VIEW_USERS)
+        return self._existing(user_id)
+
+    def _existing(self, user_id: int) -> User:
+        if not 0 < user_id <= MAX_USER_ID:  # an id from a URL, beyond any database integer
+            raise NotFoundError(f"no user with id {user_id}")
         return self._stores.users.get(user_id)
 
     def detail(self, actor: AdminActor, user_id: int) -> UserDetail:
@@ -352,7 +358,7 @@ class AdminService:
     def _target(self, actor: AdminActor, user_id: int, action: Action) -> User:
         """The user to change, once the actor may: console accounts need ``MANAGE_ADMINS``."""
         self.authorize(actor, action, str(user_id))
-        user = self._stores.users.get(user_id)
+        user = self._existing(user_id)
         if is_console_user(user.roles) and user.id != actor.user_id:
             self.authorize(actor, Action.MANAGE_ADMINS, user.username)
         return user

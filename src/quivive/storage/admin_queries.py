@@ -42,6 +42,8 @@ from quivive.storage.users import UserRepository
 # Past the last code point: "abc" <= name < "abc" + this is the prefix range on a plain index.
 _PREFIX_END = "\U0010ffff"
 MAX_PAGE_SIZE = 200
+# Cursors come from URLs: past the largest integer every backend stores, there is nothing.
+MAX_ID = 2**62
 PASSWORD_ONLY_SHOWN = 50
 
 
@@ -146,6 +148,8 @@ class AdminQueries:
 
     def users_page(self, query: UserQuery) -> UserPage:
         limit = max(1, min(query.limit, MAX_PAGE_SIZE))
+        if query.after >= MAX_ID:
+            return UserPage([], None)
         statement = self._users_statement(query).limit(limit + 1)
         with self._engine.connect() as conn:
             ids = [int(value) for value in conn.execute(statement).scalars()]

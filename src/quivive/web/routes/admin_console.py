@@ -161,7 +161,7 @@ def _refusal(web: WebState, request: Request, exc: ValidationError | ConflictErr
     return web.translate(request, messages.FORM_INVALID) + f" ({exc.details.get('field', '')})"
 
 
-@router.get("/users/{user_id}")
+@router.get("/users/{user_id:int}")
 async def user_page(request: Request, user_id: int) -> Response:
     actor = await console_actor(request)
     if isinstance(actor, Response):
@@ -218,7 +218,7 @@ def _confirmed(form: dict[str, str]) -> bool:
     return form.get("confirm") == "yes"
 
 
-@router.post("/users/{user_id}/edit")
+@router.post("/users/{user_id:int}/edit")
 async def edit_user(request: Request, user_id: int) -> Response:
     def change(web: WebState, actor: AdminActor, form: dict[str, str]) -> None:
         roles = form.get("roles", "").replace(",", " ").split()
@@ -233,7 +233,7 @@ async def edit_user(request: Request, user_id: int) -> Response:
     return await _change(request, user_id, "updated", change)
 
 
-@router.post("/users/{user_id}/disable")
+@router.post("/users/{user_id:int}/disable")
 async def disable_user(request: Request, user_id: int) -> Response:
     def change(web: WebState, actor: AdminActor, form: dict[str, str]) -> str | None:
         if not _confirmed(form):
@@ -244,7 +244,7 @@ async def disable_user(request: Request, user_id: int) -> Response:
     return await _change(request, user_id, "disabled", change)
 
 
-@router.post("/users/{user_id}/enable")
+@router.post("/users/{user_id:int}/enable")
 async def enable_user(request: Request, user_id: int) -> Response:
     def change(web: WebState, actor: AdminActor, _form: dict[str, str]) -> None:
         web.services.admin.set_enabled(actor, user_id, enabled=True)
@@ -252,7 +252,7 @@ async def enable_user(request: Request, user_id: int) -> Response:
     return await _change(request, user_id, "enabled", change)
 
 
-@router.post("/users/{user_id}/factors/reset")
+@router.post("/users/{user_id:int}/factors/reset")
 async def reset_factors(request: Request, user_id: int) -> Response:
     def change(web: WebState, actor: AdminActor, form: dict[str, str]) -> str | None:
         if not _confirmed(form):
@@ -265,7 +265,7 @@ async def reset_factors(request: Request, user_id: int) -> Response:
     return await _change(request, user_id, "factors_reset", change)
 
 
-@router.post("/users/{user_id}/sessions/{public_id}/revoke")
+@router.post("/users/{user_id:int}/sessions/{public_id}/revoke")
 async def revoke_session(request: Request, user_id: int, public_id: str) -> Response:
     def change(web: WebState, actor: AdminActor, _form: dict[str, str]) -> str | None:
         admin = web.services.admin
@@ -277,7 +277,7 @@ async def revoke_session(request: Request, user_id: int, public_id: str) -> Resp
     return await _change(request, user_id, "session_revoked", change)
 
 
-@router.post("/users/{user_id}/sessions/revoke-all")
+@router.post("/users/{user_id:int}/sessions/revoke-all")
 async def revoke_all(request: Request, user_id: int) -> Response:
     def change(web: WebState, actor: AdminActor, form: dict[str, str]) -> str | None:
         if not _confirmed(form):
@@ -288,7 +288,7 @@ async def revoke_all(request: Request, user_id: int) -> Response:
     return await _change(request, user_id, "sessions_revoked", change)
 
 
-@router.post("/users/{user_id}/throttle/clear")
+@router.post("/users/{user_id:int}/throttle/clear")
 async def clear_throttle(request: Request, user_id: int) -> Response:
     def change(web: WebState, actor: AdminActor, _form: dict[str, str]) -> str | None:
         user = web.services.admin.user(actor, user_id)
