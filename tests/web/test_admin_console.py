@@ -375,3 +375,42 @@ def test_impossible_user_ids_are_404_pages(
 
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
+
+
+def test_audit_export_streams_json_lines_and_is_audited(
+    client: TestClient, sqlite_services: Services, audit: RecordingAudit
+) -> None:
+    import json
+    from datetime import timedelta
+
+    from quivive.domain.audit import AuditEvent
+
+    now = sqlite_services.clock.now()
+    for index in range(250):
+        sqlite_services.audit_trail.append(
+            AuditEvent("login.password", Outcome.SUCCESS, now - timedelta(days=index % 3), "u")
+        )
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "reader", "auditor"))
+
+    everything = client.get("/admin/audit/export")
+    recent = client.get("/admin/audit/export", params={"since": now.date().isoformat()})
+
+    assert everything.status_code == 200
+    assert everything.headers["content-type"].startswith("application/x-ndjson")
+    assert "attachment" in everything.headers["content-disposition"]
+    lines = everything.text.splitlines()
+    assert len(lines) == 250
+    assert json.loads(lines[0])["action"] == "login.password"
+    assert len(recent.text.splitlines()) == 84
+    assert [e.action for e in audit.events].count("audit.exported") == 2
+
+
+def test_helpdesk_cannot_export_the_audit(
+    client: TestClient, sqlite_services: Services, audit: RecordingAudit
+) -> None:
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "desk", "helpdesk"))
+
+    response = client.get("/admin/audit/export")
+
+    assert response.status_code == 403
+    assert _refusals(audit) == [("admin.forbidden", "audit.view")]

@@ -9,7 +9,7 @@ audited with the administrator as actor and the request's origin.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -23,7 +23,7 @@ from quivive.domain.admin_roles import (
     touches_admins,
 )
 from quivive.domain.audit import AuditEvent, AuditSink, Outcome
-from quivive.domain.audit_chain import ChainRecord, format_time
+from quivive.domain.audit_chain import ChainRecord, format_time, to_json
 from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.sessions import Session
 from quivive.domain.throttling import KeyKind
@@ -222,6 +222,15 @@ class AdminService:
         counts = self._stores.queries.failures_by_period(format_time(first)[:width], width)
         periods = [format_time(first + step * index)[:width] for index in range(count)]
         return [Bar(period, *counts.get(period, (0, 0))) for period in periods]
+
+    def export_audit(self, actor: AdminActor, since: datetime | None) -> Iterator[str]:
+        """JSON Lines of the records since ``since`` (the export itself is audited first)."""
+        self.authorize(actor, Action.VIEW_AUDIT)
+        details = {"since": since.isoformat() if since else "start", "format": "jsonl"}
+        self._record(actor, "audit.exported", None, details=details)
+        with self._trail.export(since) as records:
+            for record in records:
+                yield to_json(record) + "\n"
 
     def verify_audit(self, actor: AdminActor) -> VerifyReport:
         """Check the whole chain (hashes, links, signed checkpoints); audited."""

@@ -7,16 +7,17 @@ to the page with a notice; destructive ones need the confirmation box ticked.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, time
 from functools import partial
 from typing import TypeVar
 from urllib.parse import urlencode
 
 from anyio import to_thread
 from fastapi import APIRouter
+from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from quivive.domain.admin_roles import Action, allowed
 from quivive.domain.mfa_policy import MfaRule
@@ -308,6 +309,32 @@ async def verify_audit(request: Request) -> Response:
         return actor
     report = await _run(partial(web_state(request).services.admin.verify_audit, actor))
     return await _audit_page(request, actor, report)
+
+
+@router.get("/audit/export")
+async def export_audit(request: Request) -> Response:
+    """The trail as JSON Lines, streamed (a year of records never sits in memory)."""
+    actor = await console_actor(request)
+    if isinstance(actor, Response):
+        return actor
+    web = web_state(request)
+    raw = _param(request, "since")
+    try:
+        since = datetime.combine(date.fromisoformat(raw), time(0), tzinfo=UTC) if raw else None
+    except ValueError:
+        since = None
+    lines = web.services.admin.export_audit(actor, since)
+    first = await _run(partial(next, lines, ""))  # the permission check runs before streaming
+    body = iterate_in_threadpool(_chain(first, lines))
+    name = f"quivive-audit-{web.services.clock.now():%Y%m%d-%H%M%S}.jsonl"
+    headers = {"content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store"}
+    return StreamingResponse(body, media_type="application/x-ndjson", headers=headers)
+
+
+def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
+    if first:
+        yield first
+    yield from rest
 
 
 @router.get("/audit")
