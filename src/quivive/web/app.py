@@ -54,6 +54,9 @@ def create_app(services: Services) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
         lifespan=lifespan,
+        # Quivive ships no OpenTelemetry SDK; left on, FastAPI looks up the global tracer, meter
+        # and logger providers on every request, which costs more than a forward-auth check.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     cookies = CookiePolicy(https=settings.https, domain=settings.session.cookie_domain)
     app.state.quivive = WebState(
