@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
+import httpx
 import httpx2
 import pytest
 import redis
@@ -16,6 +18,7 @@ from starlette.testclient import TestClient
 
 from quivive.clock import FrozenClock
 from quivive.composition import Services, build_services
+from quivive.domain.gate import Identity
 from quivive.services.accounts import NewAccount
 from quivive.services.sessions import ActiveSession
 from quivive.storage.database import upgrade
@@ -385,3 +388,32 @@ def test_revocation_on_one_node_reaches_the_other_within_seconds(
             while verify(b, f"{APP}/x").status_code == 200:
                 assert time.monotonic() < deadline, "node b still lets the session through"
                 time.sleep(0.2)
+
+
+def test_concurrent_misses_for_one_session_load_it_once(
+    client: TestClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log_in(client)
+    cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    calls: list[str] = []
+    load = services.gate.load
+
+    def slow_load(token: str) -> Identity | None:
+        calls.append(token)
+        time.sleep(0.3)  # while it runs, the other requests arrive
+        return load(token)
+
+    monkeypatch.setattr(services.gate, "load", slow_load)
+    app = create_app(services)
+
+    async def burst() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        headers = {"cookie": cookie, "x-original-url": f"{APP}/x"}
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as browser:
+            answers = await asyncio.gather(
+                *(browser.get("/api/verify", headers=headers) for _ in range(10))
+            )
+        return [answer.status_code for answer in answers]
+
+    assert asyncio.run(burst()) == [200] * 10
+    assert len(calls) == 1
