@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 from quivive.clock import FrozenClock
 from quivive.composition import Services
 from quivive.domain.throttling import KeyKind
+from quivive.protocols import totp
 from quivive.services.accounts import NewAccount
 from quivive.web.app import create_app
 from support.quivive import RecordingAudit, running_services
@@ -214,3 +215,100 @@ def test_real_user_gets_in_while_an_attacker_hammers_through_the_proxy(
 
     assert post_login(client, "alice", "wrong", forwarded_for="10.0.0.66").status_code == 429
     assert post_login(client, "alice", PASSWORD, forwarded_for="10.0.0.7").status_code == 303
+
+
+# --- past the limit, password + second factor still opens the account ----------------------------
+
+
+def enrol_totp(services: Services, clock: FrozenClock) -> str:
+    user = services.accounts.get("alice")
+    pending = services.totp.begin(user.id, user.username)
+    assert services.totp.confirm(user.id, code_at(pending.secret, clock), "Phone")
+    clock.advance(timedelta(seconds=60))  # the enrolment code's step is spent
+    return pending.secret
+
+
+def code_at(secret: str, clock: FrozenClock) -> str:
+    return totp.code_at(secret, totp.step_at(clock.now()))
+
+
+def post_login_with_code(
+    client: TestClient, password: str, code: str, *, forwarded_for: str
+) -> httpx2.Response:
+    headers = {"accept-language": "en", "x-forwarded-for": forwarded_for}
+    data = {
+        "csrf_token": csrf_token(client),
+        "username": "alice",
+        "password": password,
+        "code": code,
+    }
+    return client.post("/login", data=data, headers=headers, follow_redirects=False)
+
+
+def hammer(client: TestClient) -> None:
+    for attempt in range(5):
+        post_login(client, "alice", "wrong", forwarded_for=f"10.9.0.{attempt}")
+
+
+def test_past_the_limit_the_page_asks_for_the_code_with_the_password(
+    limited: tuple[Services, TestClient], clock: FrozenClock
+) -> None:
+    services, client = limited
+    enrol_totp(services, clock)
+    hammer(client)
+
+    refused = post_login(client, "alice", PASSWORD, forwarded_for="10.0.0.7")
+
+    assert refused.status_code == 403
+    assert 'name="code"' in refused.text
+    assert "authenticator app" in alert_text(refused.text)
+
+
+def test_past_the_limit_password_and_totp_code_still_open_the_account(
+    limited: tuple[Services, TestClient], clock: FrozenClock
+) -> None:
+    services, client = limited
+    secret = enrol_totp(services, clock)
+    hammer(client)
+
+    response = post_login_with_code(
+        client, PASSWORD, code_at(secret, clock), forwarded_for="10.0.0.7"
+    )
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/account"
+    account = client.get("/account", follow_redirects=False)
+    assert account.status_code == 200
+    assert "AAL2" in account.text
+
+
+def test_past_the_limit_a_wrong_or_replayed_code_does_not_open_the_account(
+    limited: tuple[Services, TestClient], clock: FrozenClock
+) -> None:
+    services, client = limited
+    secret = enrol_totp(services, clock)
+    hammer(client)
+    code = code_at(secret, clock)
+
+    wrong = post_login_with_code(client, PASSWORD, "000000", forwarded_for="10.0.0.7")
+    right = post_login_with_code(client, PASSWORD, code, forwarded_for="10.0.0.8")
+    client.cookies.clear()
+    replayed = post_login_with_code(client, PASSWORD, code, forwarded_for="10.0.0.9")
+
+    assert wrong.status_code == 401
+    assert right.status_code == 303
+    assert replayed.status_code == 401
+
+
+def test_past_the_limit_the_code_without_the_right_password_does_not_help(
+    limited: tuple[Services, TestClient], clock: FrozenClock
+) -> None:
+    services, client = limited
+    secret = enrol_totp(services, clock)
+    hammer(client)
+
+    response = post_login_with_code(
+        client, "wrong", code_at(secret, clock), forwarded_for="10.0.0.7"
+    )
+
+    assert response.status_code == 401

@@ -19,8 +19,9 @@ LOGIN_THROTTLED = N_("Too many failed attempts. Please wait {wait} before trying
 WAIT_SECONDS = N_("{count} s")
 WAIT_MINUTES = N_("{count} min")
 PASSWORD_ALONE_INSUFFICIENT = N_(
-    "After too many failed attempts, a password alone can no longer open this account. "
-    "Please ask your administrator to unblock it."
+    "After too many failed attempts, a password alone can no longer open this account. Enter "
+    "the code from your authenticator app with your password, sign in with a passkey, or ask "
+    "your administrator to unblock it."
 )
 
 PASSWORD_REASONS = {

@@ -9,15 +9,17 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from quivive.domain.assurance import Verification
 from quivive.domain.audit import AuditEvent, Outcome
 from quivive.domain.sessions import AssuranceLevel
 from quivive.domain.throttling import LoginThrottled, PasswordAloneInsufficient
 from quivive.domain.users import User
 from quivive.errors import AuthenticationFailed
+from quivive.services.totp import TotpFactor
 from quivive.web import messages
 from quivive.web.csrf import CSRF_FIELD
 from quivive.web.forms import MAX_FIELD_LENGTH, read_form
-from quivive.web.mfa_flow import after_password
+from quivive.web.mfa_flow import after_password, origin_of
 from quivive.web.state import SESSION_COOKIE, WebState, safe_next, see_other, web_state
 
 router = APIRouter()
@@ -69,17 +71,23 @@ async def login(request: Request) -> Response:
             status_code=400,
         )
     source = request.state.client_address
+    code = form.get("code", "").strip()[:MAX_FIELD_LENGTH]
+    second_factor = TotpWithPassword(web.services.totp, code) if code else None
     try:
         user = await web.services.authenticator.authenticate(
-            username, password, source_address=source
+            username, password, source_address=source, second_factor=second_factor
         )
     except LoginThrottled as exc:
         return _login_throttled(web, request, username, next_url, exc.seconds_to_wait)
     except PasswordAloneInsufficient:
         message = messages.PASSWORD_ALONE_INSUFFICIENT
-        return _login_failed(web, request, username, next_url, message, status_code=403)
+        return _login_failed(
+            web, request, username, next_url, message, status_code=403, ask_code=True
+        )
     except AuthenticationFailed:
-        return _login_failed(web, request, username, next_url, messages.LOGIN_FAILED)
+        return _login_failed(
+            web, request, username, next_url, messages.LOGIN_FAILED, ask_code=bool(code)
+        )
     token = await to_thread.run_sync(
         partial(
             _start_session,
@@ -91,8 +99,20 @@ async def login(request: Request) -> Response:
             request_id=request.state.request_id,
         )
     )
-    # A second factor, the enrolment nudge or the enrolment wall may come before ``next``.
-    response = see_other(await after_password(web, user, token, next_url))
+    if second_factor is not None and second_factor.credential_id is not None:
+        token, _assurance = await to_thread.run_sync(
+            partial(
+                web.services.mfa.upgrade,
+                token,
+                user,
+                Verification("totp", ("otp",), second_factor.credential_id),
+                origin_of(request),
+            )
+        )
+        response = see_other(next_url)
+    else:
+        # A second factor, the enrolment nudge or the enrolment wall may come before ``next``.
+        response = see_other(await after_password(web, user, token, next_url))
     web.cookies.set(response, SESSION_COOKIE, token)
     return response
 
@@ -126,6 +146,23 @@ def _start_session(
     return token
 
 
+class TotpWithPassword:
+    """A TOTP code typed on the sign-in page with the password (a ``FactorCheck``).
+
+    Past the consecutive-failure line a password alone no longer opens an account; the real user
+    still gets in with the code from their app, which the attacker hammering the account lacks.
+    """
+
+    def __init__(self, totp: TotpFactor, code: str) -> None:
+        self._totp = totp
+        self._code = code
+        self.credential_id: str | None = None
+
+    async def verify(self, user: User) -> bool:
+        self.credential_id = await to_thread.run_sync(self._totp.verify, user.id, self._code)
+        return self.credential_id is not None
+
+
 def _login_failed(
     web: WebState,
     request: Request,
@@ -134,12 +171,14 @@ def _login_failed(
     message: str,
     *,
     status_code: int = 401,
+    ask_code: bool = False,
 ) -> Response:
     context = {
         "next": next_url,
         "username": username,
         "notice": None,
         "error": web.translate(request, message),
+        "ask_code": ask_code,
     }
     return web.render_form(request, "login.html", context, status_code=status_code)
 
