@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,17 @@ class CliState:
             with reported_errors():
                 self._settings = load_settings(config_file=self.config_file)
         return self._settings
+
+
+def fit_consoles_to_terminal() -> None:
+    """Honour COLUMNS as it is when a command runs, not when this module was imported.
+
+    Rich reads COLUMNS once, when a console is created; a process that runs several commands
+    (the tests, an embedding script) would otherwise keep the first width it saw.
+    """
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        console.width = errors.width = int(columns)
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:

@@ -17,6 +17,7 @@ from quivive.cli.context import (
     CliState,
     console,
     fail,
+    fit_consoles_to_terminal,
     opened_services,
     reported_errors,
     state_of,
@@ -56,6 +57,7 @@ def root(
         ),
     ] = None,
 ) -> None:
+    fit_consoles_to_terminal()
     ctx.obj = CliState(config_file=config)
 
 

@@ -65,7 +65,10 @@ def print_rules(settings: Settings) -> None:
         return
     console.print(rules_table(settings))
     domains = allowed_domains(settings.gate, settings.public_host, settings.session.cookie_domain)
-    console.print("gate return URLs allowed on: " + ", ".join(domains), highlight=False)
+    # soft_wrap: a list of domains is copied from the terminal, so never break it mid-line.
+    console.print(
+        "gate return URLs allowed on: " + ", ".join(domains), highlight=False, soft_wrap=True
+    )
 
 
 @app.command("test")
