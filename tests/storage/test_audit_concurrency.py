@@ -15,6 +15,7 @@ from support.quivive import make_settings, running_services
 
 APPENDS_PER_PROCESS = 300
 PROCESSES = 2
+ROUNDS = 2
 START_TIMEOUT_S = 60
 
 
@@ -25,12 +26,16 @@ def append_many(
         make_settings(Path(data_dir), database_url=database_url), schema=schema
     )
     try:
-        barrier.wait(START_TIMEOUT_S)
-        for number in range(APPENDS_PER_PROCESS):
-            event = AuditEvent(
-                "login.password", Outcome.SUCCESS, datetime.now(UTC), actor=f"{name}-{number}"
-            )
-            services.audit_trail.append(event)  # the trail, not the sink: errors must surface
+        # Two rounds, each started together: on a busy machine one process can finish a round
+        # before the other is scheduled, but every round still holds both writers, so the chain
+        # always interleaves and the race at each start is real.
+        for round_start in range(0, APPENDS_PER_PROCESS, APPENDS_PER_PROCESS // ROUNDS):
+            barrier.wait(START_TIMEOUT_S)
+            for number in range(round_start, round_start + APPENDS_PER_PROCESS // ROUNDS):
+                event = AuditEvent(
+                    "login.password", Outcome.SUCCESS, datetime.now(UTC), actor=f"{name}-{number}"
+                )
+                services.audit_trail.append(event)  # the trail, not the sink: errors surface
     finally:
         services.close()
 
