@@ -17,36 +17,17 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from quivive.clock import FrozenClock
 from quivive.composition import Services, build_services
 from quivive.storage.database import upgrade
 from quivive.web.app import create_app
-from support.live_server import LiveServer
+from support.live_server import LateApp, LiveServer
 from support.quivive import make_settings
+from support.virtual_authenticator import NO_AUTOFILL, VIRTUAL_AUTHENTICATOR
 
 PASSWORD = "correct horse battery staple 42"
 NURSE_PASSWORD = "tisane de camomille 2026 bleue"
-VIRTUAL_AUTHENTICATOR = {
-    "protocol": "ctap2",
-    "transport": "internal",
-    "hasResidentKey": True,
-    "hasUserVerification": True,
-    "isUserVerified": True,
-    "automaticPresenceSimulation": True,
-}
-NO_AUTOFILL = "PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);"
-
-
-@dataclass
-class LateApp:
-    app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.app is None:
-            raise RuntimeError("app not built yet")
-        await self.app(scope, receive, send)
 
 
 @dataclass

@@ -12,31 +12,14 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from quivive.composition import Services
 from quivive.services.accounts import NewAccount
 from quivive.web.app import create_app
-from support.live_server import LiveServer
+from support.live_server import LateApp, LiveServer
 from support.quivive import running_services
 
 PASSWORD = "un été au bord du Lot 1987"
-
-
-class LateApp:
-    """An ASGI app whose real app is plugged in once the server's port is known.
-
-    The app's public URL must be the address the browser uses (CSRF compares the Origin header
-    with it), and that address holds the port LiveServer picks when it starts.
-    """
-
-    def __init__(self) -> None:
-        self.app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.app is None:
-            raise RuntimeError("the Quivive app is not plugged in yet")
-        await self.app(scope, receive, send)
 
 
 @dataclass(frozen=True)

@@ -16,39 +16,15 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import CDPSession, Page, expect
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from quivive.composition import Services
 from quivive.services.accounts import NewAccount
 from quivive.web.app import create_app
-from support.live_server import LiveServer
+from support.live_server import LateApp, LiveServer
 from support.quivive import RecordingAudit, running_services
+from support.virtual_authenticator import NO_AUTOFILL, VIRTUAL_AUTHENTICATOR
 
 PASSWORD = "correct horse battery staple 42"
-VIRTUAL_AUTHENTICATOR = {
-    "protocol": "ctap2",
-    "transport": "internal",
-    "hasResidentKey": True,
-    "hasUserVerification": True,
-    "isUserVerified": True,
-    "automaticPresenceSimulation": True,
-}
-
-# As in a browser without passkey autofill: otherwise the virtual authenticator answers the
-# login page's autofill request at once and signs in before the test can act.
-NO_AUTOFILL = "PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);"
-
-
-@dataclass
-class LateApp:
-    """The live server's port is known only once it listens; the app is built after that."""
-
-    app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.app is None:
-            raise RuntimeError("app not built yet")
-        await self.app(scope, receive, send)
 
 
 @dataclass

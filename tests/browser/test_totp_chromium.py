@@ -15,27 +15,14 @@ from pathlib import Path
 import pyotp
 import pytest
 from playwright.sync_api import Page, expect
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from quivive.clock import FrozenClock
 from quivive.services.accounts import NewAccount
 from quivive.web.app import create_app
-from support.live_server import LiveServer
+from support.live_server import LateApp, LiveServer
 from support.quivive import RecordingAudit, running_services
 
 PASSWORD = "correct horse battery staple 42"
-
-
-@dataclass
-class LateApp:
-    """The live server's port is known only once it listens; the app is built after that."""
-
-    app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.app is None:
-            raise RuntimeError("app not built yet")
-        await self.app(scope, receive, send)
 
 
 @dataclass

@@ -21,12 +21,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from quivive.composition import Services
 from quivive.services.accounts import NewAccount
 from quivive.web.app import create_app
-from support.live_server import LiveServer
+from support.live_server import LateApp, LiveServer
 from support.quivive import running_services
 
 PASSWORD = "correct horse battery staple 42"
@@ -59,18 +58,6 @@ async def echo(request: Request) -> JSONResponse:
         if name.decode().lower().startswith("remote-")
     }
     return JSONResponse({"path": request.url.path, "query": request.url.query, "remote": remote})
-
-
-class LateApp:
-    """Quivive's app, plugged in once LiveServer's port (hence its public URL) is known."""
-
-    def __init__(self) -> None:
-        self.app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.app is None:
-            raise RuntimeError("Quivive is not plugged in yet")
-        await self.app(scope, receive, send)
 
 
 def free_port() -> int:

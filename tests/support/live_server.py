@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 10.0
@@ -133,3 +133,20 @@ def _wait_until_accepting(port: int, deadline: float) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+class LateApp:
+    """An ASGI app whose real app is plugged in once the live server's port is known.
+
+    Quivive's public URL must be the address the browser uses (CSRF compares the Origin header
+    with it, WebAuthn derives its RP ID from it), and that address holds the port LiveServer picks
+    only when it starts: serve a ``LateApp``, then set ``.app`` to the app built for that URL.
+    """
+
+    def __init__(self) -> None:
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is None:
+            raise RuntimeError("the app is not plugged in yet")
+        await self.app(scope, receive, send)
