@@ -15,12 +15,15 @@ from quivive import config
 from quivive.config import (
     SETTING_SPECS,
     AdminSettings,
+    AlertSettings,
+    MetricsSettings,
     OidcSettings,
     PasswordSettings,
     SessionSettings,
     Settings,
     SmtpSettings,
     ThrottleSettings,
+    WebhookSettings,
     describe_settings,
     format_duration,
     load_settings,
@@ -76,6 +79,11 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "smtp.username": ("quivive", "quivive"),
     "smtp.password": ("s3cret", "s3cret"),
     "smtp.starttls": ("false", False),
+    "alerts.email": ("rssi@hopital.example", "rssi@hopital.example"),
+    "webhook.url": ("https://siem.example.org/hook", "https://siem.example.org/hook"),
+    "webhook.secret": ("hook-s3cret", "hook-s3cret"),
+    "metrics.token": ("scrape-t0ken", "scrape-t0ken"),
+    "metrics.localhost_only": ("false", False),
 }
 
 BAD_VALUES: list[tuple[str, str]] = [
@@ -127,6 +135,11 @@ BAD_VALUES: list[tuple[str, str]] = [
     ("smtp.username", "x" * 257),
     ("smtp.password", "x" * 257),
     ("smtp.starttls", "maybe"),
+    ("alerts.email", "not-an-address"),
+    ("webhook.url", "ftp://siem.example.org/hook"),
+    ("webhook.secret", "x" * 257),
+    ("metrics.token", "x" * 257),
+    ("metrics.localhost_only", "maybe"),
     ("establishment_name", "x" * 201),
     ("establishment_name", "CH\nBcc: attacker@example.org"),
     ("log_format", "xml"),
@@ -349,6 +362,9 @@ def test_table_matches_the_dataclasses() -> None:
         "smtp": SmtpSettings,
         "oidc": OidcSettings,
         "admin": AdminSettings,
+        "webhook": WebhookSettings,
+        "alerts": AlertSettings,
+        "metrics": MetricsSettings,
     }
     top = (
         {f.name for f in dataclasses.fields(Settings)}

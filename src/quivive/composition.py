@@ -15,15 +15,19 @@ from quivive.domain.throttling import DelayCurve, DetectionPolicy, ThrottlePolic
 from quivive.protocols.webauthn import RelyingParty
 from quivive.services.accounts import AccountService, PasswordRules
 from quivive.services.admin import AdminService, AdminStores
+from quivive.services.alert_channels import EmailAlertSink, FanOutAlertSink, WebhookAlertSink
 from quivive.services.alert_log import LoggingAlertSink
 from quivive.services.audit import AuditTrail, ChainedAuditSink, CheckpointSigner
 from quivive.services.authentication import PasswordAuthenticator
 from quivive.services.first_admin import FirstAdminSetup
 from quivive.services.gate import GateService, RevocationFeed
-from quivive.services.mailer import Mailer, mailer_for
+from quivive.services.mailer import Mailer, NullMailer, mailer_for
+from quivive.services.metrics import MeteredAlertSink, MeteredAuditSink, Metrics
 from quivive.services.mfa import FactorRegistry, MfaService
 from quivive.services.mfa_policy import MfaPolicyService
+from quivive.services.notifications import AdminThrottleWatch, UserNotifier
 from quivive.services.oidc_provider import OidcProvider, build_oidc
+from quivive.services.outbox import Outbox
 from quivive.services.passkeys import PasskeyFactor, PasskeyService, PasskeyStores
 from quivive.services.password_hashing import PasswordHasher
 from quivive.services.recovery_codes import RecoveryCodeFactor
@@ -32,6 +36,7 @@ from quivive.services.sessions import SessionPolicy, SessionService
 from quivive.services.sign_ins import SignInRecorder
 from quivive.services.throttling import LoginThrottle
 from quivive.services.totp import TotpFactor
+from quivive.services.webhook import WebhookSender
 from quivive.storage.admin_queries import AdminQueries
 from quivive.storage.audit import AuditRepository
 from quivive.storage.data_dir import load_or_create_key, prepare_data_dir
@@ -92,8 +97,11 @@ class Services:
     mailer: Mailer
     gate: GateService
     admin: AdminService
+    metrics: Metrics
+    outbox: Outbox  # e-mail and webhook deliveries, off the request path
 
     def close(self) -> None:
+        self.outbox.close()
         self.oidc.close()
         self.hasher.close()
         self.engine.dispose()
@@ -114,9 +122,20 @@ def build_services(
     audit_trail = AuditTrail(
         AuditRepository(engine), CheckpointSigner.from_data_dir(settings.data_dir), clock
     )
-    audit = audit or ChainedAuditSink(audit_trail)
+    metrics, outbox, mailer = Metrics(), Outbox(), mailer_for(settings.smtp)
+    audit = MeteredAuditSink(audit or ChainedAuditSink(audit_trail), metrics)
     # Every login.* event of a known user also feeds the account page's recent sign-ins.
     audit = SignInRecorder(audit, UserRepository(engine), SignInRepository(engine))
+    audit = UserNotifier(
+        audit,
+        UserRepository(engine),
+        mailer,
+        outbox,
+        establishment=settings.establishment_name,
+        language=settings.language,
+    )
+    alerts = MeteredAlertSink(alerts or _alert_channels(settings, mailer, outbox), metrics)
+    audit = AdminThrottleWatch(audit, UserRepository(engine), alerts)
     hasher = PasswordHasher(
         memory_kib=settings.password.hash_memory_kib,
         time_cost=settings.password.hash_time_cost,
@@ -136,7 +155,6 @@ def build_services(
         blocklist=ShippedBlocklist(),
     )
     accounts = AccountService(users, sessions, hasher, rules, audit, clock)
-    alerts = alerts or LoggingAlertSink()
     passkeys = _passkeys(settings, engine, users, audit, alerts, clock)
     mfa = _mfa(settings, engine, sessions, audit, clock, passkeys)
     throttle = _login_throttle(settings, engine, audit, alerts, clock)
@@ -182,8 +200,31 @@ def build_services(
             clock,
             mfa["mfa_policy"],
         ),
+        metrics=metrics,
+        outbox=outbox,
+        mailer=mailer,
         **mfa,
     )
+
+
+def _alert_channels(settings: Settings, mailer: Mailer, outbox: Outbox) -> AlertSink:
+    """The log always; e-mail to the security officer and the webhook when configured."""
+    sinks: list[AlertSink] = [LoggingAlertSink()]
+    name = settings.establishment_name
+    if settings.alerts.email and not isinstance(mailer, NullMailer):
+        sinks.append(
+            EmailAlertSink(
+                mailer,
+                settings.alerts.email,
+                outbox,
+                establishment=name,
+                language=settings.language,
+            )
+        )
+    if settings.webhook.url:
+        sender = WebhookSender(settings.webhook.url, settings.webhook.secret, outbox)
+        sinks.append(WebhookAlertSink(sender, name))
+    return FanOutAlertSink(sinks)
 
 
 def _admin(
@@ -274,7 +315,6 @@ def _mfa(
         "totp": totp,
         "recovery_codes": recovery_codes,
         "sign_ins": SignInRepository(engine),
-        "mailer": mailer_for(settings.smtp),
     }
 
 

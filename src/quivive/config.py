@@ -138,6 +138,26 @@ class OidcSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """Where alerts are POSTed as signed JSON; url None: no webhook."""
+
+    url: str | None = None
+    secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    email: str | None = None  # the security officer's address
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    token: str | None = field(default=None, repr=False)
+    # Scrapers usually run on the host itself; anything else must come with the token.
+    localhost_only: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class AdminSettings:
     # Console sign-in needs a passkey by default (issue 7): a phished password and TOTP code must
     # not open every account of the establishment. `quivive admin recover` is the way out.
@@ -170,6 +190,9 @@ class Settings:
     # [gate] and [[gate.rules]] (config_gate; no env twin)
     gate: GateSettings = field(default_factory=GateSettings)
     admin: AdminSettings = AdminSettings()
+    webhook: WebhookSettings = WebhookSettings()
+    alerts: AlertSettings = AlertSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @property
     def https(self) -> bool:
@@ -434,6 +457,44 @@ class PublicUrl:
         if "@" in parts.netloc:
             raise ValueError("must not contain a user name or password")
         return f"{scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookUrl:
+    @property
+    def expected(self) -> str:
+        return "an absolute http(s) URL, or empty for none"
+
+    def parse(self, raw: object) -> str | None:
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        text = _to_str(raw, self.expected)
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ValueError(f"expected {self.expected}") from None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected {self.expected}")
+        if any(char.isspace() or _is_control(char) for char in text):
+            raise ValueError("must not contain spaces or control characters")
+        return text
+
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,253}")
+
+
+@dataclass(frozen=True, slots=True)
+class EmailAddress:
+    @property
+    def expected(self) -> str:
+        return "an e-mail address, or empty for none"
+
+    def parse(self, raw: object) -> str | None:
+        text = OptionalText(320).parse(raw)
+        if text is not None and not _EMAIL.fullmatch(text):
+            raise ValueError(f"expected {self.expected}")
+        return text
 
 
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
@@ -756,6 +817,40 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
         DEFAULT_REFRESH_TOKEN_LIFETIME,
         "How long an unused refresh token stays valid (each use rotates it)",
     ),
+    SettingSpec(
+        "alerts.email",
+        EmailAddress(),
+        None,
+        "Security officer's address: attacks detected, administrator throttled, cloned "
+        "passkey (needs [smtp])",
+    ),
+    SettingSpec(
+        "webhook.url",
+        WebhookUrl(),
+        None,
+        "URL receiving the same alerts as a signed JSON POST (retried with backoff); unset: none",
+    ),
+    SettingSpec(
+        "webhook.secret",
+        OptionalText(256),
+        None,
+        "HMAC-SHA256 key signing webhook bodies (X-Quivive-Signature)",
+        secret=True,
+    ),
+    SettingSpec(
+        "metrics.token",
+        OptionalText(256),
+        None,
+        "Bearer token required to read /metrics; unset: no token",
+        secret=True,
+    ),
+    SettingSpec(
+        "metrics.localhost_only",
+        Boolean(),
+        True,
+        "Only clients connecting from 127.0.0.1 or ::1 may read /metrics (the socket peer, "
+        "never X-Forwarded-For)",
+    ),
 )
 
 SECRET_KEYS: frozenset[str] = frozenset(spec.key for spec in SETTING_SPECS if spec.secret)
@@ -768,6 +863,9 @@ _SECTIONS: dict[str, Callable[..., Any]] = {
     "throttle": ThrottleSettings,
     "oidc": OidcSettings,
     "admin": AdminSettings,
+    "webhook": WebhookSettings,
+    "alerts": AlertSettings,
+    "metrics": MetricsSettings,
 }
 
 

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from quivive.composition import Services
 from quivive.errors import PermissionDenied
@@ -19,6 +20,7 @@ from quivive.web import admin_messages, messages
 from quivive.web.cookies import CookiePolicy
 from quivive.web.csrf import CsrfProtection, CsrfRejected
 from quivive.web.forms import BadForm
+from quivive.web.metrics import RequestMetricsMiddleware
 from quivive.web.pages import Pages
 from quivive.web.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
 from quivive.web.routes import (
@@ -28,6 +30,7 @@ from quivive.web.routes import (
     admin_console,
     auth,
     gate,
+    metrics,
     mfa,
     oidc,
     passkeys,
@@ -67,8 +70,9 @@ def create_app(services: Services) -> FastAPI:
     )
     # The gate first: /api/verify runs before every request to the protected applications, and
     # each route tried before it costs time.
-    for module in (gate, oidc, system, auth, setup, account, passkeys, mfa, account_security):
+    for module in (gate, oidc, system, metrics, auth, setup, account, passkeys, mfa):
         app.include_router(module.router)
+    app.include_router(account_security.router)
     app.include_router(admin_console.router)
     app.mount(admin_api.PREFIX, admin_api.create_admin_api(app.state.quivive))
     static = str(resources.files("quivive.web") / "static")
@@ -80,9 +84,21 @@ def create_app(services: Services) -> FastAPI:
         default_language=settings.language,
         trusted_proxies=settings.trusted_proxies,
     )
-    # Outermost: most /api/verify calls are answered from the session cache before the stack.
+    # Outermost but for the request timer: most /api/verify calls are answered from the session
+    # cache before the stack.
     gate.install_fast_path(app, services)
+    _time_requests(app, services)
     return app
+
+
+def _time_requests(app: FastAPI, services: Services) -> None:
+    """Outside even the gate's fast path, so that /api/verify latency is measured too."""
+    build_stack = app.build_middleware_stack
+
+    def build() -> ASGIApp:
+        return RequestMetricsMiddleware(build_stack(), services.metrics)
+
+    app.build_middleware_stack = build  # type: ignore[method-assign]
 
 
 def _origin(public_url: str) -> str:

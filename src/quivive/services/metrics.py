@@ -1,0 +1,104 @@
+"""Prometheus metrics: one registry per composed application, fed from the audit and alert sinks.
+
+The audit trail already sees every sign-in, throttle and token: counting there is a single hook
+rather than a counter call beside every ``audit.record``. The registry is per instance (not
+prometheus-client's global one) so that several applications in one process do not clash.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from quivive.domain.alerts import Alert, AlertSink
+from quivive.domain.audit import AuditEvent, AuditSink
+
+# Sign-ins are tens to hundreds of milliseconds (Argon2id); the gate's checks are sub-millisecond.
+REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+AUDIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+SIGN_IN_PREFIX = "login."
+CLIENT_CREDENTIALS = "client_credentials"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = registry = CollectorRegistry()
+        self.sign_ins = Counter(
+            "quivive_sign_ins",
+            "Sign-in steps by factor and outcome",
+            ["factor", "outcome"],
+            registry=registry,
+        )
+        self.throttles = Counter(
+            "quivive_throttles",
+            "Throttles triggered, by counter kind (pair, source, account)",
+            ["kind"],
+            registry=registry,
+        )
+        self.alerts = Counter(
+            "quivive_alerts", "Alerts raised for the security officer", ["kind"], registry=registry
+        )
+        self.tokens = Counter(
+            "quivive_tokens_issued",
+            "OpenID Connect tokens issued, by grant (user or client_credentials)",
+            ["grant"],
+            registry=registry,
+        )
+        self.audit_events = Counter(
+            "quivive_audit_events",
+            "Audit records appended, by action and outcome",
+            ["action", "outcome"],
+            registry=registry,
+        )
+        self.audit_append = Histogram(
+            "quivive_audit_append_seconds",
+            "Time to append one audit record",
+            buckets=AUDIT_BUCKETS,
+            registry=registry,
+        )
+        self.requests = Histogram(
+            "quivive_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "status"],
+            buckets=REQUEST_BUCKETS,
+            registry=registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def count(self, event: AuditEvent) -> None:
+        outcome = event.outcome.value
+        self.audit_events.labels(event.action, outcome).inc()
+        if event.action.startswith(SIGN_IN_PREFIX):
+            self.sign_ins.labels(event.action.removeprefix(SIGN_IN_PREFIX), outcome).inc()
+        elif event.action == "throttle.triggered":
+            self.throttles.labels(event.details.get("key_kind", "")).inc()
+        elif event.action == "oidc.token" and outcome == "success":
+            grant = event.details.get("detail")
+            self.tokens.labels(grant if grant == CLIENT_CREDENTIALS else "user").inc()
+
+
+class MeteredAuditSink:
+    """An ``AuditSink`` decorator timing each append and counting it."""
+
+    def __init__(self, inner: AuditSink, metrics: Metrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    def record(self, event: AuditEvent) -> None:
+        started = time.perf_counter()
+        self._inner.record(event)
+        self._metrics.audit_append.observe(time.perf_counter() - started)
+        self._metrics.count(event)
+
+
+class MeteredAlertSink:
+    def __init__(self, inner: AlertSink, metrics: Metrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    def send(self, alert: Alert) -> None:
+        self._metrics.alerts.labels(alert.kind).inc()
+        self._inner.send(alert)

@@ -1,0 +1,119 @@
+"""Plain-text e-mails to users and to the security officer, in French and English.
+
+The user's language is not stored: the establishment's default (``language``) is used. Never a
+secret, code or password in these texts: only what happened, when, and what to do about it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from quivive.domain.alerts import Alert
+
+SUBJECTS = {
+    "fr": {
+        "factor.added": "{name} : un facteur d'authentification a été ajouté",
+        "factor.removed": "{name} : un facteur d'authentification a été supprimé",
+        "password.changed": "{name} : votre mot de passe a été changé",
+        "login.new_device": "{name} : connexion depuis un nouvel appareil",
+        "alert": "{name} : alerte de sécurité ({kind})",
+    },
+    "en": {
+        "factor.added": "{name}: an authentication factor was added",
+        "factor.removed": "{name}: an authentication factor was removed",
+        "password.changed": "{name}: your password was changed",
+        "login.new_device": "{name}: sign-in from a new device",
+        "alert": "{name}: security alert ({kind})",
+    },
+}
+
+_WHAT = {
+    "fr": {
+        "factor.added": "Un facteur d'authentification ({factor}) a été ajouté à votre compte",
+        "factor.removed": "Un facteur d'authentification ({factor}) a été retiré de votre compte",
+        "password.changed": "Le mot de passe de votre compte a été changé",
+        "login.new_device": "Une connexion à votre compte a eu lieu depuis un appareil ou "
+        "navigateur que nous ne connaissions pas",
+    },
+    "en": {
+        "factor.added": "An authentication factor ({factor}) was added to your account",
+        "factor.removed": "An authentication factor ({factor}) was removed from your account",
+        "password.changed": "The password of your account was changed",
+        "login.new_device": "Your account was signed in to from a device or browser we had not "
+        "seen before",
+    },
+}
+
+_USER_BODY = {
+    "fr": (
+        "Bonjour {user},\n\n{what} le {when}{source}.\n\n"
+        "Si c'était vous, vous n'avez rien à faire. Sinon, prévenez tout de suite le support "
+        "informatique : quelqu'un d'autre a peut-être accès à votre compte.\n\n— {name}\n"
+    ),
+    "en": (
+        "Hello {user},\n\n{what} on {when}{source}.\n\n"
+        "If this was you, there is nothing to do. If not, tell the IT help desk at once: someone "
+        "else may have access to your account.\n\n— {name}\n"
+    ),
+}
+_FROM = {"fr": " (adresse {address})", "en": " (address {address})"}
+
+_ALERT_BODY = {
+    "fr": "Alerte de sécurité {kind} le {when}.\n\n{summary}\n{source}{details}\n— {name}\n",
+    "en": "Security alert {kind} on {when}.\n\n{summary}\n{source}{details}\n— {name}\n",
+}
+_ALERT_SOURCE = {"fr": "Adresse source : {address}\n", "en": "Source address: {address}\n"}
+
+FACTOR_NAMES = {
+    "fr": {
+        "totp": "application d'authentification",
+        "passkey": "clé d'accès",
+        "recovery_code": "codes de secours",
+    },
+    "en": {"totp": "authenticator app", "passkey": "passkey", "recovery_code": "recovery codes"},
+}
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def user_email(
+    language: str,
+    establishment: str,
+    event: str,
+    *,
+    user: str,
+    at: datetime,
+    factor: str | None = None,
+    source_address: str | None = None,
+) -> tuple[str, str]:
+    """(subject, body) telling ``user`` that ``event`` happened on their account."""
+    lang = language if language in SUBJECTS else "en"
+    factor_name = FACTOR_NAMES[lang].get(factor or "", factor or "")
+    source = _FROM[lang].format(address=source_address) if source_address else ""
+    body = _USER_BODY[lang].format(
+        user=user,
+        what=_WHAT[lang][event].format(factor=factor_name),
+        when=_when(at),
+        source=source,
+        name=establishment,
+    )
+    return SUBJECTS[lang][event].format(name=establishment), body
+
+
+def alert_email(language: str, establishment: str, alert: Alert) -> tuple[str, str]:
+    lang = language if language in SUBJECTS else "en"
+    source = (
+        _ALERT_SOURCE[lang].format(address=alert.source_address) if alert.source_address else ""
+    )
+    details = "".join(f"{key}: {value}\n" for key, value in sorted(alert.details.items()))
+    body = _ALERT_BODY[lang].format(
+        kind=alert.kind,
+        when=_when(alert.at),
+        summary=alert.summary,
+        source=source,
+        details=details,
+        name=establishment,
+    )
+    return SUBJECTS[lang]["alert"].format(name=establishment, kind=alert.kind), body
