@@ -59,7 +59,9 @@ def create_database_engine(url: str, *, schema: str | None = None) -> Engine:
     else:
         raise StorageError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
     try:
-        engine = create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+        # A SQLite file has no connection to lose: a ping per checkout (~15 a login) buys nothing.
+        pre_ping = backend != "sqlite"
+        engine = create_engine(parsed, connect_args=connect_args, pool_pre_ping=pre_ping)
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
         # ImportError: a known dialect whose driver is not installed ("postgresql+asyncpg").
         raise StorageError(f"cannot use database URL: {exc}") from exc
