@@ -157,6 +157,25 @@ def test_reset_deletes_only_the_given_keys(store: ThrottleStore) -> None:
     assert set(store.read([PAIR, ACCOUNT, SOURCE])) == {SOURCE}
 
 
+def test_reset_then_update_resets_and_refunds(store: ThrottleStore) -> None:
+    for key in (PAIR, ACCOUNT, SOURCE, SOURCE):
+        reserve(store, key)
+
+    written = store.reset_then_update([PAIR, ACCOUNT], SOURCE, POLICY.refund(NOW), NOW)
+
+    assert written.written
+    assert written.counter.failures == 1
+    assert store.read([PAIR, ACCOUNT, SOURCE])[SOURCE].failures == 1
+    assert set(store.read([PAIR, ACCOUNT, SOURCE])) == {SOURCE}
+
+
+def test_read_keeps_only_the_keys_asked_for(store: ThrottleStore) -> None:
+    for key in (PAIR, ACCOUNT, SOURCE):  # PAIR's account and source are those of the others
+        reserve(store, key)
+
+    assert set(store.read([ACCOUNT, SOURCE])) == {ACCOUNT, SOURCE}
+
+
 def test_clear_by_account_or_by_source(store: ThrottleStore) -> None:
     other = ThrottleKey(KeyKind.PAIR, account="bob", source="10.0.0.66")
     for key in (PAIR, ACCOUNT, SOURCE, other):

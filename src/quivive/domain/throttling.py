@@ -127,6 +127,12 @@ class ThrottleStore(Protocol):
 
     def reset(self, keys: Sequence[ThrottleKey]) -> None: ...
 
+    def reset_then_update(
+        self, keys: Sequence[ThrottleKey], key: ThrottleKey, change: Change, now: datetime
+    ) -> Written:
+        """``reset(keys)`` then ``update(key, change, now)``, in one transaction where it can."""
+        ...
+
     def clear(self, *, account: str | None = None, source: str | None = None) -> int:
         """Delete every counter naming this account or this source; return how many."""
         ...

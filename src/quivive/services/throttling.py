@@ -112,9 +112,8 @@ class LoginThrottle:
         account must not be able to wipe their address's record by signing in between guesses.
         """
         source, pair, account = attempt_keys(attempt.account, attempt.source)
-        self._store.reset([pair, account])
         now = self._clock.now()
-        self._store.update(source, self._policy.refund(now), now)
+        self._store.reset_then_update([pair, account], source, self._policy.refund(now), now)
 
     def failed(self, attempt: Attempt, password: str) -> None:
         """The attempt (already counted) failed: audit thresholds crossed, look for attacks."""

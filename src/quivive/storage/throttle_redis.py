@@ -99,6 +99,12 @@ class RedisThrottleStore:
         if keys:
             self._redis.delete(*(self._name(key) for key in keys))
 
+    def reset_then_update(
+        self, keys: Sequence[ThrottleKey], key: ThrottleKey, change: Change, now: datetime
+    ) -> Written:
+        self.reset(keys)
+        return self.update(key, change, now)
+
     def clear(self, *, account: str | None = None, source: str | None = None) -> int:
         names = [
             name
@@ -175,6 +181,11 @@ class FallbackThrottleStore:
 
     def reset(self, keys: Sequence[ThrottleKey]) -> None:
         self._call(lambda store: store.reset(keys))
+
+    def reset_then_update(
+        self, keys: Sequence[ThrottleKey], key: ThrottleKey, change: Change, now: datetime
+    ) -> Written:
+        return self._call(lambda store: store.reset_then_update(keys, key, change, now))
 
     def clear(self, *, account: str | None = None, source: str | None = None) -> int:
         # An administrator's clear must reach both, or a throttle would survive in the other.

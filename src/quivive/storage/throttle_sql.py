@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Connection,
     Engine,
     Row,
     and_,
@@ -100,28 +101,50 @@ class SqlThrottleStore:
         identity = _key_parameters(key)
         for _ in range(MAX_CAS_TRIES):
             with self._engine.begin() as conn:
-                row = conn.execute(_SELECT_ONE, identity).first()
-                stored = _counter(row) if row is not None else Counter()
-                new = change(stored)
-                if new is None:
-                    return Written(False, stored)
-                values = {f"v_{name}": value for name, value in _values(new).items()}
-                if row is None:
-                    statement: Any = self._insert_new
-                    parameters = {**identity, **values}
-                else:
-                    statement = _CAS_UPDATE
-                    revision = {"expected_revision": row.revision, "new_revision": row.revision + 1}
-                    parameters = {**identity, **values, **revision}
-                # RETURNING rather than rowcount: drivers report -1 for INSERT ... ON CONFLICT.
-                if conn.execute(statement, parameters).first() is not None:
-                    return Written(True, new)
+                written, final = self._compare_and_set(conn, identity, change)
+            if final:
+                return written
+            stored = written.counter
         return Written(False, stored)
 
     def reset(self, keys: Sequence[ThrottleKey]) -> None:
         if keys:
             with self._engine.begin() as conn:
                 conn.execute(_DELETE_ONE, [_key_parameters(key) for key in keys])
+
+    def reset_then_update(
+        self, keys: Sequence[ThrottleKey], key: ThrottleKey, change: Change, now: datetime
+    ) -> Written:
+        # One transaction for a successful login's reset and refund (one commit less per login);
+        # a lost compare-and-set retries on its own, as ``update`` does.
+        identity = _key_parameters(key)
+        with self._engine.begin() as conn:
+            if keys:
+                conn.execute(_DELETE_ONE, [_key_parameters(k) for k in keys])
+            written, final = self._compare_and_set(conn, identity, change)
+        return written if final else self.update(key, change, now)
+
+    def _compare_and_set(
+        self, conn: Connection, identity: dict[str, str], change: Change
+    ) -> tuple[Written, bool]:
+        """One try: what was written (or refused), and False if another writer got there first."""
+        row = conn.execute(_SELECT_ONE, identity).first()
+        stored = _counter(row) if row is not None else Counter()
+        new = change(stored)
+        if new is None:
+            return Written(False, stored), True
+        values = {f"v_{name}": value for name, value in _values(new).items()}
+        if row is None:
+            statement: Any = self._insert_new
+            parameters = {**identity, **values}
+        else:
+            statement = _CAS_UPDATE
+            revision = {"expected_revision": row.revision, "new_revision": row.revision + 1}
+            parameters = {**identity, **values, **revision}
+        # RETURNING rather than rowcount: drivers report -1 for INSERT ... ON CONFLICT.
+        if conn.execute(statement, parameters).first() is not None:
+            return Written(True, new), True
+        return Written(False, stored), False
 
     def clear(self, *, account: str | None = None, source: str | None = None) -> int:
         condition: ColumnElement[bool] = false()
