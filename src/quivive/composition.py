@@ -19,6 +19,7 @@ from quivive.services.alert_channels import EmailAlertSink, FanOutAlertSink, Web
 from quivive.services.alert_log import LoggingAlertSink
 from quivive.services.audit import AuditTrail, ChainedAuditSink, CheckpointSigner
 from quivive.services.authentication import PasswordAuthenticator
+from quivive.services.devices import DeviceRecognition
 from quivive.services.first_admin import FirstAdminSetup
 from quivive.services.gate import GateService, RevocationFeed
 from quivive.services.mailer import Mailer, NullMailer, mailer_for
@@ -41,6 +42,7 @@ from quivive.storage.admin_queries import AdminQueries
 from quivive.storage.audit import AuditRepository
 from quivive.storage.data_dir import load_or_create_key, prepare_data_dir
 from quivive.storage.database import create_database_engine
+from quivive.storage.known_devices import KnownDeviceRepository
 from quivive.storage.mfa_rules import MfaRuleRepository
 from quivive.storage.passkeys import PasskeyRepository
 from quivive.storage.password_blocklist import ShippedBlocklist
@@ -99,6 +101,7 @@ class Services:
     admin: AdminService
     metrics: Metrics
     outbox: Outbox  # e-mail and webhook deliveries, off the request path
+    devices: DeviceRecognition
 
     def close(self) -> None:
         self.outbox.close()
@@ -203,6 +206,7 @@ def build_services(
         metrics=metrics,
         outbox=outbox,
         mailer=mailer,
+        devices=DeviceRecognition(KnownDeviceRepository(engine), audit, clock),
         **mfa,
     )
 

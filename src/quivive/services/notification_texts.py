@@ -15,14 +15,14 @@ SUBJECTS = {
         "factor.added": "{name} : un facteur d'authentification a été ajouté",
         "factor.removed": "{name} : un facteur d'authentification a été supprimé",
         "password.changed": "{name} : votre mot de passe a été changé",
-        "login.new_device": "{name} : connexion depuis un nouvel appareil",
+        "device.new": "{name} : connexion depuis un nouvel appareil",
         "alert": "{name} : alerte de sécurité ({kind})",
     },
     "en": {
         "factor.added": "{name}: an authentication factor was added",
         "factor.removed": "{name}: an authentication factor was removed",
         "password.changed": "{name}: your password was changed",
-        "login.new_device": "{name}: sign-in from a new device",
+        "device.new": "{name}: sign-in from a new device",
         "alert": "{name}: security alert ({kind})",
     },
 }
@@ -32,14 +32,14 @@ _WHAT = {
         "factor.added": "Un facteur d'authentification ({factor}) a été ajouté à votre compte",
         "factor.removed": "Un facteur d'authentification ({factor}) a été retiré de votre compte",
         "password.changed": "Le mot de passe de votre compte a été changé",
-        "login.new_device": "Une connexion à votre compte a eu lieu depuis un appareil ou "
+        "device.new": "Une connexion à votre compte a eu lieu depuis un appareil ou "
         "navigateur que nous ne connaissions pas",
     },
     "en": {
         "factor.added": "An authentication factor ({factor}) was added to your account",
         "factor.removed": "An authentication factor ({factor}) was removed from your account",
         "password.changed": "The password of your account was changed",
-        "login.new_device": "Your account was signed in to from a device or browser we had not "
+        "device.new": "Your account was signed in to from a device or browser we had not "
         "seen before",
     },
 }

@@ -1,7 +1,8 @@
 """Notifications driven by audit events: the audit trail already sees every change that matters.
 
-``UserNotifier`` e-mails the account holder when a factor is added or removed or the password
-changes (a recovery code being used is e-mailed by the sign-in flow itself, with the count left).
+``UserNotifier`` e-mails the account holder when a factor is added or removed, the password
+changes or they sign in from a new browser (a recovery code being used is e-mailed by the sign-in
+flow itself, with the count left).
 ``AdminThrottleWatch`` alerts the security officer when an administrator account starts being
 throttled: someone is guessing the password that opens every account.
 """
@@ -23,7 +24,9 @@ from quivive.storage.users import UserRepository
 
 log = logging.getLogger(__name__)
 
-USER_NOTIFIED_ACTIONS = frozenset({"factor.added", "factor.removed", "password.changed"})
+USER_NOTIFIED_ACTIONS = frozenset(
+    {"factor.added", "factor.removed", "password.changed", "device.new"}
+)
 # The per-address delay on one account, and "password alone no longer suffices".
 _ACCOUNT_KEY_KINDS = frozenset({"pair", "account"})
 ADMIN_THROTTLED = "throttle.admin"

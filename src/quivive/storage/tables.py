@@ -366,3 +366,13 @@ oidc_consents = Table(
     Column("scope", String(500), nullable=False),
     Column("granted_at", UTCDateTime, nullable=False),
 )
+
+# Browsers a user has signed in from (a long-lived random cookie), so that a sign-in from any
+# other one can be e-mailed to them. Only a SHA-256 of the cookie value is kept.
+known_devices = Table(
+    "known_devices",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("device_hash", String(64), primary_key=True),
+    Column("first_seen", UTCDateTime, nullable=False),
+)

@@ -18,6 +18,7 @@ from quivive.errors import AuthenticationFailed
 from quivive.services.totp import TotpFactor
 from quivive.web import messages
 from quivive.web.csrf import CSRF_FIELD
+from quivive.web.devices import remember_device
 from quivive.web.forms import MAX_FIELD_LENGTH, read_form
 from quivive.web.mfa_flow import after_password, origin_of
 from quivive.web.state import SESSION_COOKIE, WebState, safe_next, see_other, web_state
@@ -114,6 +115,7 @@ async def login(request: Request) -> Response:
         # A second factor, the enrolment nudge or the enrolment wall may come before ``next``.
         response = see_other(await after_password(web, user, token, next_url))
     web.cookies.set(response, SESSION_COOKIE, token)
+    await remember_device(request, response, user)
     return response
 
 

@@ -30,6 +30,7 @@ from quivive.services.passkeys import Ceremony, PasskeySignIn
 from quivive.services.sessions import ActiveSession
 from quivive.web import messages
 from quivive.web.csrf import CSRF_FIELD
+from quivive.web.devices import remember_device
 from quivive.web.forms import read_form
 from quivive.web.mfa_flow import (
     REAUTH_PATH,
@@ -122,6 +123,7 @@ async def passwordless_sign_in(request: Request) -> Response:
     token = await to_thread.run_sync(_start_session, web, request, signed_in)
     response = _clear_ceremony(web, see_other(next_url))
     web.cookies.set(response, SESSION_COOKIE, token)
+    await remember_device(request, response, signed_in.user)
     return response
 
 

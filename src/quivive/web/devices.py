@@ -1,0 +1,26 @@
+"""The device cookie, set at each sign-in; see ``quivive.services.devices``."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from anyio import to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+
+from quivive.domain.users import User
+from quivive.web.mfa_flow import origin_of
+from quivive.web.state import web_state
+
+DEVICE_COOKIE = "quivive_device"
+# Chromium caps cookie lifetimes at 400 days (RFC 6265bis); a year and more keeps a device known.
+DEVICE_COOKIE_MAX_AGE = 400 * 24 * 3600
+
+
+async def remember_device(request: Request, response: Response, user: User) -> None:
+    web = web_state(request)
+    presented = request.cookies.get(web.cookies.name(DEVICE_COOKIE))
+    seen = partial(web.services.devices.signed_in, user, presented, origin_of(request))
+    device_id = await to_thread.run_sync(seen)
+    # Set again even when known, so that a browser in use keeps its id past the cookie's max age.
+    web.cookies.set(response, DEVICE_COOKIE, device_id, max_age=DEVICE_COOKIE_MAX_AGE)
