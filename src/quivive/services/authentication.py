@@ -12,6 +12,7 @@ Both depend only on the name typed and the address, never on whether the account
 from __future__ import annotations
 
 import hmac
+from functools import partial
 from typing import NoReturn, Protocol
 
 from anyio import to_thread
@@ -62,8 +63,7 @@ class PasswordAuthenticator:
         source_address: str | None = None,
         second_factor: FactorCheck | None = None,
     ) -> User:
-        attempt = await self._admit(raw_username, source_address, second_factor)
-        user = await to_thread.run_sync(self._lookup, raw_username)
+        attempt, user = await self._admit(raw_username, source_address, second_factor)
         if user is None or user.password_hash is None:
             await self._hasher.dummy_verify(password)
             await self._fail(attempt, password, raw_username, None, "unknown_user", source_address)
@@ -79,20 +79,32 @@ class PasswordAuthenticator:
 
     async def _admit(
         self, raw_username: str, source_address: str | None, second_factor: FactorCheck | None
-    ) -> Attempt | None:
-        if self._throttle is None:
-            return None
-        attempt = await to_thread.run_sync(self._throttle.admit, raw_username, source_address)
+    ) -> tuple[Attempt | None, User | None]:
+        """Count the attempt, then read the user: one trip to a worker thread for both."""
+        count_then_find = partial(self._count_then_find, raw_username, source_address)
+        attempt, user = await to_thread.run_sync(count_then_find)
+        if attempt is None:
+            return None, user
         decision = attempt.decision
         if not decision.allowed:
             await self._record_failure(raw_username, None, "throttled", source_address)
             raise LoginThrottled(decision.seconds_to_wait(self._clock.now()))
         if decision.password_alone_insufficient and second_factor is None:
             await self._record_failure(
-                raw_username, None, "password_alone_insufficient", source_address
+                raw_username, user, "password_alone_insufficient", source_address
             )
             raise PasswordAloneInsufficient()
-        return attempt
+        return attempt, user
+
+    def _count_then_find(
+        self, raw_username: str, source_address: str | None
+    ) -> tuple[Attempt | None, User | None]:
+        if self._throttle is None:
+            return None, self._lookup(raw_username)
+        attempt = self._throttle.admit(raw_username, source_address)
+        if not attempt.decision.allowed:
+            return attempt, None  # refused before any account is looked at
+        return attempt, self._lookup(raw_username)
 
     def _lookup(self, raw_username: str) -> User | None:
         try:
