@@ -79,11 +79,8 @@ async def signed_in(
     return active
 
 
-async def after_password(web: WebState, user: User, session_token: str, next_url: str) -> str:
+def after_password(standing: Standing, next_url: str) -> str:
     """Where a password sign-in goes next: a second factor, the enrolment nudge, or ``next``."""
-    standing = await to_thread.run_sync(_standing_after_password, web, user, session_token)
-    if standing is None:
-        return next_url
     if standing.step is Step.SECOND_FACTOR:
         return with_next(SECOND_FACTOR_PATH, next_url)
     if standing.step is Step.ENROL_REQUIRED:
@@ -94,11 +91,13 @@ async def after_password(web: WebState, user: User, session_token: str, next_url
     return next_url
 
 
-def _standing_after_password(web: WebState, user: User, session_token: str) -> Standing | None:
-    # The caller has just authenticated ``user`` and started this session at AAL1 with "pwd":
-    # ``standing`` assumes exactly that without a session, so nothing is read back, in one trip
-    # to a worker thread. Every query here is CPU taken from the Argon2 verifies of other
-    # sign-ins (bench/).
+def standing_after_password(web: WebState, user: User) -> Standing:
+    """Synchronous: for the worker thread that has just started ``user``'s session.
+
+    That session is at AAL1 with "pwd": ``standing`` assumes exactly that without a session, so
+    nothing is read back, and the caller saves a trip to a worker thread. Every query here is CPU
+    taken from the Argon2 verifies of other sign-ins (bench/).
+    """
     return web.services.mfa.standing(user)
 
 

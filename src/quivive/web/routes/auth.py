@@ -15,12 +15,13 @@ from quivive.domain.sessions import AssuranceLevel
 from quivive.domain.throttling import LoginThrottled, PasswordAloneInsufficient
 from quivive.domain.users import User
 from quivive.errors import AuthenticationFailed
+from quivive.services.mfa import Standing
 from quivive.services.totp import TotpFactor
 from quivive.web import messages
 from quivive.web.csrf import CSRF_FIELD
 from quivive.web.devices import remember_device
 from quivive.web.forms import MAX_FIELD_LENGTH, read_form
-from quivive.web.mfa_flow import after_password, origin_of
+from quivive.web.mfa_flow import after_password, origin_of, standing_after_password
 from quivive.web.state import SESSION_COOKIE, WebState, safe_next, see_other, web_state
 
 router = APIRouter()
@@ -89,7 +90,8 @@ async def login(request: Request) -> Response:
         return _login_failed(
             web, request, username, next_url, messages.LOGIN_FAILED, ask_code=bool(code)
         )
-    token = await to_thread.run_sync(
+    with_code = second_factor is not None and second_factor.credential_id is not None
+    token, standing = await to_thread.run_sync(
         partial(
             _start_session,
             web,
@@ -98,6 +100,7 @@ async def login(request: Request) -> Response:
             source=source,
             user_agent=request.headers.get("user-agent"),
             request_id=request.state.request_id,
+            with_standing=not with_code,
         )
     )
     if second_factor is not None and second_factor.credential_id is not None:
@@ -111,9 +114,11 @@ async def login(request: Request) -> Response:
             )
         )
         response = see_other(next_url)
-    else:
+    elif standing is not None:
         # A second factor, the enrolment nudge or the enrolment wall may come before ``next``.
-        response = see_other(await after_password(web, user, token, next_url))
+        response = see_other(after_password(standing, next_url))
+    else:
+        raise RuntimeError("a password sign-in without a code must have its MFA standing")
     web.cookies.set(response, SESSION_COOKIE, token)
     await remember_device(request, response, user)
     return response
@@ -127,7 +132,9 @@ def _start_session(
     source: str | None,
     user_agent: str | None,
     request_id: str,
-) -> str:
+    with_standing: bool,
+) -> tuple[str, Standing | None]:
+    """Start the session and audit the sign-in; with its MFA standing when the caller needs it."""
     if previous_token:
         web.services.sessions.end(previous_token)  # never carry an identifier across a login
     token = web.services.sessions.start(
@@ -145,7 +152,7 @@ def _start_session(
             request_id=request_id,
         )
     )
-    return token
+    return token, standing_after_password(web, user) if with_standing else None
 
 
 class TotpWithPassword:
