@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from starlette.testclient import TestClient
+
 from quivive.domain.alerts import Alert
 from quivive.domain.audit import AuditEvent, Outcome
 from quivive.services.accounts import NewAccount
 from quivive.services.alert_channels import FanOutAlertSink
 from quivive.services.notification_texts import alert_email
+from quivive.web.app import create_app
 from support.quivive import running_services
 from support.smtp_sink import body_of, smtp_inbox
 from support.webhook_receiver import webhook_receiver
@@ -113,3 +116,20 @@ def throttle_triggered(subject: str) -> AuditEvent:
         source_address="203.0.113.9",
         details={"key_kind": "pair", "key": f"{subject}@203.0.113.9"},
     )
+
+
+def test_wrong_passwords_on_an_administrator_account_alert_the_officer(tmp_path: Path) -> None:
+    with smtp_inbox() as inbox:
+        settings = {**inbox.settings(), "alerts_email": OFFICER, "throttle_free_attempts": "1"}
+        with running_services(tmp_path, settings=settings) as services:
+            services.accounts.create(NewAccount("root", "a long admin passphrase 2026",
+                                                roles=("admin",)), actor="t")  # fmt: skip
+            with TestClient(create_app(services), base_url="http://localhost:8080") as client:
+                page = client.get("/login")
+                token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+                form = {"csrf_token": token, "username": "root", "password": "guess"}
+                client.post("/login", data=form)
+                assert services.outbox.drain(30)
+
+    [mail] = inbox.to(OFFICER)
+    assert "throttle.admin" in mail["Subject"]

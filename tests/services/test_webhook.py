@@ -97,3 +97,14 @@ def test_a_closed_outbox_refuses_jobs() -> None:
     box.close()
 
     assert not box.submit(lambda _stop: None)
+
+
+def test_closing_delivers_what_is_already_queued() -> None:
+    box = Outbox()
+    delivered: list[int] = []
+    for n in range(3):
+        box.submit(lambda _stop, n=n: delivered.append(n))
+
+    box.close()
+
+    assert delivered == [0, 1, 2]

@@ -29,10 +29,11 @@ class Outbox:
         self._name = name
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     def submit(self, job: Job) -> bool:
         """Queue ``job``; False (and a log line) when the queue is full or closed."""
-        if self._stop.is_set():
+        if self._closed:
             return False
         self._start()
         try:
@@ -50,12 +51,16 @@ class Outbox:
         return done.wait(timeout)
 
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
-        self._stop.set()
+        """Refuse new jobs, give queued ones ``timeout`` seconds, then cut retries short."""
+        self._closed = True
         thread = self._thread
-        if thread is not None:
-            with contextlib.suppress(queue.Full):  # the worker also sees the stop event
-                self._queue.put_nowait(None)
-            thread.join(timeout)
+        if thread is None:
+            return
+        with contextlib.suppress(queue.Full):
+            self._queue.put(None, timeout=timeout)
+        thread.join(timeout)
+        self._stop.set()  # whatever is left waits no longer for a retry
+        thread.join(timeout)
 
     def _start(self) -> None:
         with self._lock:
@@ -64,7 +69,7 @@ class Outbox:
                 self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while True:
             job = self._queue.get()
             if job is None:
                 return
