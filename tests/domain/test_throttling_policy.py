@@ -52,6 +52,16 @@ def test_reserve_counts_until_the_curve_asks_to_wait() -> None:
     assert reserve(PAIR, counter, NOW + timedelta(seconds=1)) is not None
 
 
+def test_a_free_attempt_never_waits_for_a_parallel_one_stamped_a_moment_later() -> None:
+    # Two sign-ins from one NAT address at once: the other reserved its place with a clock read
+    # a millisecond after ours, so its last_failure_at lies just after our ``now``.
+    later = NOW + timedelta(milliseconds=1)
+    counter = Counter(failures=2, last_failure_at=later)
+
+    assert POLICY.not_before(PAIR, counter, NOW) is None
+    assert reserve(PAIR, counter) is not None
+
+
 def test_pair_and_source_counters_are_forgotten_after_a_quiet_period() -> None:
     counter = Counter()
     for _ in range(5):

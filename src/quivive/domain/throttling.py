@@ -184,8 +184,12 @@ class ThrottlePolicy:
         counter = counter.live(now)
         times = [counter.blocked_until] if counter.blocked_until else []
         curve = self._curve(key.kind)
-        if curve is not None and counter.last_failure_at is not None:
-            times.append(counter.last_failure_at + curve.delay_after(counter.failures))
+        delay = curve.delay_after(counter.failures) if curve is not None else timedelta(0)
+        # A free attempt never waits. Without this check, a parallel attempt that reserved its
+        # place a moment after this one read the clock (so its last_failure_at is "later" than
+        # our now) made us wait for nothing: spurious 429s for a ward behind one NAT address.
+        if delay > timedelta(0) and counter.last_failure_at is not None:
+            times.append(counter.last_failure_at + delay)
         latest = max(times, default=None)
         return latest if latest is not None and latest > now else None
 
