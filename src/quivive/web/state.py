@@ -13,7 +13,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from quivive.composition import Services
 from quivive.services.sessions import ActiveSession
 from quivive.web.cookies import CookiePolicy
-from quivive.web.csrf import CsrfProtection
+from quivive.web.csrf import CSRF_FIELD, CsrfProtection
+from quivive.web.forms import read_form
 from quivive.web.pages import Pages
 
 SESSION_COOKIE = "quivive_session"
@@ -43,6 +44,12 @@ class WebState:
         self.csrf.apply(response, new_cookies)
         response.headers["cache-control"] = "no-store"
         return response
+
+    async def posted_form(self, request: Request) -> dict[str, str]:
+        """The strictly parsed form of a state-changing POST, once its CSRF token is checked."""
+        form = await read_form(request)
+        self.csrf.verify(request, form.get(CSRF_FIELD))
+        return form
 
     def translate(self, request: Request, message: str) -> str:
         return self.pages.gettext(request.state.language, message)

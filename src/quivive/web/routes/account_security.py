@@ -18,8 +18,7 @@ from quivive.services.mfa import Credential
 from quivive.services.sessions import ActiveSession
 from quivive.storage.sign_ins import SignIn
 from quivive.web import messages
-from quivive.web.csrf import CSRF_FIELD
-from quivive.web.forms import MAX_FIELD_LENGTH, read_form
+from quivive.web.forms import MAX_FIELD_LENGTH
 from quivive.web.mfa_flow import REAUTH_PATH, origin_of, signed_in, with_next
 from quivive.web.routes.mfa import show_recovery_codes
 from quivive.web.state import WebState, see_other, web_state
@@ -94,8 +93,7 @@ def account_context(web: WebState, request: Request, active: ActiveSession) -> d
 
 async def _posted(request: Request) -> tuple[dict[str, str], ActiveSession | Response]:
     web = web_state(request)
-    form = await read_form(request)
-    web.csrf.verify(request, form.get(CSRF_FIELD))
+    form = await web.posted_form(request)
     return form, await signed_in(request)
 
 

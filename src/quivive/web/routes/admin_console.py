@@ -29,8 +29,6 @@ from quivive.services.audit import VerifyReport
 from quivive.storage.admin_queries import AuditQuery, FactorFilter, UserQuery
 from quivive.web import admin_messages, messages
 from quivive.web.admin_access import console_actor
-from quivive.web.csrf import CSRF_FIELD
-from quivive.web.forms import read_form
 from quivive.web.routes.account_security import session_id
 from quivive.web.state import WebState, see_other, web_state
 
@@ -188,8 +186,7 @@ def _not_found(request: Request) -> Response:
 
 async def _posted(request: Request) -> tuple[dict[str, str], AdminActor | Response]:
     web = web_state(request)
-    form = await read_form(request)
-    web.csrf.verify(request, form.get(CSRF_FIELD))
+    form = await web.posted_form(request)
     return form, await console_actor(request)
 
 

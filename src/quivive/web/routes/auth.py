@@ -18,9 +18,8 @@ from quivive.errors import AuthenticationFailed
 from quivive.services.mfa import Standing
 from quivive.services.totp import TotpFactor
 from quivive.web import messages
-from quivive.web.csrf import CSRF_FIELD
 from quivive.web.devices import remember_device
-from quivive.web.forms import MAX_FIELD_LENGTH, read_form
+from quivive.web.forms import MAX_FIELD_LENGTH
 from quivive.web.mfa_flow import after_password, origin_of, standing_after_password
 from quivive.web.state import SESSION_COOKIE, WebState, safe_next, see_other, web_state
 
@@ -59,8 +58,7 @@ def _passkey_error(web: WebState, request: Request) -> str | None:
 @router.post("/login", include_in_schema=False)
 async def login(request: Request) -> Response:
     web = web_state(request)
-    form = await read_form(request)
-    web.csrf.verify(request, form.get(CSRF_FIELD))
+    form = await web.posted_form(request)
     username, password = form.get("username", ""), form.get("password", "")
     next_url = safe_next(form.get("next"))
     if len(username) > MAX_FIELD_LENGTH or len(password) > MAX_FIELD_LENGTH:
@@ -215,8 +213,7 @@ async def logout_page(request: Request) -> Response:
 @router.post("/logout", include_in_schema=False)
 async def logout(request: Request) -> Response:
     web = web_state(request)
-    form = await read_form(request)
-    web.csrf.verify(request, form.get(CSRF_FIELD))
+    await web.posted_form(request)  # only its CSRF check matters here
     active = await web.current_session(request)
     if active is not None:
         event = AuditEvent(

@@ -16,8 +16,7 @@ from quivive.errors import AuthenticationFailed, QuiviveError, ReauthenticationR
 from quivive.services.mfa import SecondFactor, Standing, Step
 from quivive.services.sessions import ActiveSession
 from quivive.web import messages
-from quivive.web.csrf import CSRF_FIELD
-from quivive.web.forms import MAX_FIELD_LENGTH, read_form
+from quivive.web.forms import MAX_FIELD_LENGTH
 from quivive.web.mfa_flow import (
     ENROL_REQUIRED_PATH,
     NUDGE_PATH,
@@ -136,8 +135,7 @@ async def recovery_verify(request: Request) -> Response:
 
 async def _verify_code(request: Request, factor: str) -> Response:
     web = web_state(request)
-    form = await read_form(request)
-    web.csrf.verify(request, form.get(CSRF_FIELD))
+    form = await web.posted_form(request)
     active = await pending_session(request)
     if active is None:
         return _to_login(request)
@@ -238,8 +236,7 @@ def _reauth_form(request: Request, next_url: str, error: str | None) -> Response
 @router.post(REAUTH_PATH, include_in_schema=False)
 async def reauth(request: Request) -> Response:
     web = web_state(request)
-    form = await read_form(request)
-    web.csrf.verify(request, form.get(CSRF_FIELD))
+    form = await web.posted_form(request)
     active = await pending_session(request)
     if active is None:
         return _to_login(request)
@@ -308,8 +305,7 @@ def _enrol_form(
 @router.post(TOTP_ENROL_PATH, include_in_schema=False)
 async def totp_enrol(request: Request) -> Response:
     web = web_state(request)
-    form = await read_form(request)
-    web.csrf.verify(request, form.get(CSRF_FIELD))
+    form = await web.posted_form(request)
     gate = await enrolling_session(request)
     if isinstance(gate, Response):
         return gate

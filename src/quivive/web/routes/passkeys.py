@@ -29,9 +29,7 @@ from quivive.services.mfa import Step
 from quivive.services.passkeys import Ceremony, PasskeySignIn
 from quivive.services.sessions import ActiveSession
 from quivive.web import messages
-from quivive.web.csrf import CSRF_FIELD
 from quivive.web.devices import remember_device
-from quivive.web.forms import read_form
 from quivive.web.mfa_flow import (
     REAUTH_PATH,
     finish_verification,
@@ -107,8 +105,7 @@ def _options(web: WebState, ceremony: Ceremony) -> Response:
 @router.post(PASSWORDLESS_PATH, include_in_schema=False)
 async def passwordless_sign_in(request: Request) -> Response:
     web = web_state(request)
-    form = await read_form(request)
-    web.csrf.verify(request, form.get(CSRF_FIELD))
+    form = await web.posted_form(request)
     next_url = safe_next(form.get("next"))
     finish = partial(
         web.services.passkeys.finish_passwordless,
@@ -157,8 +154,7 @@ async def second_factor_page(request: Request) -> Response:
 @router.post(VERIFY_PATH, include_in_schema=False)
 async def second_factor_verify(request: Request) -> Response:
     web = web_state(request)
-    form = await read_form(request)
-    web.csrf.verify(request, form.get(CSRF_FIELD))
+    form = await web.posted_form(request)
     next_url = safe_next(form.get("next"))
     active = await pending_session(request)
     if active is None:
@@ -207,8 +203,7 @@ async def passkeys_page(request: Request) -> Response:
 @router.post(ENROL_PATH, include_in_schema=False)
 async def add_passkey(request: Request) -> Response:
     web = web_state(request)
-    form = await read_form(request)
-    web.csrf.verify(request, form.get(CSRF_FIELD))
+    form = await web.posted_form(request)
     active = await _enrolling_session(request)
     if active is None:
         return see_other(with_next(REAUTH_PATH, ENROL_PATH))

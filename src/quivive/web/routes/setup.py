@@ -10,8 +10,7 @@ from starlette.responses import Response
 from quivive.errors import ConflictError, PasswordRejected, SetupTokenInvalid, ValidationError
 from quivive.services.accounts import NewAccount
 from quivive.web import messages
-from quivive.web.csrf import CSRF_FIELD
-from quivive.web.forms import field, read_form
+from quivive.web.forms import field
 from quivive.web.state import WebState, see_other, web_state
 
 router = APIRouter()
@@ -30,8 +29,7 @@ async def setup_page(request: Request, token: str) -> Response:
 @router.post("/setup/{token}", include_in_schema=False)
 async def setup_submit(request: Request, token: str) -> Response:
     web = web_state(request)
-    form = await read_form(request)
-    web.csrf.verify(request, form.get(CSRF_FIELD))
+    form = await web.posted_form(request)
     values = {name: form.get(name, "")[:256] for name in FORM_FIELDS}
     try:
         # Empty fields are left to the account rules, which say what is wrong ("the username is
