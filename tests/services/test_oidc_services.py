@@ -4,9 +4,7 @@ key rotation, client registration rules and the consent memory."""
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from functools import partial
@@ -31,6 +29,7 @@ from quivive.storage.database import upgrade
 from support.live_server import LiveServer
 from support.oidc import Receiver
 from support.quivive import RecordingAudit, make_settings, postgres_schema, postgres_url
+from support.race import race as race_all
 
 REDIRECT = "http://localhost:9/cb"
 VERIFIER = "v" * 43
@@ -84,17 +83,7 @@ def code_for(services: Services, client_id: str, scope: str = "openid offline_ac
 
 
 def race(calls: list[Any]) -> list[Any]:
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Any) -> Any:
-        barrier.wait()
-        try:
-            return call()
-        except OAuthError as exc:
-            return exc
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
+    return race_all(calls, returning=(OAuthError,))
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])

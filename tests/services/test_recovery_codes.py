@@ -1,11 +1,12 @@
 import re
-import threading
+from functools import partial
 
 from sqlalchemy import text
 
 from quivive.composition import Services
 from quivive.services.accounts import NewAccount
 from quivive.services.recovery_codes import CODE_COUNT
+from support.race import race
 
 PARALLEL = 8
 
@@ -36,22 +37,9 @@ def test_a_code_works_once_and_typing_slips_are_forgiven(services: Services) -> 
 def test_a_code_is_consumed_once_in_parallel(services: Services) -> None:
     user = services.accounts.create(NewAccount("alice"), actor="test")
     code = services.recovery_codes.generate(user.id)[0]
-    barrier = threading.Barrier(PARALLEL)
-    results: list[str | None] = []
-    lock = threading.Lock()
+    results = race([partial(services.recovery_codes.use, user.id, code)] * PARALLEL)
 
-    def attempt() -> None:
-        barrier.wait()
-        outcome = services.recovery_codes.use(user.id, code)
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=attempt) for _ in range(PARALLEL)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    assert len(results) == PARALLEL
     assert sum(result is not None for result in results) == 1
 
 
