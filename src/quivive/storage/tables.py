@@ -376,3 +376,30 @@ known_devices = Table(
     Column("device_hash", String(64), primary_key=True),
     Column("first_seen", UTCDateTime, nullable=False),
 )
+
+# Emergency access ("bris de glace"): one row per use, kept for the security officer's review.
+# The table is both the review queue and the count behind the per-user abuse limit.
+emergency_accesses = Table(
+    "emergency_accesses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    # SHA-256 of the session token it opened, so ending the use can revoke exactly that session.
+    Column("session_token_hash", String(64), nullable=True),
+    Column("reason", String(40), nullable=False),  # a code from the policy's list of reasons
+    Column("justification", Text, nullable=False),
+    Column("witness_name", String(200), nullable=True),  # colleague named by the requester
+    # Set only in two-person mode, once the colleague confirmed with their own strong factor.
+    Column("witness_user_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("source_address", String(64), nullable=True),
+    Column("review_status", String(16), nullable=False),  # pending | justified | unjustified
+    Column(
+        "reviewed_by_user_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    ),
+    Column("reviewed_at", UTCDateTime, nullable=True),
+    Column("review_comment", Text, nullable=True),
+    Index("ix_emergency_accesses_user_id_started_at", "user_id", "started_at"),
+    Index("ix_emergency_accesses_review_status_started_at", "review_status", "started_at"),
+)
