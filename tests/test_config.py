@@ -16,6 +16,7 @@ from quivive.config import (
     SETTING_SPECS,
     AdminSettings,
     AlertSettings,
+    EmergencySettings,
     MetricsSettings,
     OidcSettings,
     PasswordSettings,
@@ -84,6 +85,12 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "webhook.secret": ("hook-s3cret", "hook-s3cret"),
     "metrics.token": ("scrape-t0ken", "scrape-t0ken"),
     "metrics.localhost_only": ("false", False),
+    "emergency.roles": ("medecin, infirmier,medecin", ("medecin", "infirmier")),
+    "emergency.duration": ("90m", timedelta(minutes=90)),
+    "emergency.max_uses": ("5", 5),
+    "emergency.min_justification": ("40", 40),
+    "emergency.two_person": ("yes", True),
+    "emergency.review_overdue_days": ("14", 14),
 }
 
 BAD_VALUES: list[tuple[str, str]] = [
@@ -140,6 +147,12 @@ BAD_VALUES: list[tuple[str, str]] = [
     ("webhook.secret", "x" * 257),
     ("metrics.token", "x" * 257),
     ("metrics.localhost_only", "maybe"),
+    ("emergency.roles", "medecin, infirmier de nuit"),
+    ("emergency.duration", "13h"),
+    ("emergency.max_uses", "0"),
+    ("emergency.min_justification", "4"),
+    ("emergency.two_person", "maybe"),
+    ("emergency.review_overdue_days", "0"),
     ("establishment_name", "x" * 201),
     ("establishment_name", "CH\nBcc: attacker@example.org"),
     ("log_format", "xml"),
@@ -365,6 +378,7 @@ def test_table_matches_the_dataclasses() -> None:
         "webhook": WebhookSettings,
         "alerts": AlertSettings,
         "metrics": MetricsSettings,
+        "emergency": EmergencySettings,
     }
     top = (
         {f.name for f in dataclasses.fields(Settings)}

@@ -164,6 +164,20 @@ class AdminSettings:
     require_phishing_resistant: bool = True
 
 
+# Emergency access (bris de glace, issue 8). Defaults from domain.emergency; caps keep it short.
+MAX_EMERGENCY_DURATION = timedelta(hours=12)  # one shift at most: NIST's AAL3 absolute limit
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencySettings:
+    roles: tuple[str, ...] = ()  # empty: emergency access is off
+    duration: timedelta = timedelta(hours=2)
+    max_uses: int = 3  # per user per 30 days
+    min_justification: int = 20
+    two_person: bool = False
+    review_overdue_days: int = 7
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path
@@ -193,6 +207,7 @@ class Settings:
     webhook: WebhookSettings = WebhookSettings()
     alerts: AlertSettings = AlertSettings()
     metrics: MetricsSettings = MetricsSettings()
+    emergency: EmergencySettings = EmergencySettings()
 
     @property
     def https(self) -> bool:
@@ -320,6 +335,24 @@ class OptionalText:
             return None
         text = Text(0, self.max_length).parse(raw)
         return text or None
+
+
+@dataclass(frozen=True, slots=True)
+class RoleList:
+    """Role names: a TOML array of strings, or a comma-separated environment value."""
+
+    @property
+    def expected(self) -> str:
+        return "role names (a list, or comma-separated), or empty for none"
+
+    def parse(self, raw: object) -> tuple[str, ...]:
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+            raise ValueError(f"expected {self.expected}")
+        roles = tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
+        if any(not re.fullmatch(r"[^\s,]{1,64}", role) for role in roles):
+            raise ValueError(f"expected {self.expected}")
+        return roles
 
 
 # FINESS: 9 characters, the first two the département (2A/2B for Corsica), the last a check digit.
@@ -851,6 +884,44 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
         "Only clients connecting from 127.0.0.1 or ::1 may read /metrics (the socket peer, "
         "never X-Forwarded-For)",
     ),
+    SettingSpec(
+        "emergency.roles",
+        RoleList(),
+        (),
+        "Roles that may use emergency access (bris de glace) when their second factor is "
+        "unavailable; empty: nobody",
+        default_doc="(none)",
+    ),
+    SettingSpec(
+        "emergency.duration",
+        Duration(timedelta(minutes=5), MAX_EMERGENCY_DURATION),
+        timedelta(hours=2),
+        "How long an emergency session lasts, counted from its start; never extended",
+    ),
+    SettingSpec(
+        "emergency.max_uses",
+        Integer(1, 100),
+        3,
+        "Emergency accesses allowed per user over 30 days; beyond, refused and alerted",
+    ),
+    SettingSpec(
+        "emergency.min_justification",
+        Integer(5, 500),
+        20,
+        "Minimum length, in characters, of the written justification of an emergency access",
+    ),
+    SettingSpec(
+        "emergency.two_person",
+        Boolean(),
+        False,
+        "A colleague present must confirm each emergency access with their own second factor",
+    ),
+    SettingSpec(
+        "emergency.review_overdue_days",
+        Integer(1, 365),
+        7,
+        "Emergency accesses not reviewed after this many days are flagged on the dashboard",
+    ),
 )
 
 SECRET_KEYS: frozenset[str] = frozenset(spec.key for spec in SETTING_SPECS if spec.secret)
@@ -866,6 +937,7 @@ _SECTIONS: dict[str, Callable[..., Any]] = {
     "webhook": WebhookSettings,
     "alerts": AlertSettings,
     "metrics": MetricsSettings,
+    "emergency": EmergencySettings,
 }
 
 
@@ -1131,6 +1203,8 @@ def _format(value: object) -> str:
         return format_duration(value)
     if value is None:
         return "(unset)"
+    if isinstance(value, tuple):
+        return ", ".join(str(item) for item in value) or "(none)"
     return str(value)
 
 

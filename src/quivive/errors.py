@@ -117,3 +117,16 @@ class PermissionDenied(QuiviveError):
     """The signed-in administrator's roles do not allow this action (admin console and API)."""
 
     code = "forbidden"
+
+
+class EmergencyRefused(QuiviveError):
+    """An emergency access ("bris de glace") request was refused; ``reason`` says why.
+
+    Reason codes are stable (audit trail, pages): see ``domain.emergency.Refusal``.
+    """
+
+    code = "emergency_refused"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"emergency access refused: {reason}")
+        self.reason = reason
