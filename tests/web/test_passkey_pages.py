@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from quivive.clock import FrozenClock
 from quivive.composition import Services
 from quivive.services.accounts import NewAccount
+from quivive.services.mfa import Origin
 from support.quivive import RecordingAudit
 from support.soft_authenticator import SoftAuthenticator
 
@@ -244,3 +245,116 @@ def test_several_passkeys_are_listed(
     page = alice_client.get("/account/passkeys").text
     assert page.count('class="passkey"') == 2
     assert "Synchronisée entre vos appareils" in page
+
+
+# --- re-authentication with a passkey ----------------------------------------------------------
+
+
+def reauthenticate(client: TestClient, key: SoftAuthenticator, next_url: str) -> httpx2.Response:
+    page = client.get(f"/account/reauth?next={next_url}").text
+    token = csrf_token(page)
+    credential = json.dumps(key.assertion(options(client, "reauth", token)))
+    data = {"csrf_token": token, "credential": credential, "next": next_url}
+    return client.post("/account/reauth/passkey", data=data, follow_redirects=False)
+
+
+@pytest.fixture
+def passkey_only_client(
+    client: TestClient, sqlite_services: Services, key: SoftAuthenticator
+) -> TestClient:
+    """Bob has no password at all: his one way in, and back in, is his passkey."""
+    bob = sqlite_services.accounts.create(NewAccount(username="bob", password=None), actor="test")
+    ceremony = sqlite_services.passkeys.begin_registration(bob)
+    credential = key.register(ceremony.options)
+    origin = Origin(source_address="127.0.0.1", user_agent="test")
+    sqlite_services.passkeys.finish_registration(bob, ceremony.token, credential, "Clé", origin)
+    assert passwordless(client, key, "/account").headers["location"] == "/account"
+    return client
+
+
+def test_passkey_only_user_passes_the_reauthentication_page(
+    passkey_only_client: TestClient,
+    key: SoftAuthenticator,
+    clock: FrozenClock,
+    audit: RecordingAudit,
+) -> None:
+    clock.advance(timedelta(minutes=5, seconds=1))
+    gated = passkey_only_client.get("/account/passkeys", follow_redirects=False)
+    assert gated.headers["location"].startswith("/account/reauth?")
+    page = passkey_only_client.get(gated.headers["location"]).text
+    assert 'action="/account/reauth/passkey"' in page
+    assert 'name="password"' not in page  # he has none to type
+
+    response = reauthenticate(passkey_only_client, key, "/account/passkeys")
+
+    assert response.headers["location"] == "/account/passkeys"
+    assert passkey_only_client.get("/account/passkeys", follow_redirects=False).status_code == 200
+    events = [event for event in audit.events if event.action == "reauthentication"]
+    assert [event.details["method"] for event in events] == ["passkey"]
+
+
+def test_password_user_with_a_passkey_is_offered_both(
+    alice_client: TestClient, key: SoftAuthenticator
+) -> None:
+    add_passkey(alice_client, key)
+
+    page = alice_client.get("/account/reauth?next=/account").text
+
+    assert 'action="/account/reauth/passkey"' in page
+    assert 'action="/account/reauth"' in page
+    assert 'name="password"' in page
+
+
+def test_reauthentication_refuses_a_key_without_user_verification(
+    passkey_only_client: TestClient, key: SoftAuthenticator, clock: FrozenClock
+) -> None:
+    # Re-authentication stands in for the password: possession alone does not prove the person.
+    clock.advance(timedelta(minutes=6))
+    key.user_verified = False
+
+    response = reauthenticate(passkey_only_client, key, "/account/passkeys")
+
+    assert "/account/reauth?" in response.headers["location"]
+    assert "error=passkey" in response.headers["location"]
+    still_gated = passkey_only_client.get("/account/passkeys", follow_redirects=False)
+    assert still_gated.headers["location"].startswith("/account/reauth?")
+
+
+def test_reauthentication_refuses_someone_elses_key(
+    passkey_only_client: TestClient, sqlite_services: Services, clock: FrozenClock
+) -> None:
+    intruder_key = SoftAuthenticator(origin=ORIGIN, rp_id="localhost")
+    eve = sqlite_services.accounts.create(NewAccount(username="eve", password=None), actor="t")
+    ceremony = sqlite_services.passkeys.begin_registration(eve)
+    origin = Origin(source_address="127.0.0.1", user_agent="test")
+    credential = intruder_key.register(ceremony.options)
+    sqlite_services.passkeys.finish_registration(eve, ceremony.token, credential, "Clé", origin)
+    clock.advance(timedelta(minutes=6))
+    token = csrf_token(passkey_only_client.get("/account/reauth?next=/account").text)
+    # Bob's ceremony lists Bob's keys; Eve's key answers it anyway.
+    ceremony_options = json.loads(options(passkey_only_client, "reauth", token))
+    ceremony_options["allowCredentials"] = []
+    forged = json.dumps(intruder_key.assertion(json.dumps(ceremony_options)))
+    data = {"csrf_token": token, "credential": forged, "next": "/account"}
+
+    response = passkey_only_client.post(
+        "/account/reauth/passkey", data=data, follow_redirects=False
+    )
+
+    assert "error=passkey" in response.headers["location"]
+
+
+def test_a_reauthentication_assertion_cannot_be_replayed(
+    passkey_only_client: TestClient, key: SoftAuthenticator, clock: FrozenClock
+) -> None:
+    clock.advance(timedelta(minutes=6))
+    token = csrf_token(passkey_only_client.get("/account/reauth?next=/account").text)
+    credential = json.dumps(key.assertion(options(passkey_only_client, "reauth", token)))
+    data = {"csrf_token": token, "credential": credential, "next": "/account"}
+    first = passkey_only_client.post("/account/reauth/passkey", data=data, follow_redirects=False)
+    clock.advance(timedelta(minutes=6))
+
+    replay = passkey_only_client.post("/account/reauth/passkey", data=data, follow_redirects=False)
+
+    assert first.headers["location"] == "/account"
+    assert "error=passkey" in replay.headers["location"]

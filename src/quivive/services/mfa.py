@@ -227,8 +227,9 @@ class MfaService:
         self._record(f"login.{verification.factor}", Outcome.SUCCESS, user, origin, None, details)
         return new_token, assurance
 
-    def reauthenticated(self, token: str, user: User, origin: Origin) -> str:
-        """The password was entered again: new identifier and ``auth_time``, same level."""
+    def reauthenticated(self, token: str, user: User, origin: Origin, method: str = "pwd") -> str:
+        """The user proved it again (``method``: the password or a passkey): new identifier and
+        ``auth_time``, same level."""
         session = self._sessions.find_live(token)
         assurance = assess(session.amr)
         new_token = self._sessions.rotate(
@@ -238,7 +239,7 @@ class MfaService:
             source_address=origin.source_address,
             user_agent=origin.user_agent,
         )
-        self._record("reauthentication", Outcome.SUCCESS, user, origin, None, {})
+        self._record("reauthentication", Outcome.SUCCESS, user, origin, None, {"method": method})
         return new_token
 
     def require_recent_auth(self, session: Session) -> None:

@@ -60,6 +60,7 @@ FACTOR_NAME = "passkey"
 REGISTER = "register"
 PASSWORDLESS = "login"
 SECOND_FACTOR = "second_factor"
+REAUTHENTICATION = "reauth"
 DEFAULT_NAME = "Passkey"  # the web edge passes a translated default; this is the last resort
 
 
@@ -209,23 +210,40 @@ class PasskeyService:
         self, user: User, token: str, response: str | Mapping[str, Any], origin: Origin
     ) -> Verification:
         """The proof for ``MfaService.upgrade``, which audits the success as ``login.passkey``."""
-        try:
-            pending = self._consume(token, SECOND_FACTOR, user.id)
-            passkey, owner = self._claimed(response)
-            if owner.id != user.id:
-                raise WebAuthnRejected("unknown_credential")
-        except WebAuthnRejected as refused:
-            details = {"mode": "second_factor"}
-            self._record(
-                "login.passkey", Outcome.FAILURE, user.username, origin, details, refused.reason
-            )
-            raise
-        details = {**_describe(passkey), "mode": "second_factor"}
+        details = {"mode": "second_factor"}
+        pending, passkey = self._claim_own(token, SECOND_FACTOR, user, response, origin, details)
+        details = {**_describe(passkey), **details}
         verified = self._verify(pending, response, passkey, user, origin, details, require_uv=False)
         amr = passkey_amr(
             backup_eligible=passkey.backup_eligible, user_verified=verified.user_verified
         )
         return Verification(factor=FACTOR_NAME, amr=amr, credential_id=str(passkey.id))
+
+    # --- re-authentication before a factor change -----------------------------------------------
+
+    def begin_reauthentication(self, user: User) -> Ceremony:
+        """Options for proving "still me" with one of the user's own keys, user verification on.
+
+        Re-authentication stands in for the password here (ASVS 7.5.1), so it needs what a
+        passwordless sign-in needs: the key and the PIN or biometric that unlocks it.
+        """
+        allow = [passkey.credential_id for passkey in self._passkeys.for_user(user.id)]
+        if not allow:
+            raise NotFoundError("no passkey registered")
+        challenge = new_challenge()
+        options = authentication_options(
+            self._rp, challenge=challenge, allow=allow, require_uv=True
+        )
+        return self._begin(REAUTHENTICATION, user.id, challenge, options)
+
+    def finish_reauthentication(
+        self, user: User, token: str, response: str | Mapping[str, Any], origin: Origin
+    ) -> None:
+        """Raise ``WebAuthnRejected`` unless one of ``user``'s keys signed the challenge with UV."""
+        details = {"mode": "reauthentication"}
+        pending, passkey = self._claim_own(token, REAUTHENTICATION, user, response, origin, details)
+        details = {**_describe(passkey), **details}
+        self._verify(pending, response, passkey, user, origin, details, require_uv=True)
 
     # --- the account page -----------------------------------------------------------------------
 
@@ -274,6 +292,28 @@ class PasskeyService:
         if pending is None or pending.user_id != user_id:
             raise WebAuthnRejected("ceremony_unknown")
         return pending
+
+    def _claim_own(
+        self,
+        token: str,
+        purpose: str,
+        user: User,
+        response: str | Mapping[str, Any],
+        origin: Origin,
+        details: dict[str, str],
+    ) -> tuple[PendingCeremony, Passkey]:
+        """The live ceremony begun for ``user`` and the key it names, which must be theirs."""
+        try:
+            pending = self._consume(token, purpose, user.id)
+            passkey, owner = self._claimed(response)
+            if owner.id != user.id:
+                raise WebAuthnRejected("unknown_credential")
+        except WebAuthnRejected as refused:
+            self._record(
+                "login.passkey", Outcome.FAILURE, user.username, origin, details, refused.reason
+            )
+            raise
+        return pending, passkey
 
     def _claimed(self, response: str | Mapping[str, Any]) -> tuple[Passkey, User]:
         passkey = self._passkeys.find(claimed_credential(response).credential_id)

@@ -224,12 +224,24 @@ async def reauth_page(request: Request) -> Response:
     active = await pending_session(request)
     if active is None:
         return _to_login(request)
-    return _reauth_form(request, _next(request), None)
+    failed = request.query_params.get("error") == "passkey"
+    return await _reauth_form(
+        request, active, _next(request), messages.PASSKEY_FAILED if failed else None
+    )
 
 
-def _reauth_form(request: Request, next_url: str, error: str | None) -> Response:
+async def _reauth_form(
+    request: Request, active: ActiveSession, next_url: str, error: str | None
+) -> Response:
+    """The password form, and the passkey button for users who have one (or only that)."""
     web = web_state(request)
-    context = {"next": next_url, "error": web.translate(request, error) if error else None}
+    keys = await to_thread.run_sync(web.services.passkeys.list_for_user, active.user.id)
+    context = {
+        "next": next_url,
+        "error": web.translate(request, error) if error else None,
+        "has_password": active.user.password_hash is not None,
+        "has_passkey": bool(keys),
+    }
     return web.render_form(request, "reauth.html", context, status_code=401 if error else 200)
 
 
@@ -248,7 +260,7 @@ async def reauth(request: Request) -> Response:
             source_address=request.state.client_address,
         )
     except (AuthenticationFailed, QuiviveError):
-        return _reauth_form(request, next_url, messages.LOGIN_FAILED)
+        return await _reauth_form(request, active, next_url, messages.LOGIN_FAILED)
     renew = web.services.mfa.reauthenticated
     token = await to_thread.run_sync(renew, active.token, active.user, origin_of(request))
     response = see_other(next_url)

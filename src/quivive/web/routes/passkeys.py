@@ -8,6 +8,7 @@ ordinary field, and the answer is an ordinary redirect.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -47,6 +48,7 @@ CSRF_HEADER = "x-csrf-token"
 ENROL_PATH = "/account/passkeys"
 VERIFY_PATH = "/login/second-factor/passkey"
 PASSWORDLESS_PATH = "/login/passkey"
+REAUTH_PASSKEY_PATH = "/account/reauth/passkey"
 
 NOTICES = {
     "added": messages.PASSKEY_ADDED,
@@ -79,14 +81,26 @@ async def registration_options(request: Request) -> Response:
 
 @router.post("/passkeys/options/second-factor", include_in_schema=False)
 async def second_factor_options(request: Request) -> Response:
+    return await _options_for_own_keys(
+        request, web_state(request).services.passkeys.begin_second_factor
+    )
+
+
+@router.post("/passkeys/options/reauth", include_in_schema=False)
+async def reauthentication_options(request: Request) -> Response:
+    begin = web_state(request).services.passkeys.begin_reauthentication
+    return await _options_for_own_keys(request, begin)
+
+
+async def _options_for_own_keys(request: Request, begin: Callable[[User], Ceremony]) -> Response:
+    """Options naming the signed-in user's own keys (second factor, re-authentication)."""
     web = web_state(request)
     web.csrf.verify(request, request.headers.get(CSRF_HEADER))
     active = await pending_session(request)
     if active is None:
         return JSONResponse({"error": "session_invalid"}, status_code=401)
-    begin = partial(web.services.passkeys.begin_second_factor, active.user)
     try:
-        return _options(web, await to_thread.run_sync(begin))
+        return _options(web, await to_thread.run_sync(begin, active.user))
     except NotFoundError:
         return JSONResponse({"error": "no_passkey"}, status_code=404)
 
@@ -181,6 +195,35 @@ def _second_factor_form(web: WebState, request: Request, next_url: str, failed: 
         "error": web.translate(request, messages.PASSKEY_FAILED) if failed else None,
     }
     return web.render_form(request, "passkey_verify.html", context, status_code=200)
+
+
+# --- re-authentication before a factor change ------------------------------------------------
+
+
+@router.post(REAUTH_PASSKEY_PATH, include_in_schema=False)
+async def reauthenticate_with_passkey(request: Request) -> Response:
+    web = web_state(request)
+    form = await web.posted_form(request)
+    next_url = safe_next(form.get("next"))
+    active = await pending_session(request)
+    if active is None:
+        return see_other("/login")
+    origin = origin_of(request)
+    finish = partial(
+        web.services.passkeys.finish_reauthentication,
+        active.user,
+        _ceremony_token(web, request),
+        form.get("credential", ""),
+        origin,
+    )
+    try:
+        await to_thread.run_sync(finish)
+    except WebAuthnRejected:
+        return _clear_ceremony(web, see_other(with_next(REAUTH_PATH, next_url, error="passkey")))
+    renew = partial(web.services.mfa.reauthenticated, active.token, active.user, origin, "passkey")
+    response = _clear_ceremony(web, see_other(next_url))
+    web.cookies.set(response, SESSION_COOKIE, await to_thread.run_sync(renew))
+    return response
 
 
 # --- registration -----------------------------------------------------------------------------
