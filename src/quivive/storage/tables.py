@@ -227,6 +227,18 @@ mfa_rules = Table(
     Column("updated_by", String(256), nullable=True),
 )
 
+# Policy values changed in the console or API (session timeouts, password length, throttling):
+# each row overrides the configuration file's value for its key until removed. Values are text,
+# checked by domain.policy_overrides on the way in and on the way out.
+policy_overrides = Table(
+    "policy_overrides",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(256), nullable=True),
+)
+
 # TOTP authenticators. ``secret`` is AES-GCM ciphertext carrying its key id (services.secret_box);
 # ``last_step`` is the replay guard, advanced only by a compare-and-set UPDATE.
 totp_credentials = Table(

@@ -59,6 +59,7 @@ Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,12}$", description="From
 Limit = Annotated[int, Query(ge=1, le=200)]
 UserId = Annotated[int, Path(ge=1, le=MAX_USER_ID)]
 Actor = Annotated[AdminActor, Depends(api_actor)]
+SEARCH_HELP = "Part of a username, name, e-mail or professional identifier (RPPS)"
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
@@ -97,7 +98,7 @@ def list_users(
     actor: Actor,
     cursor: Cursor = None,
     limit: Limit = 50,
-    q: Annotated[str, Query(max_length=256, description="Username prefix or name part")] = "",
+    q: Annotated[str, Query(max_length=256, description=SEARCH_HELP)] = "",
     role: Annotated[str | None, Query(max_length=64)] = None,
     status: UserStatus | None = None,
     factor: FactorFilter | None = None,
