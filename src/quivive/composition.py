@@ -26,6 +26,7 @@ from quivive.services.mailer import Mailer, NullMailer, mailer_for
 from quivive.services.metrics import MeteredAlertSink, MeteredAuditSink, Metrics
 from quivive.services.mfa import FactorRegistry, MfaService
 from quivive.services.mfa_policy import MfaPolicyService
+from quivive.services.gate_rules import GateRuleService
 from quivive.services.notifications import AdminThrottleWatch, UserNotifier
 from quivive.services.oidc_provider import OidcProvider, build_oidc
 from quivive.services.outbox import Outbox
@@ -47,6 +48,8 @@ from quivive.storage.mfa_rules import MfaRuleRepository
 from quivive.storage.passkeys import PasskeyRepository
 from quivive.storage.password_blocklist import ShippedBlocklist
 from quivive.storage.recovery_codes import RecoveryCodeRepository
+from quivive.storage.emergency_accesses import EmergencyAccessRepository
+from quivive.storage.gate_rules import GateRuleRepository
 from quivive.storage.session_revocations import (
     RedisRevocationFeed,
     RedisRevocationPublisher,
@@ -105,6 +108,7 @@ class Services:
 
     def close(self) -> None:
         self.outbox.close()
+    gate_rules: GateRuleService  # the gate's access rules in force (file + console)
         self.oidc.close()
         self.hasher.close()
         self.engine.dispose()
@@ -170,6 +174,7 @@ def build_services(
         hasher=hasher,
         users=users,
         accounts=accounts,
+    gate_rules = GateRuleService(settings.gate, GateRuleRepository(engine), audit, clock)
         sessions=sessions,
         authenticator=PasswordAuthenticator(
             users,
@@ -189,7 +194,8 @@ def build_services(
         passkeys=passkeys,
         form_key=load_or_create_key(settings.data_dir / FORM_KEY_FILE, FORM_KEY_BYTES),
         oidc=build_oidc(settings, engine, users, sessions, audit, clock),
-        gate=_gate(settings, engine, sessions, mfa["mfa"], clock),
+        gate=_gate(settings, engine, sessions, mfa["mfa"], clock, gate_rules),
+        gate_rules=gate_rules,
         admin=_admin(
             settings,
             engine,
@@ -266,7 +272,12 @@ def _admin(
 
 
 def _gate(
-    settings: Settings, engine: Engine, sessions: SessionService, mfa: MfaService, clock: Clock
+    settings: Settings,
+    engine: Engine,
+    sessions: SessionService,
+    mfa: MfaService,
+    clock: Clock,
+    rules: GateRuleService,
 ) -> GateService:
     """The forward-auth gate's session cache; revocations via Redis when configured."""
     feed: RevocationFeed = SqlRevocationFeed(engine)
@@ -274,7 +285,7 @@ def _gate(
         client = redis_client(settings.redis_url)
         feed = RedisRevocationFeed(client, SqlRevocationFeed(engine))
         sessions.subscribe(RedisRevocationPublisher(client, clock))
-    gate = GateService(sessions, mfa, feed, clock)
+    gate = GateService(sessions, mfa, feed, clock, rules=rules)
     sessions.subscribe(gate)
     return gate
 

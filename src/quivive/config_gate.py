@@ -10,6 +10,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,14 @@ def parse_gate(raw: object, path: Path | None) -> GateSettings:
     rules = tuple(_rule(entry, f"gate.rules[{n}]", path) for n, entry in enumerate(entries, 1))
     _check_duplicates(rules, path)
     return GateSettings(rules=rules, allowed_domains=domains)
+
+
+def parse_rule(entry: Mapping[str, object]) -> GateRule:
+    """One rule given as a ``[[gate.rules]]`` table would be (the admin console and API use the
+    file's checks); ``ConfigError.details["key"]`` names the faulty key, as ``rule.min_aal``."""
+    rule = _rule(dict(entry), "rule", None)
+    prefix = rule.path_prefix.rstrip("/") or "/"
+    return rule if prefix == rule.path_prefix else replace(rule, path_prefix=prefix)
 
 
 def _rule(entry: object, where: str, path: Path | None) -> GateRule:
@@ -200,4 +209,4 @@ def _show(raw: object) -> str:
 
 
 def _error(path: Path | None, key: str, reason: str) -> ConfigError:
-    return ConfigError(f"{path}: {key}: {reason}", key=key)
+    return ConfigError(f"{path}: {key}: {reason}" if path else f"{key}: {reason}", key=key)

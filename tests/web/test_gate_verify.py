@@ -20,6 +20,7 @@ from quivive.clock import FrozenClock
 from quivive.composition import Services, build_services
 from quivive.domain.gate import Identity
 from quivive.services.accounts import NewAccount
+from quivive.services.mfa import Origin
 from quivive.services.sessions import ActiveSession
 from quivive.storage.database import upgrade
 from quivive.web.app import create_app
@@ -387,6 +388,25 @@ def test_revocation_on_one_node_reaches_the_other_within_seconds(
             deadline = time.monotonic() + 5
             while verify(b, f"{APP}/x").status_code == 200:
                 assert time.monotonic() < deadline, "node b still lets the session through"
+                time.sleep(0.2)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_rule_added_on_one_node_reaches_the_others_gate_without_restart(
+    tmp_path: Path, backend: str
+) -> None:
+    wiki = "http://wiki.localhost:9000/page"
+    with two_nodes(tmp_path, backend) as (first, second):
+        first.accounts.create(NewAccount("alice", PASSWORD), actor="test")
+        with client_for(first) as a, client_for(second) as b:
+            log_in(a)
+            b.cookies.update(a.cookies)
+            assert verify(b, wiki).status_code == 403  # no rule for the host: default deny
+            first.gate_rules.add({"host": "wiki.localhost"}, actor="root", origin=Origin())
+            assert verify(a, wiki).status_code == 200  # this node: at once
+            deadline = time.monotonic() + 5
+            while verify(b, wiki).status_code != 200:  # the other: on its next poll
+                assert time.monotonic() < deadline, "node b still applies the old rules"
                 time.sleep(0.2)
 
 

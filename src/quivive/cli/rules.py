@@ -90,24 +90,27 @@ def check_url(
     except BadOriginalRequest as exc:
         fail(f"URL: {exc}", EXIT_USAGE)
     identity = None
+    with opened_services(state_of(ctx)) as services:
+        found = services.accounts.find(user) if user is not None else None
+        # The rules in force: the file's, replaced or completed by the console's.
+        rules = services.gate_rules.current().rules
     if user is not None:
-        with opened_services(state_of(ctx)) as services:
-            found = services.accounts.find(user)
         if found is None:
             fail(f"no user {user!r}")
         identity = Identity(
             found.username, found.display_name, found.email, found.roles, AssuranceLevel(aal), True
         )
-    rules = settings.gate.rules
     decision = decide(rules, original, identity, address)
     rule = is_bypass(rules, original) or find_rule(rules, original)
     if rule is None:
         console.print("rule: none matches (default deny)", highlight=False)
     else:
-        number = rules.index(rule) + 1
-        console.print(f"rule: gate.rules[{number}]", highlight=False)
+        in_file = rule in settings.gate.rules
+        number = settings.gate.rules.index(rule) + 1 if in_file else 0
+        where = f"gate.rules[{number}]" if in_file else "set in the admin console"
+        console.print(f"rule: {where}", highlight=False)
         table = _table()
-        table.add_row(str(number), *_cells(rule))
+        table.add_row(str(number) if number else "-", *_cells(rule))
         console.print(table)
     console.print(f"path matched: {original.path}", highlight=False)
     who = f"{identity.username} at AAL{aal}" if identity else "signed out"
@@ -116,6 +119,20 @@ def check_url(
         console.print(f"reason: {decision.reason.value}", highlight=False)
     if decision.outcome in (Outcome.SIGN_IN, Outcome.STEP_UP):
         console.print(f"level required: AAL{int(decision.required_level)}", highlight=False)
+
+
+@app.command("list")
+def list_rules(ctx: typer.Context) -> None:
+    """The rules in force: the configuration file's and the admin console's (which replace the
+    file's rule for the same host and path prefix)."""
+    with opened_services(state_of(ctx)) as services:
+        rules = services.gate_rules.in_force()
+    table = _table(escape("gate rules in force (most specific host, then longest prefix)"))
+    table.add_column("source")
+    for number, item in enumerate(rules, 1):
+        source = "console" if item.source == "database" else "file"
+        table.add_row(str(number), *_cells(item.rule), source)
+    console.print(table)
 
 
 _DESCRIPTIONS = {

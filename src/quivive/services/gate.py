@@ -45,6 +45,12 @@ class Revocations:
     user_ids: frozenset[int] = frozenset()
 
 
+class RuleSource(Protocol):
+    def refresh(self) -> None:
+        """Reload the access rules if they changed elsewhere (never raises)."""
+        ...
+
+
 class RevocationFeed(Protocol):
     def revoked_since(self, since: datetime) -> Revocations:
         """Sessions (and users whose every session) ended at or after ``since``."""
@@ -71,8 +77,10 @@ class GateService:
         ttl_s: float = CACHE_TTL_S,
         poll_interval_s: float = POLL_INTERVAL_S,
         monotonic: Callable[[], float] = time.monotonic,
+        rules: RuleSource | None = None,
     ) -> None:
         self._sessions = sessions
+        self._rules = rules
         self._mfa = mfa
         self._feed = feed
         self._clock = clock
@@ -147,6 +155,8 @@ class GateService:
             started = self._clock.now()
             revoked = self._feed.revoked_since(self._polled_to - POLL_OVERLAP)
             self._drop(revoked)
+            if self._rules is not None:  # rule changes made on other nodes ride the same poll
+                self._rules.refresh()
             self._polled_to = started
             self._last_poll = self._monotonic()
         finally:

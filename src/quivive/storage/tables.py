@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -308,6 +309,36 @@ oidc_clients = Table(
 # Signing keys live in the database so that every node signs and verifies with the same set.
 oidc_signing_keys = Table(
     "oidc_signing_keys",
+# Forward-auth gate rules set from the admin console or API (``storage.gate_rules``). The TOML
+# file's [[gate.rules]] are defaults; a row for the same host and path prefix replaces the file's
+# rule. List-valued columns hold space-separated values (none contains a space).
+gate_rules = Table(
+    "gate_rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("host", String(253), nullable=False),
+    Column("path_prefix", String(1024), nullable=False),
+    Column("roles", Text, nullable=False),
+    Column("min_aal", Integer, nullable=False),
+    Column("networks", Text, nullable=False),
+    Column("networks_min_aal", Integer, nullable=True),
+    Column("deny_outside_networks", Boolean, nullable=False),
+    Column("bypass", Text, nullable=False),
+    Column("allow_emergency", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(256), nullable=True),
+    UniqueConstraint("host", "path_prefix", name="uq_gate_rules_host_path_prefix"),
+)
+
+# One row: bumped in the same transaction as every gate rule change, so that each node's gate
+# notices a change made elsewhere with one tiny query per poll.
+gate_rules_revision = Table(
+    "gate_rules_revision",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("revision", Integer, nullable=False),
+)
+
     metadata,
     Column("kid", String(64), primary_key=True),
     Column("alg", String(16), nullable=False),

@@ -43,6 +43,7 @@ from quivive.composition import Services
 from quivive.domain.gate import (
     BadOriginalRequest,
     Decision,
+    GateSettings,
     Identity,
     OriginalRequest,
     Outcome,
@@ -90,7 +91,7 @@ async def verify(request: Request) -> Response:
     identity = await _identity(web, request)
     forwarded = request.headers.get("x-forwarded-for")
     address = _client_of(_peer(request), forwarded, web.services.settings.trusted_proxies)
-    decision = decide(web.services.settings.gate.rules, original, identity, address)
+    decision = decide(web.services.gate_rules.current().rules, original, identity, address)
     return _answer(request, web, original, identity, decision)
 
 
@@ -164,7 +165,8 @@ def _denied(request: Request, original: OriginalRequest | None, reason: Reason) 
 
 def _sign_in_url(web: WebState, url: str) -> str | None:
     settings = web.services.settings
-    domains = allowed_domains(settings.gate, settings.public_host, settings.session.cookie_domain)
+    rules = web.services.gate_rules.current()
+    domains = allowed_domains(rules, settings.public_host, settings.session.cookie_domain)
     if safe_return_url(url, domains, https_only=settings.https) is None:
         return None
     return f"{settings.public_url}{SIGN_IN_PATH}?rd={quote(url, safe='')}"
@@ -249,7 +251,8 @@ class VerifyFastPath:
         settings = services.settings
         self._loading: dict[str, asyncio.Future[Identity | None]] = {}
         # Without networks rules, the client address cannot change a decision: not worth parsing.
-        self.networks = any(rule.networks for rule in services.settings.gate.rules)
+        self._rules: GateSettings | None = None
+        self.networks = True
         self.cookie = CookiePolicy(settings.https, settings.session.cookie_domain).name(
             SESSION_COOKIE
         )
@@ -289,11 +292,20 @@ class VerifyFastPath:
         except BadOriginalRequest:
             return None
         forwarded = headers.get("x-forwarded-for")
+        rules = self._current_rules()
         address = _client_of(peer, forwarded, settings.trusted_proxies) if self.networks else None
-        decision = decide(settings.gate.rules, original, identity, address)
+        decision = decide(rules.rules, original, identity, address)
         if decision.outcome is Outcome.ALLOW:
             return identity_headers(identity)
         return None
+
+    def _current_rules(self) -> GateSettings:
+        """The rules in force; whether any has networks is worked out once per change."""
+        rules = self.services.gate_rules.current()
+        if rules is not self._rules:
+            self.networks = any(rule.networks for rule in rules.rules)
+            self._rules = rules
+        return rules
 
     async def _load(self, token: str) -> Identity | None:
         """Load ``token`` once however many requests wait for it (as when its entry expires
@@ -330,18 +342,19 @@ async def sign_in_for(request: Request) -> Response:
     """
     web = web_state(request)
     settings = web.services.settings
-    domains = allowed_domains(settings.gate, settings.public_host, settings.session.cookie_domain)
+    rules = web.services.gate_rules.current()
+    domains = allowed_domains(rules, settings.public_host, settings.session.cookie_domain)
     rd = safe_return_url(request.query_params.get("rd"), domains, https_only=settings.https)
     if rd is None:
         return _denied(request, None, Reason.RETURN_URL_REFUSED)
     original = parse_original("GET", rd)
     address = request.state.client_address
-    level = decide(settings.gate.rules, original, None, address).required_level
+    level = decide(rules.rules, original, None, address).required_level
     active = await signed_in(request, level=level)
     if isinstance(active, Response):
         return active
     identity = await to_thread.run_sync(web.services.gate.load, active.token)
-    decision = decide(settings.gate.rules, original, identity, address)
+    decision = decide(rules.rules, original, identity, address)
     if decision.outcome in (Outcome.ALLOW, Outcome.PUBLIC):
         return see_other(rd)
     reason = decision.reason if decision.outcome is Outcome.DENY else Reason.LEVEL_TOO_LOW
