@@ -48,7 +48,6 @@ from quivive.storage.mfa_rules import MfaRuleRepository
 from quivive.storage.passkeys import PasskeyRepository
 from quivive.storage.password_blocklist import ShippedBlocklist
 from quivive.storage.recovery_codes import RecoveryCodeRepository
-from quivive.storage.emergency_accesses import EmergencyAccessRepository
 from quivive.storage.gate_rules import GateRuleRepository
 from quivive.storage.session_revocations import (
     RedisRevocationFeed,
