@@ -22,11 +22,11 @@ from quivive.services.authentication import PasswordAuthenticator
 from quivive.services.devices import DeviceRecognition
 from quivive.services.first_admin import FirstAdminSetup
 from quivive.services.gate import GateService, RevocationFeed
+from quivive.services.gate_rules import GateRuleService
 from quivive.services.mailer import Mailer, NullMailer, mailer_for
 from quivive.services.metrics import MeteredAlertSink, MeteredAuditSink, Metrics
 from quivive.services.mfa import FactorRegistry, MfaService
 from quivive.services.mfa_policy import MfaPolicyService
-from quivive.services.gate_rules import GateRuleService
 from quivive.services.notifications import AdminThrottleWatch, UserNotifier
 from quivive.services.oidc_provider import OidcProvider, build_oidc
 from quivive.services.outbox import Outbox
@@ -43,12 +43,12 @@ from quivive.storage.admin_queries import AdminQueries
 from quivive.storage.audit import AuditRepository
 from quivive.storage.data_dir import load_or_create_key, prepare_data_dir
 from quivive.storage.database import create_database_engine
+from quivive.storage.gate_rules import GateRuleRepository
 from quivive.storage.known_devices import KnownDeviceRepository
 from quivive.storage.mfa_rules import MfaRuleRepository
 from quivive.storage.passkeys import PasskeyRepository
 from quivive.storage.password_blocklist import ShippedBlocklist
 from quivive.storage.recovery_codes import RecoveryCodeRepository
-from quivive.storage.gate_rules import GateRuleRepository
 from quivive.storage.session_revocations import (
     RedisRevocationFeed,
     RedisRevocationPublisher,
@@ -100,6 +100,7 @@ class Services:
     sign_ins: SignInRepository
     mailer: Mailer
     gate: GateService
+    gate_rules: GateRuleService  # the gate's access rules in force (file + console)
     admin: AdminService
     metrics: Metrics
     outbox: Outbox  # e-mail and webhook deliveries, off the request path
@@ -107,7 +108,6 @@ class Services:
 
     def close(self) -> None:
         self.outbox.close()
-    gate_rules: GateRuleService  # the gate's access rules in force (file + console)
         self.oidc.close()
         self.hasher.close()
         self.engine.dispose()
@@ -164,6 +164,7 @@ def build_services(
     passkeys = _passkeys(settings, engine, users, audit, alerts, clock)
     mfa = _mfa(settings, engine, sessions, audit, clock, passkeys)
     throttle = _login_throttle(settings, engine, audit, alerts, clock)
+    gate_rules = GateRuleService(settings.gate, GateRuleRepository(engine), audit, clock)
     return Services(
         settings=settings,
         clock=clock,
@@ -173,7 +174,6 @@ def build_services(
         hasher=hasher,
         users=users,
         accounts=accounts,
-    gate_rules = GateRuleService(settings.gate, GateRuleRepository(engine), audit, clock)
         sessions=sessions,
         authenticator=PasswordAuthenticator(
             users,
