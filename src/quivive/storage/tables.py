@@ -306,9 +306,6 @@ oidc_clients = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
-# Signing keys live in the database so that every node signs and verifies with the same set.
-oidc_signing_keys = Table(
-    "oidc_signing_keys",
 # Forward-auth gate rules set from the admin console or API (``storage.gate_rules``). The TOML
 # file's [[gate.rules]] are defaults; a row for the same host and path prefix replaces the file's
 # rule. List-valued columns hold space-separated values (none contains a space).
@@ -339,6 +336,9 @@ gate_rules_revision = Table(
     Column("revision", Integer, nullable=False),
 )
 
+# Signing keys live in the database so that every node signs and verifies with the same set.
+oidc_signing_keys = Table(
+    "oidc_signing_keys",
     metadata,
     Column("kid", String(64), primary_key=True),
     Column("alg", String(16), nullable=False),
