@@ -29,6 +29,7 @@ class Action(enum.StrEnum):
     MANAGE_THROTTLES = "throttles.manage"  # list and clear
     MANAGE_ADMINS = "admins.manage"  # touch an account holding, or grant, a console role
     MANAGE_POLICIES = "policies.manage"
+    VIEW_REPORT = "report.view"  # the posture report: names weak accounts, so not for helpdesk
 
 
 _ALL = frozenset({ADMIN_ROLE})
@@ -45,6 +46,7 @@ PERMISSIONS: Mapping[Action, frozenset[str]] = {
     Action.MANAGE_THROTTLES: _SUPPORT,
     Action.MANAGE_ADMINS: _ALL,
     Action.MANAGE_POLICIES: _ALL,
+    Action.VIEW_REPORT: _READERS,
 }
 
 
