@@ -567,9 +567,16 @@ def test_405_page_carries_an_allow_header(client: TestClient) -> None:
 
     assert response.status_code == 405
     assert heading(response.text) == "Méthode non autorisée"
-    # RFC 9110: a 405 must list allowed methods. Starlette names only the first route matching
-    # the path (GET here, though POST /login exists too).
-    assert "GET" in response.headers["allow"]
+    # RFC 9110: a 405 lists every allowed method, though GET and POST /login are two routes.
+    assert response.headers["allow"] == "GET, HEAD, POST"
+
+
+def test_health_probes_answer_head(client: TestClient) -> None:
+    for path in ("/healthz", "/readyz"):
+        response = client.head(path)
+
+        assert response.status_code == 200
+        assert response.content == b""
 
 
 # --- sign-out and session end --------------------------------------------------------------------

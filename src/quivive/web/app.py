@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
 
@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Scope
 
 from quivive.composition import Services
 from quivive.errors import PermissionDenied
@@ -106,12 +107,32 @@ def _origin(public_url: str) -> str:
     return f"{scheme}://{rest.split('/')[0]}"
 
 
+def _allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> list[str]:
+    """The methods some route accepts at this path, asked of the routes themselves (included
+    routers hide their routes' method sets)."""
+    methods = [
+        method
+        for method in _CANDIDATE_METHODS
+        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    if "GET" in methods and "HEAD" not in methods:
+        methods.append("HEAD")
+    return sorted(methods)
+
+
+_CANDIDATE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
 def _install_error_pages(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         response = _error_page(request, status if status in messages.PAGE_TITLES else 400)
         if isinstance(exc, HTTPException) and exc.headers:
-            response.headers.update(exc.headers)  # e.g. Allow, which a 405 must carry (RFC 9110)
+            response.headers.update(exc.headers)
+        if status == 405:
+            # RFC 9110 15.5.6: a 405 lists every method the resource supports. Starlette names
+            # only those of the first route matching the path (GET /login, not POST /login).
+            response.headers["allow"] = ", ".join(_allowed_methods(app.routes, request.scope))
         return response
 
     async def bad_form(request: Request, exc: Exception) -> Response:

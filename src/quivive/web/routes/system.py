@@ -16,13 +16,14 @@ router = APIRouter()
 ONE_YEAR = 365 * 24 * 3600
 
 
-@router.get("/healthz", tags=["health"])
+# HEAD too: load balancers and uptime checkers often probe with it.
+@router.api_route("/healthz", methods=["GET", "HEAD"], tags=["health"])
 async def healthz() -> JSONResponse:
     """The process is up (liveness)."""
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz", tags=["health"])
+@router.api_route("/readyz", methods=["GET", "HEAD"], tags=["health"])
 async def readyz(request: Request) -> JSONResponse:
     """The database answers (readiness)."""
     reachable = await to_thread.run_sync(ping, web_state(request).services.engine)
