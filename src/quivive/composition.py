@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -11,6 +12,7 @@ from quivive.clock import Clock, SystemClock
 from quivive.config import Settings
 from quivive.domain.alerts import AlertSink
 from quivive.domain.audit import AuditSink
+from quivive.domain.emergency import EmergencyPolicy
 from quivive.domain.throttling import DelayCurve, DetectionPolicy, ThrottlePolicy, ThrottleStore
 from quivive.protocols.webauthn import RelyingParty
 from quivive.services.accounts import AccountService, PasswordRules
@@ -20,6 +22,7 @@ from quivive.services.alert_log import LoggingAlertSink
 from quivive.services.audit import AuditTrail, ChainedAuditSink, CheckpointSigner
 from quivive.services.authentication import PasswordAuthenticator
 from quivive.services.devices import DeviceRecognition
+from quivive.services.emergency_access import EmergencyAccessService, EmergencyStores
 from quivive.services.first_admin import FirstAdminSetup
 from quivive.services.gate import GateService, RevocationFeed
 from quivive.services.gate_rules import GateRuleService
@@ -43,6 +46,7 @@ from quivive.storage.admin_queries import AdminQueries
 from quivive.storage.audit import AuditRepository
 from quivive.storage.data_dir import load_or_create_key, prepare_data_dir
 from quivive.storage.database import create_database_engine
+from quivive.storage.emergency_accesses import EmergencyAccessRepository
 from quivive.storage.gate_rules import GateRuleRepository
 from quivive.storage.known_devices import KnownDeviceRepository
 from quivive.storage.mfa_rules import MfaRuleRepository
@@ -86,6 +90,7 @@ class Services:
     users: UserRepository
     accounts: AccountService
     sessions: SessionService
+    emergency: EmergencyAccessService  # emergency access (bris de glace) and its review
     authenticator: PasswordAuthenticator
     throttle: LoginThrottle
     alerts: AlertSink
@@ -175,6 +180,7 @@ def build_services(
         users=users,
         accounts=accounts,
         sessions=sessions,
+        emergency=_emergency(settings, engine, sessions, mfa["totp"], audit, alerts, clock),
         authenticator=PasswordAuthenticator(
             users,
             hasher,
@@ -214,6 +220,33 @@ def build_services(
         devices=DeviceRecognition(KnownDeviceRepository(engine), audit, clock),
         **mfa,
     )
+
+
+def _emergency(
+    settings: Settings,
+    engine: Engine,
+    sessions: SessionService,
+    totp: TotpFactor,
+    audit: AuditSink,
+    alerts: AlertSink,
+    clock: Clock,
+) -> EmergencyAccessService:
+    """Emergency access (bris de glace); told when sessions end, to audit an early sign-out."""
+    config = settings.emergency
+    policy = EmergencyPolicy(
+        roles=frozenset(config.roles),
+        duration=config.duration,
+        max_uses=config.max_uses,
+        min_justification=config.min_justification,
+        two_person=config.two_person,
+        review_overdue=timedelta(days=config.review_overdue_days),
+    )
+    stores = EmergencyStores(
+        EmergencyAccessRepository(engine), UserRepository(engine), SessionRepository(engine)
+    )
+    service = EmergencyAccessService(policy, stores, sessions, totp.verify, audit, alerts, clock)
+    sessions.subscribe(service)
+    return service
 
 
 def _alert_channels(settings: Settings, mailer: Mailer, outbox: Outbox) -> AlertSink:

@@ -30,6 +30,8 @@ class Action(enum.StrEnum):
     MANAGE_ADMINS = "admins.manage"  # touch an account holding, or grant, a console role
     MANAGE_POLICIES = "policies.manage"
     VIEW_REPORT = "report.view"  # the posture report: names weak accounts, so not for helpdesk
+    VIEW_EMERGENCY = "emergency.view"  # the emergency-access review queue
+    REVIEW_EMERGENCY = "emergency.review"  # mark a use justified or unjustified
 
 
 _ALL = frozenset({ADMIN_ROLE})
@@ -47,6 +49,9 @@ PERMISSIONS: Mapping[Action, frozenset[str]] = {
     Action.MANAGE_ADMINS: _ALL,
     Action.MANAGE_POLICIES: _ALL,
     Action.VIEW_REPORT: _READERS,
+    # The security officer (admin) decides; auditors read the queue, helpdesk has no say.
+    Action.VIEW_EMERGENCY: _READERS,
+    Action.REVIEW_EMERGENCY: _ALL,
 }
 
 

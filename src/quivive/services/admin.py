@@ -165,6 +165,8 @@ class AdminService:
         """ "" when this session may use the console, else the refusal reason code."""
         if not is_console_user(user.roles):
             return "no_console_role"
+        if session.emergency:
+            return "emergency_session"  # break-glass is for care, never for administration
         if not require_phishing_resistant or is_phishing_resistant(session):
             return ""
         return "" if self.recovery_until(user.id) else "phishing_resistant_required"

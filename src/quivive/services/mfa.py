@@ -40,7 +40,12 @@ from quivive.domain.audit import AuditEvent, AuditSink, Outcome
 from quivive.domain.mfa_policy import MfaRule, Requirement, requirement_for
 from quivive.domain.sessions import AssuranceLevel, Session
 from quivive.domain.users import User
-from quivive.errors import LastFactorRequired, NotFoundError, ReauthenticationRequired
+from quivive.errors import (
+    LastFactorRequired,
+    NotFoundError,
+    PermissionDenied,
+    ReauthenticationRequired,
+)
 from quivive.services.sessions import SessionService
 
 # ASVS 5.0 V7 / REQUIREMENTS (Sessions): factor and recovery changes need a fresh authentication.
@@ -194,6 +199,10 @@ class MfaService:
         if enrolled or requirement.required:
             needed = max(needed, AssuranceLevel.AAL2)
         step = _step(requirement, enrolled, aal, amr, needed)
+        if session is not None and session.emergency:
+            # Emergency access stands in for the owed factor, at its own level: ordinary pages
+            # open, anything asking more than AAL1 does not (and the session cannot step up).
+            step = Step.PROCEED if level <= AssuranceLevel.AAL1 else Step.SECOND_FACTOR
         return Standing(requirement, enrolled, usable, needed, step)
 
     # --- session upgrades -----------------------------------------------------------------------
@@ -243,6 +252,9 @@ class MfaService:
         return new_token
 
     def require_recent_auth(self, session: Session) -> None:
+        if session.emergency:
+            # A password alone must never add or remove a factor, whatever the emergency.
+            raise PermissionDenied("factor changes are not allowed in an emergency session")
         if self._clock.now() - session.auth_time > REAUTH_WINDOW:
             raise ReauthenticationRequired()
 

@@ -16,6 +16,7 @@ SUBJECTS = {
         "factor.removed": "{name} : un facteur d'authentification a été supprimé",
         "password.changed": "{name} : votre mot de passe a été changé",
         "device.new": "{name} : connexion depuis un nouvel appareil",
+        "emergency.granted": "{name} : accès d'urgence (bris de glace) à votre compte",
         "alert": "{name} : alerte de sécurité ({kind})",
     },
     "en": {
@@ -23,6 +24,7 @@ SUBJECTS = {
         "factor.removed": "{name}: an authentication factor was removed",
         "password.changed": "{name}: your password was changed",
         "device.new": "{name}: sign-in from a new device",
+        "emergency.granted": "{name}: emergency access (break-glass) to your account",
         "alert": "{name}: security alert ({kind})",
     },
 }
@@ -34,6 +36,8 @@ _WHAT = {
         "password.changed": "Le mot de passe de votre compte a été changé",
         "device.new": "Une connexion à votre compte a eu lieu depuis un appareil ou "
         "navigateur que nous ne connaissions pas",
+        "emergency.granted": "Un accès d'urgence (bris de glace, sans second facteur) a été "
+        "ouvert sur votre compte ; il sera examiné par le responsable de la sécurité",
     },
     "en": {
         "factor.added": "An authentication factor ({factor}) was added to your account",
@@ -41,6 +45,8 @@ _WHAT = {
         "password.changed": "The password of your account was changed",
         "device.new": "Your account was signed in to from a device or browser we had not "
         "seen before",
+        "emergency.granted": "Emergency access (break-glass, without a second factor) was "
+        "opened on your account; the security officer will review it",
     },
 }
 

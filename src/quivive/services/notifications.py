@@ -25,7 +25,7 @@ from quivive.storage.users import UserRepository
 log = logging.getLogger(__name__)
 
 USER_NOTIFIED_ACTIONS = frozenset(
-    {"factor.added", "factor.removed", "password.changed", "device.new"}
+    {"factor.added", "factor.removed", "password.changed", "device.new", "emergency.granted"}
 )
 # The per-address delay on one account, and "password alone no longer suffices".
 _ACCOUNT_KEY_KINDS = frozenset({"pair", "account"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from quivive.clock import Clock
@@ -107,6 +107,44 @@ class SessionService:
         )
         return token
 
+    def start_emergency(
+        self,
+        user: User,
+        token_hash: str,
+        *,
+        lifetime: timedelta,
+        source_address: str | None,
+        user_agent: str | None,
+    ) -> datetime:
+        """Store an emergency session for ``token_hash``: password only, ``lifetime`` at most.
+
+        The caller made the token and recorded the use against it first, so the session is an
+        emergency one from its first request. Returns its absolute end.
+        """
+        now = self._clock.now()
+        idle, absolute = timeouts_for(
+            AssuranceLevel.AAL1, self._policy.idle_timeout, self._policy.absolute_timeout
+        )
+        expires_at = now + min(lifetime, absolute)
+        self._sessions.add(
+            Session(
+                token_hash=token_hash,
+                user_id=user.id,
+                created_at=now,
+                auth_time=now,
+                last_seen_at=now,
+                idle_timeout=idle,
+                expires_at=expires_at,
+                amr=("pwd",),
+                aal=AssuranceLevel.AAL1,
+                source_address=source_address,
+                user_agent=(user_agent or "")[:512] or None,
+                revoked_at=None,
+                emergency=True,
+            )
+        )
+        return expires_at
+
     def resolve(self, token: str) -> ActiveSession | None:
         """The live session for ``token`` and its active user, or None; refreshes the idle timer."""
         session = self._sessions.find(hash_token(token))
@@ -146,6 +184,10 @@ class SessionService:
         those of the new level, the absolute one still counted from the original sign-in.
         """
         old = self.find_live(token)
+        if old.emergency:
+            # Never renewed (issue 8): a step-up or re-authentication would give it a new life.
+            # The user signs out and signs in normally once their factor is back.
+            raise SessionInvalid("an emergency session cannot be renewed")
         if not self._sessions.revoke(old.token_hash, self._clock.now()):
             raise SessionInvalid()
         now = self._clock.now()

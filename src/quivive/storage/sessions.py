@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, Row, delete, insert, or_, select, update
+from sqlalchemy import Engine, Row, and_, delete, insert, or_, select, update
 
 from quivive.domain.sessions import AssuranceLevel, Session
-from quivive.storage.tables import sessions
+from quivive.storage.tables import emergency_accesses, sessions
+
+# A session is an emergency one when an emergency_accesses row names its hash. Joined on the
+# user too, so the lookup uses that table's (user_id, started_at) index: a user has few rows.
+_WITH_EMERGENCY = select(sessions, emergency_accesses.c.id.label("emergency_id")).outerjoin(
+    emergency_accesses,
+    and_(
+        emergency_accesses.c.user_id == sessions.c.user_id,
+        emergency_accesses.c.session_token_hash == sessions.c.token_hash,
+    ),
+)
 
 
 class SessionRepository:
@@ -35,13 +45,13 @@ class SessionRepository:
 
     def find(self, token_hash: str) -> Session | None:
         with self._engine.connect() as conn:
-            row = conn.execute(select(sessions).where(sessions.c.token_hash == token_hash)).first()
+            query = _WITH_EMERGENCY.where(sessions.c.token_hash == token_hash)
+            row = conn.execute(query).first()
         return None if row is None else _to_session(row)
 
     def for_user(self, user_id: int, *, now: datetime) -> list[Session]:
         query = (
-            select(sessions)
-            .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+            _WITH_EMERGENCY.where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
             .where(sessions.c.expires_at > now)
             .order_by(sessions.c.last_seen_at.desc())
         )
@@ -104,4 +114,5 @@ def _to_session(row: Row[tuple[object, ...]]) -> Session:
         source_address=m["source_address"],
         user_agent=m["user_agent"],
         revoked_at=m["revoked_at"],
+        emergency=m.get("emergency_id") is not None,
     )

@@ -1,0 +1,418 @@
+"""Emergency access ("bris de glace"): grant a short password-only session, alert, review.
+
+The web edge checks the password (through the throttled ``PasswordAuthenticator``) and then
+calls ``grant``. Every step is audited: ``emergency.requested``, ``emergency.refused`` (with the
+``domain.emergency.Refusal`` code as reason), ``emergency.witness_confirmed`` /
+``emergency.witness_failed``, ``emergency.granted`` (the user is e-mailed by ``UserNotifier``),
+``emergency.ended`` (signed out), ``emergency.expired`` and ``emergency.reviewed`` (the officer
+as actor). The security officer is alerted on each grant and on each use refused at the limit.
+
+``record_use`` records a use without opening a session (``quivive demo`` seeds one with it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NoReturn
+
+from quivive.clock import Clock
+from quivive.domain.admin_roles import Action, allowed
+from quivive.domain.alerts import Alert, AlertSink
+from quivive.domain.audit import AuditEvent, AuditSink, Outcome
+from quivive.domain.emergency import (
+    EmergencyAccess,
+    EmergencyPolicy,
+    EmergencyRequest,
+    Refusal,
+    ReviewStatus,
+    check_request,
+    check_witness,
+    clean_review,
+)
+from quivive.domain.sessions import new_session_token
+from quivive.domain.users import User, normalise_username
+from quivive.errors import (
+    ConflictError,
+    EmergencyRefused,
+    NotFoundError,
+    PermissionDenied,
+    ValidationError,
+)
+from quivive.services.admin import AdminActor
+from quivive.services.mfa import Origin
+from quivive.services.sessions import SessionService
+from quivive.storage.emergency_accesses import (
+    EmergencyAccessRepository,
+    EmergencyPage,
+    NewEmergencyAccess,
+)
+from quivive.storage.sessions import SessionRepository
+from quivive.storage.users import UserRepository
+
+GRANTED_ALERT = "emergency.granted"
+LIMIT_ALERT = "emergency.limit_reached"
+# Part of the justification copied into the alert: enough to judge, bounded for e-mail subjects.
+ALERT_JUSTIFICATION_CHARS = 500
+MAX_CODE_LENGTH = 16
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessProof:
+    """The colleague present, confirming on the same screen: their username and TOTP code."""
+
+    username: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyGrant:
+    token: str  # the new session's cookie value
+    access: EmergencyAccess
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyStores:
+    accesses: EmergencyAccessRepository
+    users: UserRepository
+    sessions: SessionRepository  # to revoke expired emergency sessions (recorded once)
+
+
+class EmergencyAccessService:
+    def __init__(
+        self,
+        policy: EmergencyPolicy,
+        stores: EmergencyStores,
+        sessions: SessionService,
+        verify_code: Callable[[int, str], str | None],
+        audit: AuditSink,
+        alerts: AlertSink,
+        clock: Clock,
+    ) -> None:
+        self.policy = policy
+        self._stores = stores
+        self._sessions = sessions
+        self._verify_code = verify_code  # TOTP of the witness: (user_id, code) -> credential
+        self._audit = audit
+        self._alerts = alerts
+        self._clock = clock
+
+    # --- asking --------------------------------------------------------------------------------
+
+    def offered_to(self, user: User) -> bool:
+        """Whether the second-factor page shows this user the emergency path."""
+        return self.policy.allows(user.roles)
+
+    def requested(self, user: User, origin: Origin) -> None:
+        """Audit the request; refuse at once a role the policy does not allow."""
+        self._record("emergency.requested", Outcome.SUCCESS, user.username, user, origin)
+        if not self.policy.allows(user.roles):
+            self.refuse(user, Refusal.ROLE_NOT_ALLOWED, origin)
+
+    def refuse(self, user: User, reason: Refusal, origin: Origin) -> NoReturn:
+        """Audit a refusal and raise it (``EmergencyRefused``)."""
+        self._record("emergency.refused", Outcome.FAILURE, user.username, user, origin, reason)
+        raise EmergencyRefused(reason)
+
+    def remaining_uses(self, user: User) -> int:
+        now = self._clock.now()
+        used = self._stores.accesses.count_since(user.id, self.policy.window_start(now))
+        return max(0, self.policy.max_uses - used)
+
+    def grant(
+        self,
+        user: User,
+        request: EmergencyRequest,
+        origin: Origin,
+        *,
+        witness: WitnessProof | None = None,
+    ) -> EmergencyGrant:
+        """The password was checked: open the emergency session, or raise ``EmergencyRefused``."""
+        if not self.policy.allows(user.roles):
+            self.refuse(user, Refusal.ROLE_NOT_ALLOWED, origin)
+        try:
+            cleaned = check_request(self.policy, request)
+        except EmergencyRefused as exc:
+            self.refuse(user, Refusal(exc.reason), origin)
+        witness_user = None
+        if self.policy.two_person:
+            witness_user = self._confirm_witness(user, witness, origin)
+        token, token_hash = new_session_token()
+        access = self._insert(user, cleaned, origin, token_hash, witness_user)
+        self._sessions.start_emergency(
+            user,
+            token_hash,
+            lifetime=access.expires_at - access.started_at,
+            source_address=origin.source_address,
+            user_agent=origin.user_agent,
+        )
+        self._granted(user, access, origin)
+        return EmergencyGrant(token, access)
+
+    def record_use(
+        self,
+        user: User,
+        reason: str,
+        justification: str,
+        *,
+        witness_name: str | None = None,
+        origin: Origin | None = None,
+    ) -> EmergencyAccess:
+        """Record (and alert) a use without opening a session: for seeding and imports.
+
+        The same checks as ``grant`` but the witness proof; refused past the limit.
+        """
+        origin = origin or Origin()
+        request = EmergencyRequest(reason, justification, witness_name)
+        try:
+            cleaned = check_request(
+                EmergencyPolicy(min_justification=self.policy.min_justification), request
+            )
+        except EmergencyRefused as exc:
+            self.refuse(user, Refusal(exc.reason), origin)
+        access = self._insert(user, cleaned, origin, None, None)
+        self._granted(user, access, origin)
+        return access
+
+    def _insert(
+        self,
+        user: User,
+        request: EmergencyRequest,
+        origin: Origin,
+        token_hash: str | None,
+        witness: User | None,
+    ) -> EmergencyAccess:
+        now = self._clock.now()
+        use = NewEmergencyAccess(
+            user_id=user.id,
+            started_at=now,
+            expires_at=now + self.policy.duration,
+            session_token_hash=token_hash,
+            reason=request.reason,
+            justification=request.justification,
+            witness_name=request.witness_name,
+            witness_user_id=witness.id if witness else None,
+            source_address=origin.source_address,
+        )
+        since, limit = self.policy.window_start(now), self.policy.max_uses
+        access = self._stores.accesses.add_within_limit(use, since=since, limit=limit)
+        if access is None:
+            self._limit_alert(user, origin)
+            self.refuse(user, Refusal.LIMIT_REACHED, origin)
+        return access
+
+    def _confirm_witness(self, user: User, witness: WitnessProof | None, origin: Origin) -> User:
+        if witness is None or not witness.username.strip():
+            self.refuse(user, Refusal.WITNESS_REQUIRED, origin)
+        found = self._find_user(witness.username)
+        if found is not None and found.id == user.id:
+            self._record_witness(user, found.username, origin, Refusal.WITNESS_IS_REQUESTER)
+            check_witness(user.id, found.id)  # raises
+        # One answer for unknown, disabled, without a second factor or a wrong code: no probing.
+        accepted = found is not None and found.is_active and self._code_ok(found, witness.code)
+        if not accepted or found is None:
+            self._record_witness(user, witness.username[:256], origin, Refusal.WITNESS_FAILED)
+            raise EmergencyRefused(Refusal.WITNESS_FAILED)
+        self._record("emergency.witness_confirmed", Outcome.SUCCESS, found.username, user, origin)
+        return found
+
+    def _code_ok(self, witness: User, code: str) -> bool:
+        return self._verify_code(witness.id, code[:MAX_CODE_LENGTH]) is not None
+
+    def _record_witness(self, user: User, witness: str, origin: Origin, why: Refusal) -> None:
+        self._record("emergency.witness_failed", Outcome.FAILURE, witness, user, origin, why)
+        self._record("emergency.refused", Outcome.FAILURE, user.username, user, origin, why)
+
+    def _find_user(self, raw: str) -> User | None:
+        try:
+            return self._stores.users.find_by_username(normalise_username(raw))
+        except ValidationError:
+            return None
+
+    def _granted(self, user: User, access: EmergencyAccess, origin: Origin) -> None:
+        details = {
+            "emergency_access": str(access.id),
+            "reason": access.reason,
+            "expires_at": access.expires_at.isoformat(),
+        }
+        if access.witness_name:
+            details["witness"] = access.witness_name
+        self._record(
+            "emergency.granted", Outcome.SUCCESS, user.username, user, origin, details=details
+        )
+        self._alerts.send(
+            Alert(
+                kind=GRANTED_ALERT,
+                at=access.started_at,
+                summary=f"emergency access opened by {user.username} ({access.reason}) until "
+                f"{access.expires_at:%Y-%m-%d %H:%M} UTC",
+                source_address=origin.source_address,
+                details={
+                    **details,
+                    "account": user.username,
+                    "justification": access.justification[:ALERT_JUSTIFICATION_CHARS],
+                },
+            )
+        )
+
+    def _limit_alert(self, user: User, origin: Origin) -> None:
+        self._alerts.send(
+            Alert(
+                kind=LIMIT_ALERT,
+                at=self._clock.now(),
+                summary=f"emergency access refused to {user.username}: "
+                f"{self.policy.max_uses} uses in 30 days already",
+                source_address=origin.source_address,
+                details={"account": user.username, "limit": str(self.policy.max_uses)},
+            )
+        )
+
+    # --- the end of a use ------------------------------------------------------------------------
+
+    def session_ended(self, token_hash: str, user_id: int) -> None:
+        """``SessionEndListener``: an emergency session signed out (or revoked) early."""
+        access = self._stores.accesses.for_session(token_hash)
+        if access is None or self._clock.now() >= access.expires_at:
+            return
+        user = self._stores.users.get(user_id)
+        details = {"emergency_access": str(access.id)}
+        self._record(
+            "emergency.ended", Outcome.SUCCESS, user.username, user, Origin(), details=details
+        )
+
+    def user_sessions_ended(self, user_id: int) -> None:
+        """Every session of the user ended (disabled, password changed): nothing more to say."""
+
+    def close_expired(self) -> int:
+        """Revoke emergency sessions past their end and audit each expiry once; the count."""
+        now, closed = self._clock.now(), 0
+        for access in self._stores.accesses.expired_open(now):
+            token_hash = access.session_token_hash or ""
+            if not self._stores.sessions.revoke(token_hash, now):
+                continue  # another node recorded it first
+            user = self._stores.users.get(access.user_id)
+            details = {"emergency_access": str(access.id)}
+            self._record(
+                "emergency.expired", Outcome.SUCCESS, user.username, None, Origin(), details=details
+            )
+            closed += 1
+        return closed
+
+    # --- review by the security officer ----------------------------------------------------------
+
+    def page(
+        self,
+        actor: AdminActor,
+        *,
+        status: ReviewStatus | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> EmergencyPage:
+        self._authorize(actor, Action.VIEW_EMERGENCY)
+        self.close_expired()
+        return self._stores.accesses.page(status=status, before=before, limit=limit)
+
+    def get(self, actor: AdminActor, access_id: int) -> EmergencyAccess:
+        self._authorize(actor, Action.VIEW_EMERGENCY)
+        access = self._stores.accesses.get(access_id)
+        if access is None:
+            raise NotFoundError("no such emergency access")
+        return access
+
+    def overdue(self, actor: AdminActor) -> list[EmergencyAccess]:
+        """Uses still unreviewed after ``review_overdue_days`` (the dashboard lists them)."""
+        self._authorize(actor, Action.VIEW_EMERGENCY)
+        before = self.policy.overdue_before(self._clock.now())
+        return self._stores.accesses.pending_before(before)
+
+    def review(
+        self, actor: AdminActor, access_id: int, status: str, comment: str
+    ) -> EmergencyAccess:
+        """Mark a use justified or unjustified, with a comment; audited (the officer acting)."""
+        self._authorize(actor, Action.REVIEW_EMERGENCY)
+        decided, text = clean_review(status, comment)
+        access = self.get(actor, access_id)
+        now = self._clock.now()
+        stores = self._stores
+        if not stores.accesses.review(
+            access_id, decided, reviewer_id=actor.user_id, at=now, comment=text
+        ):
+            raise ConflictError("this emergency access was already reviewed")
+        subject = self._stores.users.get(access.user_id).username
+        self._audit.record(
+            AuditEvent(
+                action="emergency.reviewed",
+                outcome=Outcome.SUCCESS,
+                at=now,
+                actor=actor.name,
+                subject=subject,
+                reason=decided.value,
+                source_address=actor.origin.source_address,
+                user_agent=actor.origin.user_agent,
+                request_id=actor.origin.request_id,
+                details={"emergency_access": str(access_id)},
+            )
+        )
+        reviewed = stores.accesses.get(access_id)
+        if reviewed is None:  # pragma: no cover - uses are not deleted
+            raise NotFoundError("no such emergency access")
+        return reviewed
+
+    def user_names(self, accesses: list[EmergencyAccess]) -> dict[int, str]:
+        """Usernames of the requesters, witnesses and reviewers, for listing."""
+        ids = {a.user_id for a in accesses}
+        ids |= {a.witness_user_id for a in accesses if a.witness_user_id}
+        ids |= {a.reviewed_by_user_id for a in accesses if a.reviewed_by_user_id}
+        names: dict[int, str] = {}
+        for user_id in ids:
+            try:
+                names[user_id] = self._stores.users.get(user_id).username
+            except NotFoundError:
+                continue
+        return names
+
+    def _authorize(self, actor: AdminActor, action: Action) -> None:
+        """As ``AdminService.authorize``: a refused action is audited, then raised."""
+        if allowed(actor.roles, action):
+            return
+        self._audit.record(
+            AuditEvent(
+                action="admin.forbidden",
+                outcome=Outcome.FAILURE,
+                at=self._clock.now(),
+                actor=actor.name,
+                reason=action.value,
+                source_address=actor.origin.source_address,
+                user_agent=actor.origin.user_agent,
+                request_id=actor.origin.request_id,
+            )
+        )
+        raise PermissionDenied(f"{action.value} is not allowed for {actor.name}", action=action)
+
+    # --- audit -----------------------------------------------------------------------------------
+
+    def _record(
+        self,
+        action: str,
+        outcome: Outcome,
+        subject: str,
+        actor: User | None,
+        origin: Origin,
+        reason: str | None = None,
+        *,
+        details: dict[str, str] | None = None,
+    ) -> None:
+        self._audit.record(
+            AuditEvent(
+                action=action,
+                outcome=outcome,
+                at=self._clock.now(),
+                actor=actor.username if actor else "system",
+                subject=subject,
+                reason=reason,
+                source_address=origin.source_address,
+                user_agent=origin.user_agent,
+                request_id=origin.request_id,
+                details=details or {},
+            )
+        )
