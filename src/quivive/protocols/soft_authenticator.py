@@ -1,4 +1,5 @@
-"""A software WebAuthn authenticator for fast passkey tests: ES256, attestation "none".
+"""A software WebAuthn authenticator (ES256, attestation "none"), the client side of WebAuthn
+Level 3 §6.3 in a few lines: for the demo establishment's passkeys and for fast passkey tests.
 
 It answers the options JSON the server sends with the JSON a browser's ``credential.toJSON()``
 gives. Every flag and the counter are plain attributes, so a test can make it misbehave (no UV,
@@ -19,11 +20,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
+# Authenticator data flags (WebAuthn Level 3 §6.1): user present, user verified, backup eligible,
+# backed up, attested credential data included.
 UP, UV, BE, BS, AT = 0x01, 0x04, 0x08, 0x10, 0x40
 
 
 @dataclass
 class SoftAuthenticator:
+    """Never a factor of a real account: its private key lives in this process's memory."""
+
     origin: str
     rp_id: str
     user_verified: bool = True
