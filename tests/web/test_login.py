@@ -631,7 +631,17 @@ def test_idle_session_expires_after_15_minutes(client: TestClient, clock: Frozen
     response = account_with(client, token)
 
     assert response.status_code == 303
-    assert response.headers["location"].startswith("/login")
+    assert response.headers["location"] == "/login?next=%2Faccount&notice=expired"
+    cleared = set_cookie(response, SESSION_COOKIE)
+    assert cleared is not None and "max-age=0" in [part.lower() for part in cleared]
+    notice = client.get(response.headers["location"]).text
+    assert "Votre session est terminée. Veuillez vous reconnecter." in notice
+
+
+def test_a_first_visit_is_not_told_its_session_ended(client: TestClient) -> None:
+    response = client.get("/account", follow_redirects=False)
+
+    assert response.headers["location"] == "/login?next=%2Faccount"
 
 
 @pytest.mark.usefixtures("alice")

@@ -49,6 +49,17 @@ def here(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
+def to_login(request: Request) -> Response:
+    """To the sign-in page and back here; if the browser still held a session that has ended
+    (idle or absolute timeout, revoked), say so rather than appear to have forgotten them."""
+    web = web_state(request)
+    if not request.cookies.get(web.cookies.name(SESSION_COOKIE)):
+        return see_other(with_next("/login", here(request)))
+    response = see_other(with_next("/login", here(request), notice="expired"))
+    web.cookies.clear(response, SESSION_COOKIE)
+    return response
+
+
 async def pending_session(request: Request) -> ActiveSession | None:
     """The session, complete or not (second-factor and enrolment pages)."""
     return await web_state(request).current_session(request)
@@ -69,7 +80,7 @@ async def signed_in(
     web = web_state(request)
     active = await web.current_session(request)
     if active is None:
-        return see_other(with_next("/login", here(request)))
+        return to_login(request)
     standing = await standing_of(web, active, level)
     if standing.step is Step.SECOND_FACTOR:
         extra = {"level": str(int(level))} if level > AssuranceLevel.AAL1 else {}

@@ -27,6 +27,7 @@ from quivive.web.mfa_flow import (
     origin_of,
     pending_session,
     standing_of,
+    to_login,
     with_next,
 )
 from quivive.web.state import SESSION_COOKIE, WebState, safe_next, see_other, web_state
@@ -50,10 +51,6 @@ def _level(raw: str | None) -> AssuranceLevel:
         return AssuranceLevel.AAL1
 
 
-def _to_login(request: Request) -> Response:
-    return see_other(with_next("/login", here(request)))
-
-
 # --- choosing and proving a second factor -------------------------------------------------------
 
 
@@ -62,7 +59,7 @@ async def second_factor_page(request: Request) -> Response:
     web = web_state(request)
     active = await pending_session(request)
     if active is None:
-        return _to_login(request)
+        return to_login(request)
     next_url, level = _next(request), _level(request.query_params.get("level"))
     standing = await standing_of(web, active, level)
     if standing.step is not Step.SECOND_FACTOR:
@@ -101,7 +98,7 @@ async def recovery_page(request: Request) -> Response:
 async def _code_page(request: Request, factor: str, *, error: str | None = None) -> Response:
     active = await pending_session(request)
     if active is None:
-        return _to_login(request)
+        return to_login(request)
     return _code_form(request, factor, _next(request), request.query_params.get("level"), error)
 
 
@@ -138,7 +135,7 @@ async def _verify_code(request: Request, factor: str) -> Response:
     form = await web.posted_form(request)
     active = await pending_session(request)
     if active is None:
-        return _to_login(request)
+        return to_login(request)
     code, next_url = form.get("code", "")[:MAX_FIELD_LENGTH], _next(request, form)
     check = web.services.totp.verify if factor == "totp" else web.services.recovery_codes.use
     credential = await to_thread.run_sync(check, active.user.id, code)
@@ -174,7 +171,7 @@ async def nudge_page(request: Request) -> Response:
     web = web_state(request)
     active = await pending_session(request)
     if active is None:
-        return _to_login(request)
+        return to_login(request)
     standing = await standing_of(web, active)
     next_url = _next(request)
     if standing.has_second_factor or standing.step is not Step.PROCEED:
@@ -193,7 +190,7 @@ async def required_page(request: Request) -> Response:
     web = web_state(request)
     active = await pending_session(request)
     if active is None:
-        return _to_login(request)
+        return to_login(request)
     standing = await standing_of(web, active)
     next_url = _next(request)
     if standing.step is not Step.ENROL_REQUIRED:
@@ -223,7 +220,7 @@ def _enrol_links(
 async def reauth_page(request: Request) -> Response:
     active = await pending_session(request)
     if active is None:
-        return _to_login(request)
+        return to_login(request)
     failed = request.query_params.get("error") == "passkey"
     return await _reauth_form(
         request, active, _next(request), messages.PASSKEY_FAILED if failed else None
@@ -251,7 +248,7 @@ async def reauth(request: Request) -> Response:
     form = await web.posted_form(request)
     active = await pending_session(request)
     if active is None:
-        return _to_login(request)
+        return to_login(request)
     next_url = _next(request, form)
     try:
         await web.services.authenticator.authenticate(
@@ -276,7 +273,7 @@ async def enrolling_session(request: Request) -> ActiveSession | Response:
     web = web_state(request)
     active = await pending_session(request)
     if active is None:
-        return _to_login(request)
+        return to_login(request)
     standing = await standing_of(web, active)
     if standing.step is Step.SECOND_FACTOR:
         return see_other(with_next(SECOND_FACTOR_PATH, here(request)))
