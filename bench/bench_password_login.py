@@ -11,9 +11,11 @@ threads verifying in this process, without HTTP, is reported for reference, and 
 time per request, which other work on the machine skews much less than rates.
 
 Each connection signs in as its own user, all from one address (as behind a terminal server or a
-NAT): many people signing in, not one account hammered. Throttling must never slow a correct
-password: a refused login shows up as non-2xx/3xx responses in the report, and only the other
-answers count as logins.
+NAT): many people signing in, not one account hammered. Each user signed in once before the load,
+and every request carries the device cookie that sign-in set, as a returning browser does: a
+sign-in from a browser never seen before (an audit record and an e-mail) is the exception.
+Throttling must never slow a correct password: a refused login shows up as non-2xx/3xx
+responses in the report, and only the other answers count as logins.
 """
 
 import http.client
@@ -48,6 +50,7 @@ from quivive.config import Settings, load_settings
 from quivive.services.accounts import NewAccount
 from quivive.storage.database import create_database_engine, upgrade
 from quivive.storage.tables import sessions
+from quivive.web.devices import DEVICE_COOKIE
 from quivive.web.state import SESSION_COOKIE
 
 NAME = "password-login"
@@ -103,8 +106,10 @@ def password_login(options: Options) -> list[Result]:
         setup = _prepare(Path(data_dir), users=min(options.connections, MAX_USERS))
         raw_rate = _raw_verify_rate(setup, options.duration)
         with _verify_server(setup) as verify_server, _login_server(setup) as login_server:
-            verify_script = _login_script(setup, _unchecked_csrf_pair(), "verify.lua")
-            login_script = _login_script(setup, _check_one_login(setup, login_server), "login.lua")
+            csrf = _check_one_login(setup, login_server)
+            devices = _returning_browsers(setup, login_server, csrf)
+            verify_script = _login_script(setup, _unchecked_csrf_pair(), devices, "verify.lua")
+            login_script = _login_script(setup, csrf, devices, "login.lua")
             before = _load(verify_server, verify_script, options)
             sessions_before = _count_sessions(setup)
             login = _load(login_server, login_script, options)
@@ -278,31 +283,36 @@ def _count_sessions(setup: Setup) -> int:
 # --- the login request ----------------------------------------------------------------------------
 
 
-def _login_script(setup: Setup, csrf: CsrfPair, name: str) -> Path:
+def _login_script(setup: Setup, csrf: CsrfPair, devices: Mapping[str, str], name: str) -> Path:
     """A wrk script posting the login form with this CSRF pair, user after user.
 
-    A token is stable for its cookie, so one pair, fetched once, serves every request.
+    A token is stable for its cookie, so one pair, fetched once, serves every request; each user's
+    request also carries that user's device cookie (``devices``: username -> ``name=value``).
     """
     cookie, token = csrf
     bodies = [_form_body(setup, username, token) for username in setup.usernames]
+    cookies = [f"{cookie}; {devices[username]}" for username in setup.usernames]
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
-        "Cookie": cookie,
         "Origin": _origin(setup.settings.public_url),
         "User-Agent": "wrk (quivive bench)",
     }
-    return _write_rotating_script(setup.data_dir / name, headers, bodies)
+    return _write_rotating_script(setup.data_dir / name, headers, bodies, cookies)
 
 
-def _write_rotating_script(path: Path, headers: Mapping[str, str], bodies: Sequence[str]) -> Path:
-    """A wrk script POSTing the bodies in turn, with these headers on every request."""
+def _write_rotating_script(
+    path: Path, headers: Mapping[str, str], bodies: Sequence[str], cookies: Sequence[str]
+) -> Path:
+    """A wrk script POSTing the bodies in turn, each with its Cookie header and these headers."""
     lines = ['wrk.method = "POST"']
     lines += [f"wrk.headers[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items()]
     lines.append("local bodies = {" + ", ".join(lua_string(body) for body in bodies) + "}")
+    lines.append("local cookies = {" + ", ".join(lua_string(c) for c in cookies) + "}")
     lines += [
         "local n = 0",
         "request = function()",
         "  n = n % #bodies + 1",
+        '  wrk.headers["Cookie"] = cookies[n]',
         "  return wrk.format(nil, nil, nil, bodies[n])",
         "end",
     ]
@@ -344,23 +354,49 @@ def _csrf_pair(server: ServerProcess) -> CsrfPair:
     return "; ".join(f"{name}={morsel.value}" for name, morsel in jar.items()), token[1]
 
 
-def _check_one_login(setup: Setup, server: ServerProcess) -> CsrfPair:
-    """Fail early, with the reason, when the set-up cannot log in at all; return the CSRF pair."""
-    cookie, token = csrf = _csrf_pair(server)
+def _returning_browsers(setup: Setup, server: ServerProcess, csrf: CsrfPair) -> dict[str, str]:
+    """Sign each user in once, as on an earlier day; return username -> device ``name=value``.
+
+    The load then signs in from browsers the server knows, which is the common case; the sessions
+    these sign-ins start are not counted (they happen before the count is taken).
+    """
+    devices = {}
+    for username in setup.usernames:
+        status, set_cookies = _post_login(setup, server, username, csrf)
+        jar: SimpleCookie = SimpleCookie()
+        for header in set_cookies:
+            jar.load(header)
+        if status != 303 or DEVICE_COOKIE not in jar:
+            raise RuntimeError(f"a first sign-in of {username} set no device cookie ({status})")
+        devices[username] = f"{DEVICE_COOKIE}={jar[DEVICE_COOKIE].value}"
+    return devices
+
+
+def _post_login(
+    setup: Setup, server: ServerProcess, username: str, csrf: CsrfPair
+) -> tuple[int, list[str]]:
+    """POST /login for ``username`` from a browser holding only ``csrf``; status and Set-Cookie."""
+    cookie, token = csrf
     connection = http.client.HTTPConnection(HOST, server.port, timeout=10)
     try:
         connection.request(
             "POST",
             "/login",
-            body=_form_body(setup, setup.usernames[0], token),
+            body=_form_body(setup, username, token),
             headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
         )
         response = connection.getresponse()
         response.read()
     finally:
         connection.close()
+    return response.status, response.headers.get_all("set-cookie") or []
+
+
+def _check_one_login(setup: Setup, server: ServerProcess) -> CsrfPair:
+    """Fail early, with the reason, when the set-up cannot log in at all; return the CSRF pair."""
+    csrf = _csrf_pair(server)
+    status, set_cookies = _post_login(setup, server, setup.usernames[0], csrf)
     # Where the 303 leads depends on the MFA policy; the session cookie is what makes it a login.
-    cookies = " ".join(response.headers.get_all("set-cookie") or [])
-    if response.status != 303 or f"{SESSION_COOKIE}=" not in cookies:
-        raise RuntimeError(f"a correct login answered {response.status}:\n{server.log()}")
+    if status != 303 or f"{SESSION_COOKIE}=" not in " ".join(set_cookies):
+        raise RuntimeError(f"a correct login answered {status}:\n{server.log()}")
     return csrf
