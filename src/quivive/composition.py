@@ -34,6 +34,7 @@ from quivive.services.notifications import AdminThrottleWatch, UserNotifier
 from quivive.services.oidc_provider import OidcProvider, build_oidc
 from quivive.services.outbox import Outbox
 from quivive.services.passkeys import PasskeyFactor, PasskeyService, PasskeyStores
+from quivive.services.policies import PolicyService
 from quivive.services.password_hashing import PasswordHasher
 from quivive.services.recovery_codes import RecoveryCodeFactor
 from quivive.services.secret_box import SecretBox
@@ -51,6 +52,7 @@ from quivive.storage.gate_rules import GateRuleRepository
 from quivive.storage.known_devices import KnownDeviceRepository
 from quivive.storage.mfa_rules import MfaRuleRepository
 from quivive.storage.passkeys import PasskeyRepository
+from quivive.storage.policy_overrides import PolicyOverrideRepository
 from quivive.storage.password_blocklist import ShippedBlocklist
 from quivive.storage.recovery_codes import RecoveryCodeRepository
 from quivive.storage.session_revocations import (
@@ -107,6 +109,7 @@ class Services:
     gate: GateService
     gate_rules: GateRuleService  # the gate's access rules in force (file + console)
     admin: AdminService
+    policies: PolicyService  # session timeouts, password length, throttling (file + console)
     metrics: Metrics
     outbox: Outbox  # e-mail and webhook deliveries, off the request path
     devices: DeviceRecognition
@@ -154,21 +157,25 @@ def build_services(
         max_workers=settings.password.verify_workers,
     )
     users = UserRepository(engine)
+    policies = PolicyService(settings, PolicyOverrideRepository(engine), audit, clock)
     sessions = SessionService(
         SessionRepository(engine),
         users,
         SessionPolicy(settings.session.idle_timeout, settings.session.absolute_timeout),
         clock,
+        timeouts=policies.timeouts,
     )
     rules = PasswordRules(
         min_length=settings.password.min_length,
         establishment_name=settings.establishment_name,
         blocklist=ShippedBlocklist(),
     )
-    accounts = AccountService(users, sessions, hasher, rules, audit, clock)
+    accounts = AccountService(
+        users, sessions, hasher, rules, audit, clock, min_length=policies.min_length
+    )
     passkeys = _passkeys(settings, engine, users, audit, alerts, clock)
     mfa = _mfa(settings, engine, sessions, audit, clock, passkeys)
-    throttle = _login_throttle(settings, engine, audit, alerts, clock)
+    throttle = _login_throttle(settings, engine, audit, alerts, clock, policies)
     gate_rules = GateRuleService(settings.gate, GateRuleRepository(engine), audit, clock)
     return Services(
         settings=settings,
@@ -214,6 +221,7 @@ def build_services(
             clock,
             mfa["mfa_policy"],
         ),
+        policies=policies,
         metrics=metrics,
         outbox=outbox,
         mailer=mailer,
@@ -366,7 +374,12 @@ def _mfa(
 
 
 def _login_throttle(
-    settings: Settings, engine: Engine, audit: AuditSink, alerts: AlertSink, clock: Clock
+    settings: Settings,
+    engine: Engine,
+    audit: AuditSink,
+    alerts: AlertSink,
+    clock: Clock,
+    policies: PolicyService,
 ) -> LoginThrottle:
     limits = settings.throttle
     policy = ThrottlePolicy(
@@ -391,4 +404,5 @@ def _login_throttle(
         audit=audit,
         alerts=alerts,
         clock=clock,
+        policy_source=policies.throttle_policy,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from quivive.clock import Clock
@@ -52,11 +52,15 @@ class AccountService:
         rules: PasswordRules,
         audit: AuditSink,
         clock: Clock,
+        *,
+        min_length: Callable[[], int] | None = None,
     ) -> None:
         self._users = users
         self._sessions = sessions
         self._hasher = hasher
         self._rules = rules
+        # The minimum in force (a console override, services.policies); else the rules' own.
+        self._min_length = min_length or (lambda: rules.min_length)
         self._audit = audit
         self._clock = clock
 
@@ -123,7 +127,7 @@ class AccountService:
         context = context_words_for(username, display_name, email, self._rules.establishment_name)
         reasons = check_new_password(
             password,
-            min_length=self._rules.min_length,
+            min_length=self._min_length(),
             context_words=context,
             blocklist=self._rules.blocklist,
         )

@@ -17,7 +17,7 @@ from quivive.domain.sessions import (
     timeouts_for,
 )
 from quivive.domain.users import User
-from quivive.errors import NotFoundError, SessionInvalid
+from quivive.errors import NotFoundError, PermissionDenied, SessionInvalid
 from quivive.storage.sessions import SessionRepository
 from quivive.storage.users import UserRepository
 
@@ -62,13 +62,22 @@ class SessionService:
         users: UserRepository,
         policy: SessionPolicy,
         clock: Clock,
+        *,
+        timeouts: Callable[[AssuranceLevel], tuple[timedelta, timedelta]] | None = None,
     ) -> None:
         self._sessions = sessions
         self._users = users
         self._policy = policy
         self._clock = clock
+        # The timeouts in force (console overrides, services.policies); else the policy's own.
+        self._timeouts = timeouts
         self._listeners: list[SessionEndListener] = []
         self._rotation_listeners: list[SessionRotationListener] = []
+
+    def _timeouts_for(self, aal: AssuranceLevel) -> tuple[timedelta, timedelta]:
+        if self._timeouts is not None:
+            return self._timeouts(aal)
+        return timeouts_for(aal, self._policy.idle_timeout, self._policy.absolute_timeout)
 
     def subscribe(self, listener: SessionEndListener) -> None:
         self._listeners.append(listener)
@@ -87,7 +96,7 @@ class SessionService:
     ) -> str:
         """Create a session with a brand-new identifier (never reuse one across authentications)."""
         now = self._clock.now()
-        idle, absolute = timeouts_for(aal, self._policy.idle_timeout, self._policy.absolute_timeout)
+        idle, absolute = self._timeouts_for(aal)
         token, token_hash = new_session_token()
         self._sessions.add(
             Session(
@@ -187,11 +196,11 @@ class SessionService:
         if old.emergency:
             # Never renewed (issue 8): a step-up or re-authentication would give it a new life.
             # The user signs out and signs in normally once their factor is back.
-            raise SessionInvalid("an emergency session cannot be renewed")
+            raise PermissionDenied("an emergency session cannot be renewed")
         if not self._sessions.revoke(old.token_hash, self._clock.now()):
             raise SessionInvalid()
         now = self._clock.now()
-        idle, absolute = timeouts_for(aal, self._policy.idle_timeout, self._policy.absolute_timeout)
+        idle, absolute = self._timeouts_for(aal)
         new_token, token_hash = new_session_token()
         self._sessions.add(
             Session(

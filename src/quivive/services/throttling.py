@@ -8,6 +8,7 @@ source address for the curve's longest delay, raise one alert per window and are
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -70,9 +71,12 @@ class LoginThrottle:
         audit: AuditSink,
         alerts: AlertSink,
         clock: Clock,
+        policy_source: Callable[[ThrottlePolicy], ThrottlePolicy] | None = None,
     ) -> None:
         self._store = store
-        self._policy = policy
+        self._base_policy = policy
+        # The thresholds in force (console overrides, services.policies) applied to ``policy``.
+        self._policy_source = policy_source
         self._detection = detection
         self._fingerprint_key = fingerprint_key
         self._audit = audit
@@ -83,6 +87,12 @@ class LoginThrottle:
     @property
     def policy(self) -> ThrottlePolicy:
         return self._policy
+
+    @property
+    def _policy(self) -> ThrottlePolicy:
+        if self._policy_source is None:
+            return self._base_policy
+        return self._policy_source(self._base_policy)
 
     def admit(self, raw_username: str, source_address: str | None) -> Attempt:
         """May this attempt go ahead? If so it is counted now, before the password is checked."""
