@@ -4,6 +4,7 @@
 #   nginx-light|nginx forward-auth tests (auth_request)
 #   wrk               load benchmarks
 #   caddy             forward-auth tests behind Caddy (forward_auth); its service is not left running
+#   libpango-1.0-0, libpangoft2-1.0-0   WeasyPrint (posture report as PDF) lays text out with pango
 # Quick and silent when everything is there; apt-get update only when something must be installed.
 # Not root: warns about what is missing and exits 0, so the tests that need it skip (or fail in CI).
 set -euo pipefail
@@ -17,6 +18,8 @@ is_installed chromium || missing+=(chromium)
 is_installed nginx-light || is_installed nginx || missing+=(nginx-light)
 is_installed wrk || missing+=(wrk)
 is_installed caddy || missing+=(caddy)
+is_installed libpango-1.0-0 || missing+=(libpango-1.0-0)
+is_installed libpangoft2-1.0-0 || missing+=(libpangoft2-1.0-0)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -13,6 +13,7 @@ from quivive.config import Settings
 from quivive.domain.alerts import AlertSink
 from quivive.domain.audit import AuditSink
 from quivive.domain.emergency import EmergencyPolicy
+from quivive.domain.posture import Settings as PostureSettings
 from quivive.domain.throttling import DelayCurve, DetectionPolicy, ThrottlePolicy, ThrottleStore
 from quivive.protocols.webauthn import RelyingParty
 from quivive.services.accounts import AccountService, PasswordRules
@@ -35,6 +36,7 @@ from quivive.services.oidc_provider import OidcProvider, build_oidc
 from quivive.services.outbox import Outbox
 from quivive.services.passkeys import PasskeyFactor, PasskeyService, PasskeyStores
 from quivive.services.policies import PolicyService
+from quivive.services.posture_report import PostureReportService, PostureSources
 from quivive.services.password_hashing import PasswordHasher
 from quivive.services.recovery_codes import RecoveryCodeFactor
 from quivive.services.secret_box import SecretBox
@@ -54,6 +56,7 @@ from quivive.storage.mfa_rules import MfaRuleRepository
 from quivive.storage.passkeys import PasskeyRepository
 from quivive.storage.policy_overrides import PolicyOverrideRepository
 from quivive.storage.password_blocklist import ShippedBlocklist
+from quivive.storage.posture import PostureRepository
 from quivive.storage.recovery_codes import RecoveryCodeRepository
 from quivive.storage.session_revocations import (
     RedisRevocationFeed,
@@ -113,6 +116,7 @@ class Services:
     metrics: Metrics
     outbox: Outbox  # e-mail and webhook deliveries, off the request path
     devices: DeviceRecognition
+    posture: PostureReportService  # the posture report (quivive report, /admin/report)
 
     def close(self) -> None:
         self.outbox.close()
@@ -165,10 +169,11 @@ def build_services(
         clock,
         timeouts=policies.timeouts,
     )
+    blocklist = ShippedBlocklist()
     rules = PasswordRules(
         min_length=settings.password.min_length,
         establishment_name=settings.establishment_name,
-        blocklist=ShippedBlocklist(),
+        blocklist=blocklist,
     )
     accounts = AccountService(
         users, sessions, hasher, rules, audit, clock, min_length=policies.min_length
@@ -197,6 +202,7 @@ def build_services(
             pseudonym_key=load_or_create_key(
                 settings.data_dir / PSEUDONYM_KEY_FILE, PSEUDONYM_KEY_BYTES
             ),
+            blocklist=blocklist,
         ),
         throttle=throttle,
         alerts=alerts,
@@ -226,6 +232,7 @@ def build_services(
         outbox=outbox,
         mailer=mailer,
         devices=DeviceRecognition(KnownDeviceRepository(engine), audit, clock),
+        posture=_posture(settings, engine, users, audit_trail, audit, clock, mfa["mfa_policy"]),
         **mfa,
     )
 
@@ -405,4 +412,29 @@ def _login_throttle(
         alerts=alerts,
         clock=clock,
         policy_source=policies.throttle_policy,
+    )
+
+
+def _posture(
+    settings: Settings,
+    engine: Engine,
+    users: UserRepository,
+    trail: AuditTrail,
+    audit: AuditSink,
+    clock: Clock,
+    policy: MfaPolicyService,
+) -> PostureReportService:
+    checked = PostureSettings(
+        idle_timeout=settings.session.idle_timeout,
+        absolute_timeout=settings.session.absolute_timeout,
+        password_min_length=settings.password.min_length,
+        hash_memory_kib=settings.password.hash_memory_kib,
+        hash_time_cost=settings.password.hash_time_cost,
+        hash_parallelism=settings.password.hash_parallelism,
+        max_failures=settings.throttle.max_failures,
+        console_requires_phishing_resistant=settings.admin.require_phishing_resistant,
+    )
+    sources = PostureSources(PostureRepository(engine), AdminQueries(engine, users), policy, trail)
+    return PostureReportService(
+        sources, checked, audit, clock, establishment=settings.establishment_name
     )

@@ -75,6 +75,11 @@ def check_new_password(
     return tuple(code for code in PASSWORD_REASON_CODES if broken[code])
 
 
+def is_blocklisted(password: str, blocklist: Blocklist) -> bool:
+    """Whether a password in use is on the blocklist (checked at sign-in for the posture report)."""
+    return _is_blocklisted(normalise_password(password), blocklist)
+
+
 def context_words_for(
     username: str,
     display_name: str | None = None,

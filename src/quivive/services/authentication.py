@@ -19,6 +19,7 @@ from anyio import to_thread
 
 from quivive.clock import Clock
 from quivive.domain.audit import AuditEvent, AuditSink, Outcome
+from quivive.domain.passwords import Blocklist, is_blocklisted
 from quivive.domain.throttling import LoginThrottled, PasswordAloneInsufficient
 from quivive.domain.users import User, normalise_username
 from quivive.errors import AuthenticationFailed, ValidationError
@@ -47,6 +48,7 @@ class PasswordAuthenticator:
         *,
         throttle: LoginThrottle | None = None,  # None: no throttling (unit tests only)
         pseudonym_key: bytes | None = None,
+        blocklist: Blocklist | None = None,  # None: the posture report's mark is not kept
     ) -> None:
         self._users = users
         self._hasher = hasher
@@ -54,6 +56,7 @@ class PasswordAuthenticator:
         self._clock = clock
         self._throttle = throttle
         self._pseudonym_key = pseudonym_key
+        self._blocklist = blocklist
 
     async def authenticate(
         self,
@@ -118,7 +121,9 @@ class PasswordAuthenticator:
             # Parameters were raised since this hash was made: upgrade it now that we hold the
             # plaintext (NIST 800-63B, OWASP).
             self._users.set_password_hash(user.id, self._hasher.hash(password))
-        self._users.record_login(user.id, self._clock.now())
+        # In this worker thread already; a lookup costs microseconds (bench/bench_blocklist_login).
+        flagged = None if self._blocklist is None else is_blocklisted(password, self._blocklist)
+        self._users.record_login(user.id, self._clock.now(), password_blocklisted=flagged)
         if self._throttle is not None and attempt is not None:
             self._throttle.succeeded(attempt)
 

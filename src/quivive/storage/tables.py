@@ -73,6 +73,9 @@ users = Table(
     Column("password_hash", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_login_at", UTCDateTime, nullable=True),
+    # Set when a password sign-in succeeded with a password on the shipped blocklist, cleared when
+    # one succeeds with a password that is not: the posture report counts these accounts.
+    Column("password_blocklisted_at", UTCDateTime, nullable=True),
 )
 
 user_roles = Table(
@@ -445,4 +448,19 @@ emergency_accesses = Table(
     Column("review_comment", Text, nullable=True),
     Index("ix_emergency_accesses_user_id_started_at", "user_id", "started_at"),
     Index("ix_emergency_accesses_review_status_started_at", "review_status", "started_at"),
+)
+
+# Posture reports kept (every ``quivive report`` run and every "keep" in the console, never a mere
+# page view): the score and each check's outcome, so the next report shows the trend.
+posture_reports = Table(
+    "posture_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("kept_by", String(256), nullable=False),  # "cli" or the console user's name
+    Column("score", Integer, nullable=False),  # 0..100
+    Column("passed", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("results", Text, nullable=False),  # JSON: check id -> "pass" | "fail"
+    Index("ix_posture_reports_created_at", "created_at"),
 )

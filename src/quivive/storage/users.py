@@ -6,12 +6,23 @@ import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    case,
+    delete,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from quivive.domain.users import NewUser, User, UserStatus
 from quivive.errors import ConflictError, NotFoundError
-from quivive.storage.tables import user_roles, users
+from quivive.storage.tables import UTCDateTime, user_roles, users
 
 # 128 bits: the OIDC `sub` must be unique and never reassigned, and must not reveal the username.
 SUBJECT_BYTES = 16
@@ -103,8 +114,18 @@ class UserRepository:
     def set_password_hash(self, user_id: int, password_hash: str) -> None:
         self._update(user_id, password_hash=password_hash)
 
-    def record_login(self, user_id: int, now: datetime) -> None:
-        self._update(user_id, last_login_at=now)
+    def record_login(
+        self, user_id: int, now: datetime, *, password_blocklisted: bool | None = None
+    ) -> None:
+        """``password_blocklisted``: None leaves the mark alone (a sign-in without a password)."""
+        if password_blocklisted is None:
+            self._update(user_id, last_login_at=now)
+            return
+        # One statement either way; the mark keeps the first sign-in that showed the password.
+        mark = users.c.password_blocklisted_at
+        first = literal(now, UTCDateTime())
+        flagged = case((mark.is_(None), first), else_=mark) if password_blocklisted else None
+        self._update(user_id, last_login_at=now, password_blocklisted_at=flagged)
 
     def _update(self, user_id: int, **values: object) -> None:
         with self._engine.begin() as conn:

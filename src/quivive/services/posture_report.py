@@ -1,0 +1,142 @@
+"""The posture report: gather the figures, assess them, and keep reports for the trend.
+
+A report is *kept* (written to ``posture_reports`` and audited as ``report.kept``) on every
+``quivive report`` run and when someone presses "Keep this report" in the console; viewing the
+console page or downloading it does not, so the trend compares deliberate snapshots, not however
+often someone looked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from quivive.clock import Clock
+from quivive.domain.audit import AuditEvent, AuditSink, Outcome
+from quivive.domain.mfa_policy import Enforcement, MfaRule, requirement_for
+from quivive.domain.posture import (
+    DORMANT_AFTER,
+    REPORT_WINDOW,
+    REVIEW_WITHIN,
+    Assessment,
+    AuthenticatorKind,
+    Figures,
+    KeptReport,
+    PasswordOnly,
+    RoleCoverage,
+    Settings,
+    assess,
+)
+from quivive.services.audit import AuditTrail
+from quivive.services.mfa_policy import MfaPolicyService, RuleInForce
+from quivive.storage.admin_queries import AdminQueries
+from quivive.storage.posture import PostureRepository
+
+
+@dataclass(frozen=True, slots=True)
+class PostureReport:
+    establishment: str
+    figures: Figures
+    assessment: Assessment
+    rules: Sequence[RuleInForce]
+    history: Sequence[KeptReport]  # kept reports before this one, oldest first
+
+    @property
+    def score(self) -> int:
+        return self.assessment.score
+
+
+@dataclass(frozen=True, slots=True)
+class PostureSources:
+    repository: PostureRepository
+    queries: AdminQueries  # the dashboard's coverage query
+    policy: MfaPolicyService
+    trail: AuditTrail
+
+
+class PostureReportService:
+    def __init__(
+        self,
+        sources: PostureSources,
+        settings: Settings,
+        audit: AuditSink,
+        clock: Clock,
+        *,
+        establishment: str,
+    ) -> None:
+        self._repository = sources.repository
+        self._queries = sources.queries
+        self._policy = sources.policy
+        self._trail = sources.trail
+        self._settings = settings
+        self._audit = audit
+        self._clock = clock
+        self._establishment = establishment
+
+    def build(self) -> PostureReport:
+        rules = self._policy.in_force()
+        figures = self.figures([item.rule for item in rules])
+        history = self._repository.history()
+        assessment = assess(figures, history[0] if history else None)
+        return PostureReport(self._establishment, figures, assessment, rules, history[::-1])
+
+    def keep(self, report: PostureReport, *, kept_by: str) -> None:
+        """Add ``report`` to the history (the next report's trend starts from it); audited."""
+        statuses = [(result.id, result.status) for result in report.assessment.results]
+        at = report.figures.at
+        self._repository.keep(at=at, kept_by=kept_by, score=report.score, statuses=statuses)
+        failed = len(report.assessment.failed)
+        self._audit.record(
+            AuditEvent(
+                action="report.kept",
+                outcome=Outcome.SUCCESS,
+                at=self._clock.now(),
+                actor=kept_by,
+                details={"score": str(report.score), "failed_checks": str(failed)},
+            )
+        )
+
+    def figures(self, rules: Sequence[MfaRule]) -> Figures:
+        now = self._clock.now()
+        coverage = [
+            RoleCoverage(row.role, row.active, row.with_mfa, row.phishing_resistant)
+            for row in self._queries.coverage()
+        ]
+        admins, weak_admins = self._repository.console_accounts_without_passkey()
+        verdict = self._trail.verify().verdict
+        inventory, models = self._repository.inventory()
+        password_only = self._password_only(rules)
+        alone = AuthenticatorKind("password_only", password_only.total, password_only.total)
+        return Figures(
+            at=now,
+            coverage=coverage,
+            password_only=password_only,
+            roles_without_rule=_roles_without_rule(coverage, rules),
+            admins=admins,
+            admins_without_phishing_resistant=weak_admins,
+            dormant=self._repository.dormant(now - DORMANT_AFTER),
+            blocklisted=self._repository.blocklisted(),
+            attacks=self._repository.attacks(now - REPORT_WINDOW),
+            emergency=self._repository.emergency(now - REPORT_WINDOW, now - REVIEW_WITHIN),
+            audit_intact=verdict.ok,
+            audit_checked=verdict.checked,
+            settings=self._settings,
+            inventory=[*inventory, alone],
+            key_models=models,
+        )
+
+    def _password_only(self, rules: Sequence[MfaRule]) -> PasswordOnly:
+        now = self._clock.now()
+        counts = dict.fromkeys(Enforcement, 0)
+        for roles in self._repository.password_only_roles():
+            counts[requirement_for(roles, rules, now).enforcement] += 1
+        return PasswordOnly(
+            past_deadline=counts[Enforcement.REQUIRED],
+            in_grace=counts[Enforcement.NUDGE],
+            no_rule=counts[Enforcement.NONE],
+        )
+
+
+def _roles_without_rule(coverage: Sequence[RoleCoverage], rules: Sequence[MfaRule]) -> list[str]:
+    covered = {rule.role for rule in rules}
+    return [row.role for row in coverage if row.role and row.active and row.role not in covered]
