@@ -39,11 +39,11 @@ class DeviceRecognition:
         device_id = presented if presented and _DEVICE_ID.fullmatch(presented) else None
         device_id = device_id or secrets.token_urlsafe(DEVICE_ID_BYTES)
         digest = device_hash(user.id, device_id)
-        if self._devices.knows(user.id, digest):
+        known, count = self._devices.lookup(user.id, digest)
+        if known:
             return device_id
-        first = self._devices.count(user.id) == 0
         added = self._devices.add(user.id, digest, self._clock.now(), keep=MAX_DEVICES_PER_USER)
-        if added and not first:
+        if added and count > 0:  # the very first device has nothing to compare with
             self._record(user, origin)
         return device_id
 

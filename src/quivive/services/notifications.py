@@ -68,7 +68,14 @@ class UserNotifier:
             self.notify(event.action, event)
 
     def notify(self, kind: str, event: AuditEvent) -> None:
-        """E-mail ``kind`` (a key of ``notification_texts.SUBJECTS``) to the event's subject."""
+        """E-mail ``kind`` (a key of ``notification_texts.SUBJECTS``) to the event's subject.
+
+        Finding the address and writing the message happen in the outbox's worker too: a sign-in
+        from a new browser only queues the job, and pays no account read for it.
+        """
+        self._outbox.submit(lambda _stop: self._send(kind, event))
+
+    def _send(self, kind: str, event: AuditEvent) -> None:
         user = _find(self._users, event.subject)
         if user is None or not user.email:
             return
@@ -81,11 +88,7 @@ class UserNotifier:
             factor=event.details.get("factor"),
             source_address=event.source_address,
         )
-        to = user.email
-        self._outbox.submit(lambda _stop: self._send(to, subject, body))
-
-    def _send(self, to: str, subject: str, body: str) -> None:
-        self._mailer.send(to, subject, body)  # logs its own failures
+        self._mailer.send(user.email, subject, body)  # logs its own failures
 
 
 class AdminThrottleWatch:

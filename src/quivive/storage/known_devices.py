@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Delete, Engine, case, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from quivive.storage.tables import known_devices
@@ -14,20 +14,24 @@ class KnownDeviceRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def count(self, user_id: int) -> int:
-        query = select(func.count()).where(known_devices.c.user_id == user_id)
-        with self._engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+    def lookup(self, user_id: int, device_hash: str) -> tuple[bool, int]:
+        """Whether the user has this device, and how many devices they have.
 
-    def knows(self, user_id: int, device_hash: str) -> bool:
-        query = select(known_devices.c.user_id).where(
-            known_devices.c.user_id == user_id, known_devices.c.device_hash == device_hash
-        )
+        Every sign-in asks, so both come from one query.
+        """
+        query = select(
+            func.count(),
+            func.max(case((known_devices.c.device_hash == device_hash, 1), else_=0)),
+        ).where(known_devices.c.user_id == user_id)
         with self._engine.connect() as conn:
-            return conn.execute(query).first() is not None
+            count, found = conn.execute(query).one()
+        return bool(found), int(count)
 
     def add(self, user_id: int, device_hash: str, now: datetime, *, keep: int) -> bool:
-        """Remember the device (False if another request just did); keep the newest ``keep``."""
+        """Remember the device (False if another request just did); keep the newest ``keep``.
+
+        The insert and the pruning are one transaction: one commit per new device.
+        """
         try:
             with self._engine.begin() as conn:
                 conn.execute(
@@ -35,22 +39,20 @@ class KnownDeviceRepository:
                         user_id=user_id, device_hash=device_hash, first_seen=now
                     )
                 )
+                conn.execute(_prune(user_id, keep))
         except IntegrityError:
             return False
-        self._prune(user_id, keep)
         return True
 
-    def _prune(self, user_id: int, keep: int) -> None:
-        newest = (
-            select(known_devices.c.device_hash)
-            .where(known_devices.c.user_id == user_id)
-            .order_by(known_devices.c.first_seen.desc())
-            .limit(keep)
-        )
-        with self._engine.begin() as conn:
-            conn.execute(
-                delete(known_devices).where(
-                    known_devices.c.user_id == user_id,
-                    known_devices.c.device_hash.not_in(newest.scalar_subquery()),
-                )
-            )
+
+def _prune(user_id: int, keep: int) -> Delete:
+    newest = (
+        select(known_devices.c.device_hash)
+        .where(known_devices.c.user_id == user_id)
+        .order_by(known_devices.c.first_seen.desc())
+        .limit(keep)
+    )
+    return delete(known_devices).where(
+        known_devices.c.user_id == user_id,
+        known_devices.c.device_hash.not_in(newest.scalar_subquery()),
+    )
