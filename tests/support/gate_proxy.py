@@ -1,8 +1,9 @@
 """A protected application behind a real reverse proxy, and a browser played by httpx.
 
-Shared by the nginx and Caddy gate tests: an upstream that echoes the Remote-* headers it receives,
-Quivive on a LiveServer whose public URL is its own address, and ``Browser``, which follows
-redirects by hand and keeps cookies across hosts (as a ``session.cookie_domain`` cookie would be).
+Shared by the nginx, Traefik and Caddy gate tests: an upstream that echoes the Remote-* headers it
+receives, Quivive on a LiveServer whose public URL is its own address, and ``Browser``, which
+follows redirects by hand and keeps cookies across hosts (as a ``session.cookie_domain`` cookie
+would be).
 """
 
 from __future__ import annotations
