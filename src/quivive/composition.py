@@ -18,6 +18,7 @@ from quivive.domain.throttling import DelayCurve, DetectionPolicy, ThrottlePolic
 from quivive.protocols.webauthn import RelyingParty
 from quivive.services.accounts import AccountService, PasswordRules
 from quivive.services.admin import AdminService, AdminStores
+from quivive.services.admin_apps import AdminAppsService
 from quivive.services.alert_channels import EmailAlertSink, FanOutAlertSink, WebhookAlertSink
 from quivive.services.alert_log import LoggingAlertSink
 from quivive.services.audit import AuditTrail, ChainedAuditSink, CheckpointSigner
@@ -117,6 +118,11 @@ class Services:
     outbox: Outbox  # e-mail and webhook deliveries, off the request path
     devices: DeviceRecognition
     posture: PostureReportService  # the posture report (quivive report, /admin/report)
+
+    @property
+    def apps(self) -> AdminAppsService:
+        """The console's and API's clients and gate rules (a stateless facade, built on use)."""
+        return AdminAppsService(self.admin, self.oidc.clients, self.gate_rules)
 
     def close(self) -> None:
         self.outbox.close()

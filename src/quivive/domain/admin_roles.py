@@ -32,6 +32,8 @@ class Action(enum.StrEnum):
     VIEW_REPORT = "report.view"  # the posture report: names weak accounts, so not for helpdesk
     VIEW_EMERGENCY = "emergency.view"  # the emergency-access review queue
     REVIEW_EMERGENCY = "emergency.review"  # mark a use justified or unjustified
+    VIEW_APPS = "apps.view"  # OIDC clients and gate rules (never a secret)
+    MANAGE_APPS = "apps.manage"  # create, edit, rotate a secret, remove
 
 
 _ALL = frozenset({ADMIN_ROLE})
@@ -52,6 +54,9 @@ PERMISSIONS: Mapping[Action, frozenset[str]] = {
     # The security officer (admin) decides; auditors read the queue, helpdesk has no say.
     Action.VIEW_EMERGENCY: _READERS,
     Action.REVIEW_EMERGENCY: _ALL,
+    # Which applications exist and who may reach them: auditors read it, only admins change it.
+    Action.VIEW_APPS: _READERS,
+    Action.MANAGE_APPS: _ALL,
 }
 
 

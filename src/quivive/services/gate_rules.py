@@ -181,3 +181,20 @@ def describe(rule: GateRule) -> dict[str, str]:
     if rule.deny_outside_networks:
         details["deny_outside_networks"] = "true"
     return details
+
+
+def as_entry(rule: GateRule) -> dict[str, object]:
+    """The rule as a ``[[gate.rules]]`` table: what ``checked`` reads back (edits start here)."""
+    entry: dict[str, object] = {
+        "host": rule.host,
+        "path_prefix": rule.path_prefix,
+        "roles": list(rule.roles),
+        "min_aal": int(rule.min_aal),
+        "networks": [str(network) for network in rule.networks],
+        "deny_outside_networks": rule.deny_outside_networks,
+        "bypass": list(rule.bypass),
+        "allow_emergency": rule.allow_emergency,
+    }
+    if rule.networks_min_aal is not None:
+        entry["networks_min_aal"] = int(rule.networks_min_aal)
+    return entry

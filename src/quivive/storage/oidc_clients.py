@@ -44,6 +44,18 @@ class ClientRepository:
         if result.rowcount != 1:
             raise NotFoundError(f"no client {client_id!r}")
 
+    def update(self, client: Client) -> None:
+        """Write a client's settings (never its id, secret or creation time)."""
+        values = _to_row(client)
+        for kept in ("client_id", "secret_hash", "auth_method", "jwks", "created_at"):
+            values.pop(kept)
+        query = (
+            update(oidc_clients).where(oidc_clients.c.client_id == client.client_id).values(values)
+        )
+        with self._engine.begin() as conn:
+            if conn.execute(query).rowcount != 1:
+                raise NotFoundError(f"no client {client.client_id!r}")
+
     def set_secret_hash(self, client_id: str, secret_hash: str) -> None:
         query = (
             update(oidc_clients)

@@ -50,6 +50,7 @@ from quivive.web.admin_schemas import (
     UserPatch,
 )
 from quivive.web.csrf import CsrfRejected
+from quivive.web.routes import admin_api_apps
 from quivive.web.routes.account_security import session_id
 from quivive.web.state import WebState, web_state
 
@@ -235,13 +236,15 @@ def create_admin_api(state: WebState) -> FastAPI:
     api = FastAPI(
         title="Quivive admin API",
         version="1",
-        description="Users, factors, sessions, throttles and the audit trail of Quivive.",
+        description="Users, factors, sessions, throttles, applications (OIDC clients), "
+        "forward-auth gate rules and the audit trail of Quivive.",
         openapi_url="/openapi.json",
         docs_url=None,
         redoc_url=None,
     )
     api.state.quivive = state
     api.include_router(router)
+    api.include_router(admin_api_apps.router, responses=_ERRORS)
     api.add_api_route("/docs", _docs, include_in_schema=False, response_class=HTMLResponse)
     api.add_exception_handler(QuiviveError, _quivive_error)
     api.add_exception_handler(RequestValidationError, _validation_error)
