@@ -194,7 +194,7 @@ def test_unknown_hosts_are_denied_even_when_signed_in(client: TestClient) -> Non
 def test_bypass_paths_pass_without_identity(client: TestClient) -> None:
     public = verify(client, f"{APP}/health")
     assert public.status_code == 200
-    assert public.headers["remote-user"] == ""  # empty: see test_gate_caddy
+    assert public.headers["remote-user"] == ""  # empty: see test_gate_redirect_mode
     assert verify(client, f"{APP}/health/../admin").status_code == 401
 
 
