@@ -33,6 +33,11 @@ NOTICES = {
     "self": N_("You cannot do this to your own account."),
     "invalid": N_("A value was refused: check the fields and try again."),
     "policy_saved": N_("The rule is saved and applies at once on every server."),
+    "setting_saved": N_(
+        "The setting is saved: new sessions and sign-ins follow it at once here, and within 30 "
+        "seconds on the other servers. The change is in the audit trail."
+    ),
+    "setting_reset": N_("The setting follows the configuration again."),
 }
 
 STATUS_LABELS = {"active": N_("active"), "disabled": N_("disabled")}

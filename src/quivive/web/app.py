@@ -29,6 +29,7 @@ from quivive.web.routes import (
     account_security,
     admin_api,
     admin_console,
+    admin_policy_settings,
     auth,
     gate,
     metrics,
@@ -75,7 +76,10 @@ def create_app(services: Services) -> FastAPI:
         app.include_router(module.router)
     app.include_router(account_security.router)
     app.include_router(admin_console.router)
-    app.mount(admin_api.PREFIX, admin_api.create_admin_api(app.state.quivive))
+    app.include_router(admin_policy_settings.router)
+    admin = admin_api.create_admin_api(app.state.quivive)
+    admin.include_router(admin_policy_settings.api_router)
+    app.mount(admin_api.PREFIX, admin)
     static = str(resources.files("quivive.web") / "static")
     app.mount("/static", StaticFiles(directory=static), name="static")
     _install_error_pages(app)

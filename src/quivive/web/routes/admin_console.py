@@ -27,8 +27,9 @@ from quivive.services.accounts import NewAccount
 from quivive.services.admin import AdminActor, UserChanges
 from quivive.services.audit import VerifyReport
 from quivive.storage.admin_queries import AuditQuery, FactorFilter, UserQuery
-from quivive.web import admin_messages, messages
+from quivive.web import admin_messages, messages, policy_texts
 from quivive.web.admin_access import console_actor
+from quivive.web.routes import admin_policy_settings
 from quivive.web.routes.account_security import session_id
 from quivive.web.state import WebState, see_other, web_state
 
@@ -375,7 +376,13 @@ async def policies(request: Request) -> Response:
     web = web_state(request)
     rules = await _run(partial(web.services.admin.mfa_rules, actor))
     today = web.services.clock.now().date().isoformat()
-    context = _context(request, actor, rules=rules, today=today)
+    translate = partial(web.translate, request)
+    values = await _run(partial(admin_policy_settings.in_force, web, actor))
+    refused = policy_texts.refusal(request.query_params, translate)
+    settings = policy_texts.rows(values, translate)
+    context = _context(
+        request, actor, rules=rules, today=today, settings=settings, refused=refused
+    )
     return web.render_form(request, "admin_policies.html", context)
 
 
