@@ -633,7 +633,8 @@ def test_idle_session_expires_after_15_minutes(client: TestClient, clock: Frozen
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=%2Faccount&notice=expired"
     cleared = set_cookie(response, SESSION_COOKIE)
-    assert cleared is not None and "max-age=0" in [part.lower() for part in cleared]
+    assert cleared is not None
+    assert "max-age=0" in [part.lower() for part in cleared]
     notice = client.get(response.headers["location"]).text
     assert "Votre session est terminée. Veuillez vous reconnecter." in notice
 
