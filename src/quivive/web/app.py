@@ -28,8 +28,10 @@ from quivive.web.routes import (
     account,
     account_security,
     admin_api,
+    admin_apps,
     admin_console,
     admin_policy_settings,
+    admin_rules,
     auth,
     gate,
     metrics,
@@ -76,6 +78,8 @@ def create_app(services: Services) -> FastAPI:
         app.include_router(module.router)
     app.include_router(account_security.router)
     app.include_router(admin_console.router)
+    app.include_router(admin_apps.router)
+    app.include_router(admin_rules.router)
     app.include_router(admin_policy_settings.router)
     admin = admin_api.create_admin_api(app.state.quivive)
     admin.include_router(admin_policy_settings.api_router)
