@@ -24,7 +24,7 @@ HELPDESK_MAY = {
     Action.MANAGE_SESSIONS,
     Action.MANAGE_THROTTLES,
 }
-AUDITOR_MAY = {Action.VIEW_DASHBOARD, Action.VIEW_AUDIT, Action.VIEW_REPORT}
+AUDITOR_MAY = {Action.VIEW_DASHBOARD, Action.VIEW_AUDIT, Action.VIEW_REPORT, Action.VIEW_EMERGENCY}
 
 
 def test_every_action_has_a_row() -> None:

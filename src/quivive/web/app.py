@@ -30,9 +30,11 @@ from quivive.web.routes import (
     admin_api,
     admin_apps,
     admin_console,
+    admin_emergency,
     admin_policy_settings,
     admin_rules,
     auth,
+    emergency,
     gate,
     metrics,
     mfa,
@@ -74,14 +76,16 @@ def create_app(services: Services) -> FastAPI:
     )
     # The gate first: /api/verify runs before every request to the protected applications, and
     # each route tried before it costs time.
-    for module in (gate, oidc, system, metrics, auth, setup, account, passkeys, mfa):
+    for module in (gate, oidc, system, metrics, auth, setup, account, passkeys, mfa, emergency):
         app.include_router(module.router)
     app.include_router(account_security.router)
     app.include_router(admin_console.router)
     app.include_router(admin_apps.router)
     app.include_router(admin_rules.router)
+    app.include_router(admin_emergency.router)
     app.include_router(admin_policy_settings.router)
     admin = admin_api.create_admin_api(app.state.quivive)
+    admin.include_router(admin_emergency.api_router)
     admin.include_router(admin_policy_settings.api_router)
     app.mount(admin_api.PREFIX, admin)
     static = str(resources.files("quivive.web") / "static")

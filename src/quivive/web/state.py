@@ -58,7 +58,19 @@ class WebState:
         token = request.cookies.get(self.cookies.name(SESSION_COOKIE))
         if not token or len(token) > 128:
             return None
-        return await to_thread.run_sync(self.services.sessions.resolve, token)
+        active = await to_thread.run_sync(self.services.sessions.resolve, token)
+        if active is not None:
+            mark_emergency(request, self.services, active)
+        return active
+
+
+def mark_emergency(request: Request, services: Services, active: ActiveSession) -> None:
+    """For base.html's banner and the second-factor pages' emergency path (no I/O)."""
+    if active.session.emergency:
+        end = active.session.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+        request.state.emergency_until = end
+    else:
+        request.state.emergency_offer = services.emergency.offered_to(active.user)
 
 
 def web_state(request: Request) -> WebState:

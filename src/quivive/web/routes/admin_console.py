@@ -78,7 +78,17 @@ async def dashboard(request: Request) -> Response:
         return actor
     web = web_state(request)
     board = await _run(partial(web.services.admin.dashboard, actor))
-    context = _context(request, actor, board=board)
+    emergency = web.services.emergency
+    overdue = []
+    if allowed(actor.roles, Action.VIEW_EMERGENCY):
+        overdue = await _run(partial(emergency.overdue, actor))
+    context = _context(
+        request,
+        actor,
+        board=board,
+        overdue_emergency=overdue,
+        overdue_days=emergency.policy.review_overdue.days,
+    )
     return web.render_form(request, "admin_dashboard.html", context)
 
 
