@@ -139,11 +139,17 @@ def check_value(key: str, raw: str, in_force: Mapping[str, int]) -> int:
         raise PolicyRefused(key, NOT_A_NUMBER, 0, f"{key}: a whole number is expected")
     value = int(text)
     if value < spec.low:
-        raise PolicyRefused(key, spec.too_low, spec.low, f"{key} cannot be below {spec.low}")
+        message = f"{key} cannot be below {spec.low} {spec.unit}{_source_of(spec.too_low)}"
+        raise PolicyRefused(key, spec.too_low, spec.low, message)
     if value > spec.high:
-        raise PolicyRefused(key, spec.too_high, spec.high, f"{key} cannot exceed {spec.high}")
+        message = f"{key} cannot exceed {spec.high} {spec.unit}{_source_of(spec.too_high)}"
+        raise PolicyRefused(key, spec.too_high, spec.high, message)
     _check_idle_within_absolute(key, value, in_force)
     return value
+
+
+def _source_of(reason: str) -> str:
+    return " (NIST SP 800-63B-4)" if reason.startswith("nist_") else ""
 
 
 def _check_idle_within_absolute(key: str, value: int, in_force: Mapping[str, int]) -> None:

@@ -24,11 +24,11 @@ from quivive.errors import NotFoundError
 from quivive.services.admin import AdminActor
 from quivive.services.policies import PolicyRefused, PolicyValue
 from quivive.web.admin_access import console_actor
-from quivive.web.routes.admin_api import Actor, Web
+from quivive.web.routes.admin_api import _ERRORS, Actor, Web
 from quivive.web.state import WebState, see_other, web_state
 
 router = APIRouter(prefix="/admin/policies/settings", include_in_schema=False)
-api_router = APIRouter(prefix="/policies/settings", tags=["policies"])
+api_router = APIRouter(prefix="/policies/settings", tags=["policies"], responses=_ERRORS)
 
 PAGE = "/admin/policies"
 MAX_KEY_LENGTH = 64
