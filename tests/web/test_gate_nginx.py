@@ -6,9 +6,6 @@ docs/gate.md must quote them unchanged). A browser is played by httpx: see suppo
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -19,26 +16,11 @@ import httpx
 import pytest
 
 from quivive.protocols import totp
-from support.gate_proxy import PASSWORD, World, free_port, protected_world, sign_in, wait_for_port
+from support.gate_proxy import PASSWORD, World, protected_world, sign_in
+from support.nginx import DOCS, NGINX, SNIPPETS, run_nginx
 from support.services import require_service
 
-NGINX = "/usr/sbin/nginx"
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-SNIPPETS = ("quivive-verify.conf", "quivive-protect.conf")
-NGINX_CONF = """
-{user}
-daemon off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log info;
-events {{ worker_connections 256; }}
-http {{
-    access_log {prefix}/access.log;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
+SERVER = """
     upstream quivive {{ server 127.0.0.1:{quivive_port}; keepalive 8; }}
     upstream app {{ server 127.0.0.1:{app_port}; keepalive 8; }}
     server {{
@@ -53,36 +35,18 @@ http {{
             proxy_pass http://app;
         }}
     }}
-}}
 """
 
 
 @contextmanager
 def nginx(prefix: Path, quivive_port: int, app_port: int) -> Iterator[int]:
-    """Debian's nginx on 127.0.0.1 with its own prefix, the docs' snippets and a generated conf."""
-    prefix.mkdir()
-    for snippet in SNIPPETS:
-        shutil.copy(DOCS / "nginx" / snippet, prefix / snippet)
-    port = free_port()
-    config = NGINX_CONF.format(
-        user="user root;" if os.geteuid() == 0 else "",
-        prefix=prefix,
-        port=port,
-        quivive_port=quivive_port,
-        app_port=app_port,
-    )
-    (prefix / "nginx.conf").write_text(config)
-    command = [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"]
-    check = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
-    assert check.returncode == 0, check.stderr
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        log = prefix / "error.log"
-        wait_for_port(port, lambda: process.poll() is None, lambda: log.read_text())
+    """Debian's nginx in front of the application, including the docs' snippets."""
+
+    def servers(port: int) -> str:
+        return SERVER.format(prefix=prefix, port=port, quivive_port=quivive_port, app_port=app_port)
+
+    with run_nginx(prefix, servers) as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.fixture
