@@ -60,16 +60,19 @@ _POSTGRES_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(current_schema() ||
 class _DriverStatements:
     """The append's two statements as the driver's SQL, compiled once per dialect."""
 
+    lock: str
     head: str
     insert: str
     positions: tuple[str, ...] | None  # the parameters' order for a positional paramstyle
 
     @classmethod
     def compile(cls, dialect: Dialect) -> _DriverStatements:
+        # pysqlite begins lazily and never IMMEDIATE: BEGIN IMMEDIATE takes the write lock first.
+        lock = "BEGIN IMMEDIATE" if dialect.name == "sqlite" else str(_POSTGRES_LOCK)
         head = _HEAD.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
         insert = _INSERT_RECORD.compile(dialect=dialect, column_keys=list(ChainRecord._fields))
         positions = tuple(insert.positiontup or ()) if dialect.positional else None
-        return cls(str(head), str(insert), positions)
+        return cls(lock, str(head), str(insert), positions)
 
     def rows(self, records: Sequence[ChainRecord]) -> list[Any]:
         if self.positions is None:
@@ -92,13 +95,18 @@ def _driver_statements(dialect: Dialect) -> _DriverStatements:
 class LockedChain:
     """The chain inside one transaction that holds the append lock.
 
-    ``head`` and ``insert`` run on every append, so they go through the driver's cursor with SQL
-    compiled once: SQLAlchemy's per-statement work was most of an append's CPU.
+    ``lock``, ``head`` and ``insert`` run on every append, so they go through the driver's cursor
+    with SQL compiled once: SQLAlchemy's per-statement work was most of an append's CPU.
     """
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._statements = _driver_statements(conn.dialect)
+
+    def lock(self) -> None:
+        """Take the append lock; the transaction's first statement."""
+        with self._cursor() as cursor:
+            cursor.execute(self._statements.lock)
 
     def head(self) -> ChainPosition | None:
         """The last record, or the last purge point when every record was purged."""
@@ -160,13 +168,12 @@ class AuditRepository:
     def locked(self) -> Iterator[LockedChain]:
         """One transaction holding the chain lock; commits on success, rolls back on error."""
         with self._engine.connect() as conn:
-            if conn.dialect.name == "sqlite":
-                # pysqlite begins lazily and never IMMEDIATE: issue it ourselves, as the first
-                # statement, so SQLAlchemy's own (empty) begin and ours are the same transaction.
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                conn.execute(_POSTGRES_LOCK)
-            yield LockedChain(conn)
+            # SQLAlchemy's begin sends nothing to either driver; the lock statement below is the
+            # transaction's first, so the two are one transaction, committed or rolled back here.
+            conn.begin()
+            chain = LockedChain(conn)
+            chain.lock()
+            yield chain
             conn.commit()
 
     def checkpoints(self) -> list[Checkpoint]:
