@@ -101,3 +101,37 @@ def test_a_bad_rule_fails_config_check_naming_the_key(
     result = run(env, "config", "check")
     assert result.exit_code == 2
     assert "gate.rules[1].min_aal: expected 1, 2 or 3" in result.stderr
+
+
+def test_rules_set_in_the_console_are_listed_and_tested(
+    env: dict[str, str | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from quivive.cli.context import CliState, opened_services
+    from quivive.services.mfa import Origin
+
+    for name, value in env.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    with opened_services(CliState()) as services:  # as the console would, on the same database
+        services.gate_rules.add(
+            {"host": "dpi.hopital.example", "path_prefix": "/admin", "roles": ["dsi"]},
+            actor="root",
+            origin=Origin(),
+        )
+        services.gate_rules.add({"host": "lab.hopital.example"}, actor="root", origin=Origin())
+
+    listed = run(env, "rules", "list")
+    tested = run(env, "rules", "test", "https://lab.hopital.example/x")
+    replaced = run(env, "rules", "test", "https://dpi.hopital.example/admin")
+
+    assert listed.exit_code == 0, listed.output
+    lines = [line for line in listed.stdout.splitlines() if "hopital.example" in line]
+    assert [("file" in line, "console" in line) for line in lines] == [
+        (True, False),  # dpi /
+        (False, True),  # dpi /admin, replacing the file's rule
+        (False, True),  # lab
+    ]
+    assert "rule: set in the admin console" in tested.stdout
+    assert "dsi" in replaced.stdout
