@@ -50,7 +50,10 @@ class GateRule:
     networks_min_aal: AssuranceLevel | None = None
     deny_outside_networks: bool = False  # only reachable from ``networks``
     bypass: tuple[str, ...] = ()  # exact public paths on this host: no sign-in at all
-    allow_emergency: bool = False  # reserved for break-glass access (a later issue)
+    # Emergency sessions (bris de glace: password only, acr emergency) are refused unless this
+    # is set; when set they pass whatever ``min_aal`` says, roles and networks still apply. To
+    # allow them on part of an application only, give that path a rule of its own.
+    allow_emergency: bool = False
 
     def matches_host(self, host: str) -> bool:
         if self.host.startswith("*."):
@@ -183,6 +186,7 @@ class Reason(enum.Enum):
     NOT_SIGNED_IN = "not_signed_in"
     LEVEL_TOO_LOW = "level_too_low"
     SIGN_IN_UNFINISHED = "sign_in_unfinished"
+    EMERGENCY_REFUSED = "emergency_refused"  # an emergency session, and the rule does not allow it
     # Not decisions on the request itself: the proxy or the return address is wrong.
     UNTRUSTED_CALLER = "untrusted_caller"
     BAD_REQUEST = "bad_request"
@@ -199,6 +203,7 @@ class Identity:
     roles: tuple[str, ...]
     aal: AssuranceLevel
     complete: bool  # the sign-in finished (no second factor or enrolment still owed)
+    emergency: bool = False  # opened by emergency access (bris de glace)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +260,11 @@ def decide(
         return Decision(Outcome.SIGN_IN, Reason.NOT_SIGNED_IN, rule, level)
     if rule.roles and not set(rule.roles).intersection(identity.roles):
         return Decision(Outcome.DENY, Reason.MISSING_ROLE, rule, level, rule.roles)
+    if identity.emergency:
+        # Stepping up is no way out of an emergency session: the rule decides, and that is all.
+        if not rule.allow_emergency:
+            return Decision(Outcome.DENY, Reason.EMERGENCY_REFUSED, rule, level)
+        return Decision(Outcome.ALLOW, rule=rule, required_level=level)
     if not identity.complete:
         return Decision(Outcome.STEP_UP, Reason.SIGN_IN_UNFINISHED, rule, level)
     if identity.aal < level:

@@ -134,6 +134,7 @@ class GateService:
             roles=user.roles,
             aal=session.aal,
             complete=complete,
+            emergency=session.emergency,
         )
         if len(self._cache) >= MAX_CACHED_SESSIONS:
             self._cache.pop(next(iter(self._cache)))

@@ -22,7 +22,7 @@ from quivive.domain.grants import (
 )
 from quivive.domain.sessions import AssuranceLevel, hash_token
 from quivive.protocols.oidc import authorization
-from quivive.protocols.oidc.acr import acr_for, required_level
+from quivive.protocols.oidc.acr import accepts_emergency, acr_for, required_level
 from quivive.protocols.oidc.authorization import OFFLINE_ACCESS, AuthorizationRequest
 from quivive.protocols.oidc.errors import (
     AccessDenied,
@@ -144,7 +144,9 @@ class AuthorizationService:
                 raise LoginRequired("the user is not signed in")
             return NeedLogin(request.login_hint)
         level = required_level(request.acr_values)
-        if level is not None and active.session.aal < level and not stepped_up:
+        if active.session.emergency:
+            self._check_emergency(request)
+        elif level is not None and active.session.aal < level and not stepped_up:
             if "none" in request.prompt:
                 raise LoginRequired(f"acr {acr_for(level)} needs a new authentication")
             return NeedStepUp(level)
@@ -153,6 +155,16 @@ class AuthorizationService:
                 raise ConsentRequired("the user has not consented to this client")
             return NeedConsent(client, request)
         return self._issue_code(client, request, active)
+
+    def _check_emergency(self, request: AuthorizationRequest) -> None:
+        """An emergency session never passes for AAL2/AAL3, and cannot step up (issue 8).
+
+        With acr_values, the relying party said what it accepts: unless the emergency acr is
+        listed, the answer is access_denied, so the application can say why. Without acr_values
+        the code is issued and the ID token's acr says "emergency"; the application decides.
+        """
+        if request.acr_values and not accepts_emergency(request.acr_values):
+            raise AccessDenied("an emergency access session does not meet the requested acr")
 
     def _needs_login(self, request: AuthorizationRequest, active: ActiveSession) -> bool:
         if "login" in request.prompt:
@@ -179,6 +191,8 @@ class AuthorizationService:
         # OIDC Core §11: offline_access is honoured only for clients allowed refresh tokens;
         # third-party clients reach this point only after the user consented to it.
         offline = OFFLINE_ACCESS in request.scope and GrantType.REFRESH_TOKEN in client.grant_types
+        # An emergency session lasts two hours at most: no refresh token may outlive it.
+        offline = offline and not active.session.emergency
         self._grants.add(
             Grant(
                 grant_id=new_grant_id(),
@@ -192,7 +206,7 @@ class AuthorizationService:
                 nonce=request.nonce,
                 code_challenge=request.code_challenge,
                 auth_time=active.session.auth_time,
-                acr=acr_for(active.session.aal),
+                acr=acr_for(active.session.aal, emergency=active.session.emergency),
                 amr=active.session.amr,
                 created_at=now,
                 code_expires_at=now + CODE_LIFETIME,

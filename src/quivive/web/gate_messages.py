@@ -28,6 +28,10 @@ REASONS: dict[Reason, str] = {
         "(for example a security key). Ask your IT department."
     ),
     Reason.SIGN_IN_UNFINISHED: N_("Please finish signing in first."),
+    Reason.EMERGENCY_REFUSED: N_(
+        "This application does not accept emergency access. Sign in with your second factor "
+        "as soon as you have it again, or ask a colleague."
+    ),
     Reason.UNTRUSTED_CALLER: N_("This address is for the reverse proxy only."),
     Reason.BAD_REQUEST: N_(
         "The reverse proxy did not say which address was requested. Please tell your IT department."

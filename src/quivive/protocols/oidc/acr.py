@@ -2,8 +2,11 @@
 
 The one table mapping Quivive's ``acr`` values to NIST assurance levels. A relying party that
 sends ``acr_values`` gets a step-up when the session's level is lower, and always reads the level
-achieved in the ID token's ``acr``. ``urn:quivive:acr:emergency`` (break-glass access) is reserved
-for the emergency-access issue: it will map to a level of its own, never to AAL2/AAL3.
+achieved in the ID token's ``acr``.
+
+``urn:quivive:acr:emergency`` is the acr of an emergency session (bris de glace: the password
+alone, for a short time). It is no level on the AAL scale: it never satisfies a request for
+AAL2 or AAL3, only a request that lists it among its ``acr_values``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from quivive.domain.sessions import AssuranceLevel
 ACR_AAL1 = "urn:quivive:acr:aal1"
 ACR_AAL2 = "urn:quivive:acr:aal2"
 ACR_AAL3 = "urn:quivive:acr:aal3"
-ACR_EMERGENCY = "urn:quivive:acr:emergency"  # reserved, not yet issued
+ACR_EMERGENCY = "urn:quivive:acr:emergency"  # emergency access: see the module docstring
 
 ACR_LEVELS: dict[str, AssuranceLevel] = {
     ACR_AAL1: AssuranceLevel.AAL1,
@@ -25,8 +28,13 @@ ACR_LEVELS: dict[str, AssuranceLevel] = {
 LEVEL_ACRS = {level: acr for acr, level in ACR_LEVELS.items()}
 
 
-def acr_for(level: AssuranceLevel) -> str:
-    return LEVEL_ACRS[level]
+def acr_for(level: AssuranceLevel, *, emergency: bool = False) -> str:
+    return ACR_EMERGENCY if emergency else LEVEL_ACRS[level]
+
+
+def accepts_emergency(acr_values: Iterable[str]) -> bool:
+    """Whether the relying party explicitly accepts an emergency session."""
+    return ACR_EMERGENCY in acr_values
 
 
 def required_level(acr_values: Iterable[str]) -> AssuranceLevel | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quivive.protocols.oidc.acr import ACR_LEVELS
+from quivive.protocols.oidc.acr import ACR_EMERGENCY, ACR_LEVELS
 from quivive.protocols.oidc.claims import SUPPORTED_SCOPES, supported_claims
 from quivive.protocols.oidc.jose_keys import SUPPORTED_ALGS
 
@@ -48,7 +48,7 @@ def provider_metadata(issuer: str) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": supported_claims(),
-        "acr_values_supported": list(ACR_LEVELS),
+        "acr_values_supported": [*ACR_LEVELS, ACR_EMERGENCY],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "ui_locales_supported": ["fr", "en"],
         "claims_parameter_supported": False,

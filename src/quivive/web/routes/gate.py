@@ -70,7 +70,14 @@ _NO_STORE = {"cache-control": "no-store"}
 _ALLOWED = ((b"content-length", b"0"), (b"cache-control", b"no-store"))
 _ANONYMOUS = tuple(
     (name, b"")
-    for name in (b"remote-user", b"remote-name", b"remote-email", b"remote-groups", b"remote-aal")
+    for name in (
+        b"remote-user",
+        b"remote-name",
+        b"remote-email",
+        b"remote-groups",
+        b"remote-aal",
+        b"remote-emergency",
+    )
 )
 _LOADED = "quivive_gate_loaded"  # request state: (token, identity) the fast path loaded
 
@@ -145,6 +152,8 @@ def identity_headers(identity: Identity) -> tuple[tuple[bytes, bytes], ...]:
         b"remote-email": identity.email or "",
         b"remote-groups": ",".join(identity.roles),
         b"remote-aal": str(int(identity.aal)),
+        # "true" for an emergency (bris de glace) session, which only allow_emergency rules pass.
+        b"remote-emergency": "true" if identity.emergency else "false",
     }
     return tuple((name, value.encode()) for name, value in values.items())
 
