@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 import pytest
 
+from quivive.config import load_settings
 from quivive.domain.demo_establishment import DEMO_PASSWORD
 from quivive.protocols import totp
 from quivive.protocols.oidc.acr import ACR_AAL1, ACR_AAL2, ACR_EMERGENCY
@@ -54,6 +55,7 @@ class Demo:
     """``quivive demo`` in a child process, its output read line by line as it comes."""
 
     def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
         self.port, self.app_port = free_port(), free_port()
         self.quivive_url = f"http://localhost:{self.port}"
         self.app_url = f"http://localhost:{self.app_port}"
@@ -208,6 +210,42 @@ def test_an_aal1_session_is_sent_to_quivive_for_a_step_up_before_the_records(dem
     to_login = urlsplit(step_up.headers["location"])
     assert to_login.path == "/login"
     assert parse_qs(to_login.query)["level"] == ["2"]
+
+
+def test_a_physician_without_his_phone_breaks_the_glass_and_the_app_marks_it(demo: Demo) -> None:
+    with browser() as client:
+        answer = sign_in(demo, client, "karim.benali")  # TOTP enrolled, phone at home
+        owed = urlsplit(answer.headers["location"])
+        next_url = parse_qs(owed.query)["next"][0]
+        page = client.get(demo.quivive_url + "/login/emergency", params={"next": next_url})
+        form = {
+            "csrf_token": csrf_token(page.text),
+            "next": next_url,
+            "password": DEMO_PASSWORD,
+            "reason": "factor_forgotten",
+            "justification": "Arrêt cardiaque chambre 204, téléphone resté à la maison.",
+            "witness_name": "Camille Durand",
+        }
+        granted = client.post(demo.quivive_url + "/login/emergency", data=form)
+        claims_page = walk(client, urljoin(demo.quivive_url, granted.headers["location"]))
+        records = client.get(demo.app_url + "/records")
+
+    assert owed.path == "/login/second-factor"
+    assert granted.status_code == 303, granted.text
+    assert "Dr Karim Benali" in claims_page.text
+    assert ACR_EMERGENCY in claims_page.text
+    assert 'class="emergency"' in claims_page.text
+    assert records.status_code == 200
+    assert 'id="records"' in records.text
+    assert 'class="emergency"' in records.text
+
+
+def test_the_demo_folder_holds_a_configuration_for_other_commands(demo: Demo) -> None:
+    settings = load_settings(env={}, config_file=demo.data_dir / "quivive.toml")
+
+    assert settings.data_dir == demo.data_dir
+    assert settings.establishment_name == "Centre hospitalier de Valmont"
+    assert "medecin" in settings.emergency.roles
 
 
 def test_ctrl_c_stops_both_servers(tmp_path: Path) -> None:

@@ -13,7 +13,9 @@ from quivive.clock import FrozenClock
 from quivive.composition import Services
 from quivive.domain.audit import Outcome
 from quivive.domain.demo_establishment import ROLES, DemoFactor
+from quivive.domain.emergency import ReviewStatus
 from quivive.protocols import totp
+from quivive.services.admin import AdminActor
 from quivive.services.demo_history import HISTORY_DAYS
 from quivive.services.demo_seed import DemoSeed, seed_demo
 from support.quivive import BACKENDS, RecordingAudit, running_services
@@ -108,6 +110,22 @@ def test_history_is_spread_over_the_month_with_failures_and_attacks(demo: Seeded
     assert "attack.spraying" in {e.action for e in events}
     user = demo.services.accounts.get("camille.durand")
     assert demo.services.sign_ins.recent(user.id)  # the account page's list
+
+
+def test_two_emergency_accesses_one_reviewed_one_overdue(demo: Seeded) -> None:
+    officer = AdminActor("officer", frozenset({"admin"}))
+    accesses = demo.services.emergency.page(officer).items
+    by_user = {demo.services.users.get(a.user_id).username: a for a in accesses}
+    actions = Counter(e.action for e in demo.audit.events if e.action.startswith("emergency."))
+
+    assert len(accesses) == 2
+    assert "karim.benali" in by_user
+    assert by_user["karim.benali"].review_status is ReviewStatus.JUSTIFIED
+    assert by_user["karim.benali"].witness_name == "Camille Durand"
+    assert [a.user_id for a in demo.services.emergency.overdue(officer)] == [
+        a.user_id for a in accesses if a.review_status is ReviewStatus.PENDING
+    ]
+    assert actions == {"emergency.granted": 2, "emergency.reviewed": 1}
 
 
 def test_the_sample_app_is_a_confidential_first_party_client(demo: Seeded) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import shutil
 import signal
 import sys
@@ -39,6 +40,7 @@ HOST = "127.0.0.1"
 MARKER = ".quivive-demo"  # only a folder holding it may be wiped by --reset
 CONFIG_NAME = "quivive.toml"
 SAMPLE_PACKAGE = "dossier_patient"
+EMERGENCY_ROLES = ("medecin", "infirmier", "aide-soignant")  # those at the bedside at night
 READY_LINE = "Press Ctrl-C to stop."  # printed once both servers accept connections
 
 
@@ -119,6 +121,7 @@ def _settings(data_dir: Path, port: int) -> Settings:
         "QUIVIVE_OIDC_FINESS": FINESS,
         # So the walk-through can open the console with TOTP; the report still flags it.
         "QUIVIVE_ADMIN_REQUIRE_PHISHING_RESISTANT": "false",
+        "QUIVIVE_EMERGENCY_ROLES": ",".join(EMERGENCY_ROLES),
     }
     with reported_errors():
         return load_settings(env=env)
@@ -126,12 +129,22 @@ def _settings(data_dir: Path, port: int) -> Settings:
 
 def _write_config(data_dir: Path, port: int) -> None:
     """The same settings as a file: ``quivive --config DIR/quivive.toml report`` works on it."""
-    text = (
-        f'data_dir = "{data_dir.as_posix()}"\nport = {port}\n'
-        f'establishment_name = "{ESTABLISHMENT_NAME}"\n\n'
-        f'[oidc]\nfiness = "{FINESS}"\n\n[admin]\nrequire_phishing_resistant = false\n'
-    )
-    (data_dir / CONFIG_NAME).write_text(text, encoding="utf-8")
+    # JSON strings and arrays are valid TOML values (basic strings, arrays).
+    lines = [
+        f"data_dir = {json.dumps(data_dir.as_posix())}",
+        f"port = {port}",
+        f"establishment_name = {json.dumps(ESTABLISHMENT_NAME)}",
+        "",
+        "[oidc]",
+        f"finess = {json.dumps(FINESS)}",
+        "",
+        "[admin]",
+        "require_phishing_resistant = false",
+        "",
+        "[emergency]",
+        f"roles = {json.dumps(list(EMERGENCY_ROLES))}",
+    ]
+    (data_dir / CONFIG_NAME).write_text("\n".join(lines) + "\n", encoding="utf-8")
     (data_dir / MARKER).write_text("made by quivive demo\n", encoding="utf-8")
 
 

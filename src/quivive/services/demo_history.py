@@ -81,20 +81,22 @@ def replay_history(
     rng: random.Random,
     *,
     until: datetime,
+    extra: Sequence[Planned] = (),
 ) -> int:
-    """Plan and replay the sign-ins up to ``until``; returns how many events were replayed."""
+    """Plan and replay the sign-ins, and ``extra`` events, up to ``until``; returns how many
+    events were replayed."""
     player = _Player(services, clock)
-    plan = _daily_sign_ins(player, accounts, rng, until)
+    plan = list(extra)
+    plan += _daily_sign_ins(player, accounts, rng, until)
     plan += _dormant_sign_ins(player, accounts, rng, until)
     plan += _spraying(player, accounts, rng, until)
     plan += _burst(player, accounts, rng, until)
     plan.sort(key=lambda item: item.at)
-    for item in plan:
-        if item.at >= until - QUIET_BEFORE_NOW:
-            continue
+    replayed = [item for item in plan if item.at < until - QUIET_BEFORE_NOW]
+    for item in replayed:
         clock.set(max(item.at, clock.now()))  # a TOTP step may have moved it on: never back
         item.run()
-    return len(plan)
+    return len(replayed)
 
 
 def _daily_sign_ins(

@@ -4,8 +4,9 @@ Everything goes through the real services, so what the console, the report and t
 show is what a real establishment would produce: accounts through ``AccountService``, TOTP
 enrolled and confirmed with a code, passkeys registered by a software authenticator through the
 WebAuthn ceremony, MFA rules through the policy service, the sample app as an OIDC client, then
-a month of sign-ins (``demo_history``). Time is a ``FrozenClock`` moved forward step by step, so
-the audit chain, the sign-in lists and the rules carry believable dates.
+a month of sign-ins (``demo_history``) with two emergency accesses (``demo_emergency``). Time
+is a ``FrozenClock`` moved forward step by step, so the audit chain, the sign-in lists and the
+rules carry believable dates.
 
 Two shortcuts keep seeding to a few seconds, both honest: every account gets the same demo
 password, hashed once with the configured Argon2id parameters; and the sign-in history replays
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from quivive.clock import FrozenClock
@@ -32,6 +33,7 @@ from quivive.domain.demo_establishment import (
 from quivive.domain.users import NewUser, User, clean_display_name, normalise_username
 from quivive.protocols import totp
 from quivive.protocols.soft_authenticator import SoftAuthenticator
+from quivive.services.demo_emergency import planned_emergencies
 from quivive.services.demo_history import DemoAccount, replay_history
 from quivive.services.mfa import Origin
 from quivive.services.oidc_clients import NewClient
@@ -55,7 +57,6 @@ class DemoSeed:
     accounts: list[DemoAccount]
     client: DemoClient | None
     password: str = DEMO_PASSWORD
-    notes: list[str] = field(default_factory=list)  # what could not be seeded, and why
 
     def account(self, username: str) -> DemoAccount:
         return next(item for item in self.accounts if item.person.username == username)
@@ -79,7 +80,8 @@ def seed_demo(
     client = _register_app(services, app_url) if app_url else None
     _enrol_factors(services, clock, accounts)
     if history:
-        replay_history(services, clock, accounts, rng, until=now)
+        emergencies = planned_emergencies(services, accounts, now)
+        replay_history(services, clock, accounts, rng, until=now, extra=emergencies)
     clock.set(now)
     return DemoSeed(accounts, client)
 
