@@ -52,6 +52,7 @@ from quivive.storage.users import UserRepository
 
 GRANTED_ALERT = "emergency.granted"
 LIMIT_ALERT = "emergency.limit_reached"
+WITNESS_ALERT = "emergency.witness_failed"
 # Part of the justification copied into the alert: enough to judge, bounded for e-mail subjects.
 ALERT_JUSTIFICATION_CHARS = 500
 MAX_CODE_LENGTH = 16
@@ -212,6 +213,16 @@ class EmergencyAccessService:
         accepted = found is not None and found.is_active and self._code_ok(found, witness.code)
         if not accepted or found is None:
             self._record_witness(user, witness.username[:256], origin, Refusal.WITNESS_FAILED)
+            # Each try is a guess at a colleague's code: the officer sees them as they happen.
+            self._alerts.send(
+                Alert(
+                    kind=WITNESS_ALERT,
+                    at=self._clock.now(),
+                    summary=f"emergency access by {user.username}: colleague confirmation failed",
+                    source_address=origin.source_address,
+                    details={"account": user.username, "witness": witness.username[:256]},
+                )
+            )
             raise EmergencyRefused(Refusal.WITNESS_FAILED)
         self._record("emergency.witness_confirmed", Outcome.SUCCESS, found.username, user, origin)
         return found
