@@ -54,7 +54,9 @@ ROLES: tuple[Role, ...] = (
     Role("aide-soignant", "Aide-soignant·e", "Care assistant", 9, False, 0.0, 0.35, 45),
     Role("secretaire-medicale", "Secrétaire médicale", "Medical secretary", 6, False, 0, 0.3, 20),
     Role("travailleur-social", "Travailleur·se social·e", "Social worker", 4, False, 0, 0.5, 120),
-    Role("admin", "Administrateur·rice", "Administrator", 3, False, 0.67, 0.33, -200, True),
+    # Not yet "phishing-resistant only": the featured administrator signs in with TOTP, and the
+    # posture report points out that administrators should not.
+    Role("admin", "Administrateur·rice", "Administrator", 3, False, 0.67, 0.33, -200),
 )
 
 FIRST_NAMES = (
