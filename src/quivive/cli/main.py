@@ -12,7 +12,7 @@ import uvicorn
 from rich.table import Table
 
 from quivive import __version__
-from quivive.cli import admin, audit, clients, demo, keys, policy, rules, throttle, users
+from quivive.cli import admin, audit, clients, demo, keys, policy, report, rules, throttle, users
 from quivive.cli.context import (
     CliState,
     console,
@@ -45,6 +45,7 @@ app.add_typer(rules.app, name="rules")
 app.add_typer(audit.app, name="audit")
 app.add_typer(throttle.app, name="throttle")
 app.add_typer(admin.app, name="admin")
+app.command("report")(report.report)
 app.command("demo")(demo.demo)
 
 

@@ -74,8 +74,8 @@ users = Table(
     Column("password_hash", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_login_at", UTCDateTime, nullable=True),
-    # Set when a password sign-in succeeded with a password on the shipped blocklist, cleared when
-    # one succeeds with a password that is not: the posture report counts these accounts.
+    # The time of the last password sign-in when its password was on the shipped blocklist; NULL
+    # after one with a password that is not. The posture report counts these accounts.
     Column("password_blocklisted_at", UTCDateTime, nullable=True),
 )
 

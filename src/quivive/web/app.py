@@ -31,6 +31,7 @@ from quivive.web.routes import (
     admin_apps,
     admin_console,
     admin_emergency,
+    admin_report,
     admin_policy_settings,
     admin_rules,
     auth,
@@ -83,6 +84,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(admin_apps.router)
     app.include_router(admin_rules.router)
     app.include_router(admin_emergency.router)
+    app.include_router(admin_report.router)
     app.include_router(admin_policy_settings.router)
     admin = admin_api.create_admin_api(app.state.quivive)
     admin.include_router(admin_emergency.api_router)

@@ -46,6 +46,18 @@ class Pages:
         html = environment.get_template(template).render(values)
         return HTMLResponse(html, status_code=status_code)
 
+    def render_document(
+        self, language: str, template: str, context: Mapping[str, Any] | None = None
+    ) -> str:
+        """A whole document outside any request (the CLI's posture report, its PDF)."""
+        values = {
+            "lang": language,
+            "languages": LANGUAGE_NAMES,
+            "establishment_name": self._establishment_name,
+            **(context or {}),
+        }
+        return self._environments[language].get_template(template).render(values)
+
 
 def _environment(folder: str, translations: Translations) -> Environment:
     environment = Environment(

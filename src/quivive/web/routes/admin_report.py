@@ -1,0 +1,110 @@
+"""The posture report in the admin console: the page, its PDF and JSON, and "keep".
+
+Admins and auditors only (``Action.VIEW_REPORT``); anyone else is refused and the attempt is
+audited by ``AdminService.authorize``, as on the other console pages. Viewing and downloading
+keep nothing; the "keep" button adds the report to the history the trend is computed from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
+
+from anyio import to_thread
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from quivive.domain.admin_roles import Action, allowed
+from quivive.services.admin import AdminActor
+from quivive.services.posture_report import PostureReport
+from quivive.web.admin_access import console_actor
+from quivive.web.posture_render import render_html, render_json, render_pdf, template_context
+from quivive.web.posture_texts import REPORT_KEPT
+from quivive.web.state import WebState, see_other, web_state
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+T = TypeVar("T")
+
+
+async def _run(function: Callable[[], T]) -> T:
+    return await to_thread.run_sync(function)
+
+
+async def _report(request: Request) -> tuple[AdminActor, PostureReport] | Response:
+    actor = await console_actor(request)
+    if isinstance(actor, Response):
+        return actor
+    web = web_state(request)
+    await _run(partial(web.services.admin.authorize, actor, Action.VIEW_REPORT))
+    return actor, await _run(web.services.posture.build)
+
+
+@router.get("/report")
+async def report_page(request: Request) -> Response:
+    found = await _report(request)
+    if isinstance(found, Response):
+        return found
+    actor, report = found
+    web = web_state(request)
+    language: str = request.state.language
+    context = {**template_context(report, language, web.pages), **_nav(web, request, actor)}
+    return web.render_form(request, "admin_report.html", context)
+
+
+def _nav(web: WebState, request: Request, actor: AdminActor) -> dict[str, object]:
+    """What admin_nav.html reads."""
+    kept = request.query_params.get("notice") == "kept"
+    until = web.services.admin.recovery_until(actor.user_id) if actor.user_id else None
+    return {
+        "actor": actor,
+        "can": {action.name.lower(): allowed(actor.roles, action) for action in Action},
+        "notice": web.translate(request, REPORT_KEPT) if kept else None,
+        "recovery_until": until,
+    }
+
+
+@router.post("/report/keep")
+async def keep(request: Request) -> Response:
+    web = web_state(request)
+    await web.posted_form(request)
+    found = await _report(request)
+    if isinstance(found, Response):
+        return found
+    actor, report = found
+    await _run(partial(web.services.posture.keep, report, kept_by=actor.name))
+    return see_other("/admin/report?notice=kept")
+
+
+@router.get("/report.json")
+async def report_json(request: Request) -> Response:
+    found = await _report(request)
+    if isinstance(found, Response):
+        return found
+    _actor, report = found
+    web = web_state(request)
+    body = render_json(report, request.state.language, web.pages)
+    return _download(body.encode("utf-8"), "application/json", _name(report, "json"))
+
+
+@router.get("/report.pdf")
+async def report_pdf(request: Request) -> Response:
+    found = await _report(request)
+    if isinstance(found, Response):
+        return found
+    _actor, report = found
+    web = web_state(request)
+    html = render_html(report, request.state.language, web.pages)
+    document = await _run(partial(render_pdf, html))  # a second or so of layout: off the loop
+    return _download(document, "application/pdf", _name(report, "pdf"))
+
+
+def _name(report: PostureReport, extension: str) -> str:
+    return f"quivive-posture-{report.figures.at:%Y%m%d-%H%M}.{extension}"
+
+
+def _download(body: bytes, media_type: str, name: str) -> Response:
+    headers = {"content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store"}
+    return Response(body, media_type=media_type, headers=headers)
