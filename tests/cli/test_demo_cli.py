@@ -240,6 +240,25 @@ def test_a_physician_without_his_phone_breaks_the_glass_and_the_app_marks_it(dem
     assert 'class="emergency"' in records.text
 
 
+def test_the_administrator_opens_the_console_on_the_seeded_month(demo: Demo) -> None:
+    secret = demo.totp_secret("sophie.garnier")
+    with browser() as client:
+        page = client.get(demo.quivive_url + "/login", params={"next": "/admin"})
+        form = {
+            "csrf_token": csrf_token(page.text),
+            "username": "sophie.garnier",
+            "password": DEMO_PASSWORD,
+            "code": totp.code_at(secret, totp.step_at(datetime.now(UTC))),
+            "next": "/admin",
+        }
+        answer = client.post(demo.quivive_url + "/login", data=form)
+        dashboard = walk(client, urljoin(demo.quivive_url, answer.headers["location"]))
+
+    assert str(dashboard.url) == demo.quivive_url + "/admin"
+    assert "ines.moreau" in dashboard.text  # still password-only
+    assert 'id="emergency-overdue"' in dashboard.text  # the nurse's use, still unreviewed
+
+
 def test_the_demo_folder_holds_a_configuration_for_other_commands(demo: Demo) -> None:
     settings = load_settings(env={}, config_file=demo.data_dir / "quivive.toml")
 
