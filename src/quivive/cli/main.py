@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -16,12 +14,12 @@ from quivive.cli import admin, audit, clients, demo, keys, policy, report, rules
 from quivive.cli.context import (
     CliState,
     console,
-    fail,
     fit_consoles_to_terminal,
     opened_services,
     reported_errors,
     state_of,
 )
+from quivive.cli.listeners import bind_listener
 from quivive.composition import build_services
 from quivive.config import describe_settings
 from quivive.logs import configure_logging
@@ -79,7 +77,7 @@ def serve(
     settings = state_of(ctx).settings()
     configure_logging(settings.log_format, settings.log_level)
     listen_host, listen_port = host or settings.host, port or settings.port
-    listener = _bind(listen_host, listen_port)
+    listener = bind_listener(listen_host, listen_port)
     with reported_errors():
         services = build_services(settings)
         check_reachable(services.engine)
@@ -105,22 +103,6 @@ def serve(
         )
     )
     server.run(sockets=[listener])
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            fail(f"port {port} on {host} is already in use (is Quivive already running?)")
-        fail(f"cannot listen on {host}:{port}: {exc.strerror}")
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 @db_app.command("upgrade")
