@@ -303,3 +303,30 @@ def test_french_pages(admin: TestClient) -> None:
 
     assert "Applications (OpenID Connect)" in admin.get("/admin/apps").text
     assert "Règles de la passerelle" in admin.get("/admin/rules").text
+
+
+def test_file_rules_are_read_only_with_their_snippets(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from support.quivive import running_services
+
+    config = tmp_path_factory.mktemp("conf") / "quivive.toml"
+    config.write_text('[[gate.rules]]\nhost = "dpi.hopital.example"\nmin_aal = 2\n')
+    settings = {"config": str(config)}
+    directory = tmp_path_factory.mktemp("file")
+    with (
+        running_services(directory, settings=settings) as services,
+        TestClient(create_app(services), base_url="http://localhost:8080") as client,
+    ):
+        client.headers["accept-language"] = "en"
+        sign_in_as(client, services, add_user(services, "root", "admin"))
+        listing = client.get("/admin/rules").text
+        page = client.get("/admin/rules/file/1").text
+        form = client.get("/admin/rules/new?from=1").text
+
+        assert 'href="/admin/rules/file/1"' in listing
+        assert "configuration file" in listing
+        assert "server_name dpi.hopital.example;" in _pre(page, "nginx")
+        assert 'action="/admin/rules/' not in page  # nothing to edit here
+        assert 'value="dpi.hopital.example"' in form  # "replace here" starts from it
+        assert client.get("/admin/rules/file/2").status_code == 404

@@ -72,6 +72,14 @@ class GateRuleService:
         snapshot = self._snapshot
         return snapshot if snapshot is not None else self._load()
 
+    def warm(self) -> None:
+        """Load the rules before the first request needs them (at start-up); a failure is only
+        logged: the first ``current`` tries again, and fails closed if it must."""
+        try:
+            self._load()
+        except Exception:
+            log.exception("gate rules: could not load them at start-up; trying again on use")
+
     def refresh(self) -> None:
         """Reload when another node (or the CLI) changed the rules; a failed read keeps the rules
         already in force (they were right at the previous poll) and is retried next poll."""

@@ -142,6 +142,21 @@ async def rule_page(request: Request, rule_id: int) -> Response:
     return _rule_page(request, actor, item)
 
 
+@router.get("/file/{number:int}")
+async def file_rule_page(request: Request, number: int) -> Response:
+    """A configuration file rule: read-only, with its proxy configuration to copy."""
+    actor = await console_actor(request)
+    if isinstance(actor, Response):
+        return actor
+    web = web_state(request)
+    await run(partial(web.services.apps.rules, actor))  # the role check (and its audit)
+    configured = web.services.gate_rules.configured()
+    if not 0 < number <= len(configured):
+        return _not_found(request)
+    item = RuleInForce(configured[number - 1], "config")
+    return _rule_page(request, actor, item, number=number)
+
+
 def _rule_page(
     request: Request,
     actor: AdminActor,
@@ -149,6 +164,7 @@ def _rule_page(
     *,
     form: dict[str, str] | None = None,
     error: str | None = None,
+    number: int = 0,
 ) -> Response:
     web = web_state(request)
     setup = proxy_setup(web)
@@ -166,6 +182,7 @@ def _rule_page(
         form=form or _form_of(as_entry(item.rule)),
         error=error,
         levels=LEVELS,
+        number=number,
     )
     status = 400 if error else 200
     return no_store(web.render_form(request, "admin_rule.html", context, status_code=status))
