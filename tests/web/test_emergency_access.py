@@ -463,3 +463,17 @@ def test_the_page_speaks_french(services: Services, nurse: User) -> None:
     assert "Accès d'urgence" in page.text
     assert "Votre mot de passe" in page.text
     assert "ne peut pas être prolongée" in account.text
+
+
+def test_a_page_asking_for_aal2_says_the_session_cannot_step_up(
+    services: Services, nurse: User
+) -> None:
+    client = browser(services)
+    sign_in(client)
+    ask(client)
+
+    page = client.get("/login/second-factor?level=2&next=/account", follow_redirects=False)
+
+    assert page.status_code == 403
+    assert 'id="emergency-no-step-up"' in page.text
+    assert 'id="emergency-link"' not in page.text

@@ -156,15 +156,19 @@ def rotate_secret(
 
 @app.command("purge")
 def purge(ctx: typer.Context) -> None:
-    """Log timed-out sessions out of their applications, then delete expired grants and tokens
-    (run it every few minutes, e.g. from cron or a systemd timer)."""
+    """Log timed-out sessions out of their applications, delete expired grants and tokens, and
+    record the end of emergency sessions (run it every few minutes, e.g. from cron or a timer)."""
     with opened_services(state_of(ctx)) as services:
         swept = services.oidc.logout.sweep_ended_sessions()
         services.oidc.logout.sender.wait_idle(30)
         removed = services.oidc.tokens.purge()
+        # After the sweep, which told the applications: this records each emergency session's
+        # end once in the audit trail (emergency.expired).
+        expired = services.emergency.close_expired()
     console.print(
         f"{swept} timed-out session(s) logged out of their applications; "
-        f"{removed} expired grant(s) and token(s) deleted",
+        f"{removed} expired grant(s) and token(s) deleted; "
+        f"{expired} emergency access session(s) ended",
         highlight=False,
     )
 

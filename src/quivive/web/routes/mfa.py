@@ -64,6 +64,10 @@ async def second_factor_page(request: Request) -> Response:
     standing = await standing_of(web, active, level)
     if standing.step is not Step.SECOND_FACTOR:
         return see_other(next_url)
+    if active.session.emergency:
+        # No step-up out of an emergency session: it would outlive its two hours.
+        context = {"choices": [], "step_up": True, "emergency": True}
+        return web.render_form(request, "second_factor.html", context, status_code=403)
     choices = [factor for factor in standing.usable if _can_reach(factor, level)]
     extra = {"level": str(int(level))} if level > AssuranceLevel.AAL1 else {}
     links = [
