@@ -175,9 +175,12 @@ def test_edit_rotate_and_remove(
 
 def test_changes_need_the_csrf_token(admin: TestClient, sqlite_services: Services) -> None:
     response = admin.post("/admin/apps", data=NEW_APP, follow_redirects=False)
+    rule = admin.post("/admin/rules", data={"host": "a.example"}, follow_redirects=False)
 
     assert response.status_code in (400, 403)
+    assert rule.status_code in (400, 403)
     assert sqlite_services.oidc.clients.list() == []
+    assert sqlite_services.gate_rules.in_force() == []
 
 
 # --- gate rules -------------------------------------------------------------------------------
