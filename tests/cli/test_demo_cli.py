@@ -7,6 +7,7 @@ with the TOTP code computed from the secret the demo prints, as a person would t
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import signal
@@ -265,6 +266,24 @@ def test_the_demo_folder_holds_a_configuration_for_other_commands(demo: Demo) ->
     assert settings.data_dir == demo.data_dir
     assert settings.establishment_name == "Centre hospitalier de Valmont"
     assert "medecin" in settings.emergency.roles
+
+
+def test_the_posture_report_runs_on_the_demo_folder(demo: Demo, tmp_path: Path) -> None:
+    output = tmp_path / "rapport.json"
+    config = str(demo.data_dir / "quivive.toml")
+    args = ("--config", config, "report", "--format", "json", "--output", str(output))
+    result = subprocess.run(
+        quivive(*args), env=clean_env(), capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(output.read_text(encoding="utf-8"))
+    outcomes = {check["id"]: check["status"] for check in report["checks"]}
+    # The demo is built to show both: what the establishment does well and what it must fix.
+    assert outcomes["admins_phishing_resistant"] == "fail"
+    assert outcomes["emergency_reviewed"] == "fail"
+    assert outcomes["dormant_accounts"] == "fail"
+    assert outcomes["audit_chain"] == "pass"
 
 
 def test_ctrl_c_stops_both_servers(tmp_path: Path) -> None:
