@@ -26,13 +26,13 @@ from quivive.domain.emergency import (
 from quivive.errors import ConflictError, NotFoundError, ValidationError
 from quivive.web.admin_access import console_actor
 from quivive.web.i18n import N_
-from quivive.web.routes.admin_api import Actor, Cursor, Limit, Web
+from quivive.web.routes.admin_api import _ERRORS, Actor, Cursor, Limit, Web
 from quivive.web.routes.admin_console import PAGE_SIZE, _context
 from quivive.web.routes.emergency import REASON_LABELS
 from quivive.web.state import see_other, web_state
 
 router = APIRouter(prefix="/admin/emergency", include_in_schema=False)
-api_router = APIRouter(prefix="/emergency-accesses", tags=["emergency access"])
+api_router = APIRouter(prefix="/emergency-accesses", tags=["emergency access"], responses=_ERRORS)
 
 MAX_ACCESS_ID = 2**31 - 1
 NOTICES = {
