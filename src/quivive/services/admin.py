@@ -225,11 +225,20 @@ class AdminService:
         periods = [format_time(first + step * index)[:width] for index in range(count)]
         return [Bar(period, *counts.get(period, (0, 0))) for period in periods]
 
-    def export_audit(self, actor: AdminActor, since: datetime | None) -> Iterator[str]:
-        """JSON Lines of the records since ``since`` (the export itself is audited first)."""
+    def export_audit(
+        self, actor: AdminActor, since: datetime | None, query: AuditQuery | None = None
+    ) -> Iterator[str]:
+        """JSON Lines of the records since ``since``, or of those ``query`` selects, oldest
+        first (the export itself is audited first, with its filters)."""
         self.authorize(actor, Action.VIEW_AUDIT)
         details = {"since": since.isoformat() if since else "start", "format": "jsonl"}
+        if query is not None:
+            details |= _audit_filters(query)
         self._record(actor, "audit.exported", None, details=details)
+        if query is not None:
+            for record in self._stores.queries.audit_records(query):
+                yield to_json(record) + "\n"
+            return
         with self._trail.export(since) as records:
             for record in records:
                 yield to_json(record) + "\n"
@@ -404,6 +413,12 @@ class AdminService:
                 details=details or {},
             )
         )
+
+
+def _audit_filters(query: AuditQuery) -> dict[str, str]:
+    names = ("actor", "subject", "action", "outcome", "since", "until", "source")
+    values = {name: getattr(query, name) for name in names}
+    return {f"filter_{name}": str(value) for name, value in values.items() if value}
 
 
 def _keys(values: dict[str, str | None]) -> str:

@@ -65,7 +65,7 @@ def _session_specs() -> list[PolicySpec]:
     for level in LEVELS:
         for kind, cap in zip(("idle", "absolute"), LEVEL_CAPS[level], strict=True):
             high = int(cap / MINUTE)
-            key = f"session.aal{level.value}.{kind}"
+            key = f"session.aal{int(level)}.{kind}"
             specs.append(
                 PolicySpec(key, "minutes", 1, high, too_high=NIST_SESSION_CAP, level=level)
             )
@@ -120,8 +120,8 @@ def configured_values(settings: Settings) -> dict[str, int]:
     for level in LEVELS:
         session = settings.session
         idle, absolute = timeouts_for(level, session.idle_timeout, session.absolute_timeout)
-        values[f"session.aal{level.value}.idle"] = max(1, int(idle / MINUTE))
-        values[f"session.aal{level.value}.absolute"] = max(1, int(absolute / MINUTE))
+        values[f"session.aal{int(level)}.idle"] = max(1, int(idle / MINUTE))
+        values[f"session.aal{int(level)}.absolute"] = max(1, int(absolute / MINUTE))
     values["password.min_length"] = settings.password.min_length
     values["throttle.max_failures"] = settings.throttle.max_failures
     values["throttle.free_attempts"] = settings.throttle.free_attempts
@@ -192,8 +192,8 @@ class PolicyService:
     def timeouts(self, level: AssuranceLevel) -> tuple[timedelta, timedelta]:
         """(idle, absolute) for a new session at ``level``."""
         values = self._current()
-        idle = values[f"session.aal{level.value}.idle"].value
-        absolute = values[f"session.aal{level.value}.absolute"].value
+        idle = values[f"session.aal{int(level)}.idle"].value
+        absolute = values[f"session.aal{int(level)}.absolute"].value
         return timeouts_for(level, idle * MINUTE, absolute * MINUTE)
 
     def min_length(self) -> int:

@@ -10,6 +10,7 @@ credential tables.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -45,6 +46,7 @@ MAX_PAGE_SIZE = 200
 # Cursors come from URLs: past the largest integer every backend stores, there is nothing.
 MAX_ID = 2**62
 PASSWORD_ONLY_SHOWN = 50
+EXPORT_BATCH = 500
 
 
 class FactorFilter(enum.StrEnum):
@@ -91,6 +93,9 @@ class AuditQuery:
     outcome: str | None = None
     before: int | None = None  # cursor: the last sequence of the previous page (newest first)
     limit: int = 50
+    since: str | None = None  # canonical time (domain.audit_chain.format_time), inclusive
+    until: str | None = None  # canonical time, exclusive
+    source: str | None = None  # an address, or its beginning ending with "." or ":" ("10.1.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,21 +224,11 @@ class AdminQueries:
 
     def audit_page(self, query: AuditQuery) -> AuditPage:
         limit = max(1, min(query.limit, MAX_PAGE_SIZE))
-        conditions: list[ColumnElement[bool]] = []
+        conditions = _audit_conditions(query)
         if query.before is not None:
             conditions.append(audit_records.c.sequence < query.before)
-        for column, value in (
-            (audit_records.c.actor, query.actor),
-            (audit_records.c.subject, query.subject),
-            (audit_records.c.outcome, query.outcome),
-        ):
-            if value:
-                conditions.append(column == value)
-        if query.action:
-            conditions.append(_action_condition(query.action))
-        columns = [audit_records.c[name] for name in ChainRecord._fields]
         statement = (
-            select(*columns)
+            select(*_AUDIT_COLUMNS)
             .where(*conditions)
             .order_by(audit_records.c.sequence.desc())
             .limit(limit + 1)
@@ -242,6 +237,54 @@ class AdminQueries:
             rows = [ChainRecord._make(row) for row in conn.execute(statement)]
         more = len(rows) > limit
         return AuditPage(rows[:limit], rows[limit - 1].sequence if more else None)
+
+    def audit_records(self, query: AuditQuery, batch: int = EXPORT_BATCH) -> Iterator[ChainRecord]:
+        """Every matching record, oldest first, read in keyset batches (for the export)."""
+        after = -1
+        while True:
+            conditions = [*_audit_conditions(query), audit_records.c.sequence > after]
+            statement = (
+                select(*_AUDIT_COLUMNS)
+                .where(*conditions)
+                .order_by(audit_records.c.sequence)
+                .limit(batch)
+            )
+            with self._engine.connect() as conn:
+                rows = [ChainRecord._make(row) for row in conn.execute(statement)]
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = rows[-1].sequence
+
+
+_AUDIT_COLUMNS = [audit_records.c[name] for name in ChainRecord._fields]
+
+
+def _audit_conditions(query: AuditQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    for column, value in (
+        (audit_records.c.actor, query.actor),
+        (audit_records.c.subject, query.subject),
+        (audit_records.c.outcome, query.outcome),
+    ):
+        if value:
+            conditions.append(column == value)
+    if query.action:
+        conditions.append(_action_condition(query.action))
+    if query.since:
+        conditions.append(audit_records.c.at >= query.since)
+    if query.until:
+        conditions.append(audit_records.c.at < query.until)
+    if query.source:
+        conditions.append(_source_condition(query.source))
+    return conditions
+
+
+def _source_condition(source: str) -> ColumnElement[bool]:
+    column = audit_records.c.source_address
+    if source.endswith((".", ":")):  # a network written as its beginning: "10.1." or "fd00:"
+        return and_(column >= source, column < source + _PREFIX_END)
+    return column == source
 
 
 def _action_condition(action: str) -> ColumnElement[bool]:

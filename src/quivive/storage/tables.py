@@ -144,6 +144,8 @@ audit_records = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Index("ix_audit_records_at", "at"),
+    # The audit viewer's address filter, newest first (migration 0010).
+    Index("ix_audit_records_source_address", "source_address", "sequence"),
 )
 
 audit_checkpoints = Table(

@@ -8,6 +8,7 @@ Swagger UI would need scripts from a CDN, which the strict CSP (and a hospital n
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from quivive.domain.audit_chain import format_time
 from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.users import UserStatus
 from quivive.errors import (
@@ -60,6 +62,7 @@ Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,12}$", description="From
 Limit = Annotated[int, Query(ge=1, le=200)]
 UserId = Annotated[int, Path(ge=1, le=MAX_USER_ID)]
 Actor = Annotated[AdminActor, Depends(api_actor)]
+SOURCE_HELP = 'A source address, or its beginning ending with "." or ":" ("10.1.")'
 SEARCH_HELP = "Part of a username, name, e-mail or professional identifier (RPPS)"
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -214,13 +217,33 @@ def read_audit(
     subject: Annotated[str | None, Query(max_length=256)] = None,
     action: Annotated[str | None, Query(max_length=64, description='"admin." for a prefix')] = None,
     outcome: Annotated[str | None, Query(pattern="^(success|failure)$")] = None,
+    since: Annotated[datetime | None, Query(description="From this time (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time (ISO 8601)")] = None,
+    source: Annotated[str | None, Query(max_length=64, description=SOURCE_HELP)] = None,
 ) -> AuditList:
     """Newest first."""
     before = None if cursor is None else int(cursor)
-    query = AuditQuery(actor_name, subject, action, outcome, before, limit)
+    query = AuditQuery(
+        actor_name,
+        subject,
+        action,
+        outcome,
+        before,
+        limit,
+        since=_canonical(since),
+        until=_canonical(until),
+        source=source or None,
+    )
     page = web.services.admin.audit_page(actor, query)
     following = None if page.next_cursor is None else str(page.next_cursor)
     return AuditList(items=[AuditRecordOut.of(r) for r in page.records], next_cursor=following)
+
+
+def _canonical(moment: datetime | None) -> str | None:
+    """The audit trail's own time format; a time without a zone is taken as UTC."""
+    if moment is None:
+        return None
+    return format_time(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
 @router.get("/csrf-token", response_model=CsrfToken, tags=["session"])

@@ -8,7 +8,7 @@ to the page with a notice; destructive ones need the confirmation box ticked.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import TypeVar
 from urllib.parse import urlencode
@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from quivive.domain.admin_roles import Action, allowed
+from quivive.domain.audit_chain import format_time, parse_time
 from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.users import UserStatus
 from quivive.errors import ConflictError, NotFoundError, PasswordRejected, ValidationError
@@ -326,12 +327,10 @@ async def export_audit(request: Request) -> Response:
     if isinstance(actor, Response):
         return actor
     web = web_state(request)
-    raw = _param(request, "since")
-    try:
-        since = datetime.combine(date.fromisoformat(raw), time(0), tzinfo=UTC) if raw else None
-    except ValueError:
-        since = None
-    lines = web.services.admin.export_audit(actor, since)
+    since = _day(_param(request, "since"))
+    query = _audit_query(request)
+    filtered = query if any(_audit_filters(query).values()) else None
+    lines = web.services.admin.export_audit(actor, since, filtered)
     first = await _run(partial(next, lines, ""))  # the permission check runs before streaming
     body = iterate_in_threadpool(_chain(first, lines))
     name = f"quivive-audit-{web.services.clock.now():%Y%m%d-%H%M%S}.jsonl"
@@ -353,21 +352,52 @@ async def audit(request: Request) -> Response:
     return await _audit_page(request, actor, None)
 
 
-async def _audit_page(request: Request, actor: AdminActor, report: VerifyReport | None) -> Response:
-    web = web_state(request)
+def _day(raw: str, days: int = 0) -> datetime | None:
+    """Midnight UTC of a YYYY-MM-DD date (``days`` later), or None when it is not one."""
+    try:
+        moment = datetime.combine(date.fromisoformat(raw), time(0), tzinfo=UTC) if raw else None
+    except ValueError:
+        return None
+    return moment + timedelta(days=days) if moment else None
+
+
+def _audit_query(request: Request) -> AuditQuery:
+    """The audit filters of the page's query string; "to" is a whole day, so until its end."""
     before = _param(request, "before")
     outcome = _param(request, "outcome")
-    query = AuditQuery(
+    since, until = _day(_param(request, "from")), _day(_param(request, "to"), days=1)
+    return AuditQuery(
         actor=_param(request, "actor") or None,
         subject=_param(request, "subject") or None,
         action=_param(request, "action")[:64] or None,
         outcome=outcome if outcome in ("success", "failure") else None,
         before=min(int(before), 2**62) if before.isdigit() else None,
         limit=PAGE_SIZE,
+        since=format_time(since) if since else None,
+        until=format_time(until) if until else None,
+        source=_param(request, "source")[:64] or None,
     )
+
+
+def _audit_filters(query: AuditQuery) -> dict[str, str]:
+    """The filters as the form shows them (dates back as YYYY-MM-DD)."""
+    to = (parse_time(query.until) - timedelta(days=1)).date().isoformat() if query.until else ""
+    return {
+        "actor": query.actor or "",
+        "subject": query.subject or "",
+        "action": query.action or "",
+        "outcome": query.outcome or "",
+        "from": query.since[:10] if query.since else "",
+        "to": to,
+        "source": query.source or "",
+    }
+
+
+async def _audit_page(request: Request, actor: AdminActor, report: VerifyReport | None) -> Response:
+    web = web_state(request)
+    query = _audit_query(request)
     page = await _run(partial(web.services.admin.audit_page, actor, query))
-    filters = {"actor": query.actor or "", "subject": query.subject or ""}
-    filters |= {"action": query.action or "", "outcome": query.outcome or ""}
+    filters = _audit_filters(query)
     following = None
     if page.next_cursor is not None:
         kept = {key: value for key, value in filters.items() if value}
@@ -390,9 +420,7 @@ async def policies(request: Request) -> Response:
     values = await _run(partial(admin_policy_settings.in_force, web, actor))
     refused = policy_texts.refusal(request.query_params, translate)
     settings = policy_texts.rows(values, translate)
-    context = _context(
-        request, actor, rules=rules, today=today, settings=settings, refused=refused
-    )
+    context = _context(request, actor, rules=rules, today=today, settings=settings, refused=refused)
     return web.render_form(request, "admin_policies.html", context)
 
 

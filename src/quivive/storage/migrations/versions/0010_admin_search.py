@@ -1,5 +1,5 @@
-"""Admin console: an index that keeps substring user search fast at 100,000 users, and the
-policy values changed from the console (``policy_overrides``).
+"""Admin console: an index that keeps substring user search fast at 100,000 users, the policy
+values changed from the console (``policy_overrides``) and the audit viewer's address index.
 
 Revision ID: 0010
 Revises: 0009
@@ -60,6 +60,9 @@ def upgrade() -> None:
         sa.Column("updated_by", sa.String(256), nullable=True),
         sa.PrimaryKeyConstraint("key", name="pk_policy_overrides"),
     )
+    op.create_index(
+        "ix_audit_records_source_address", "audit_records", ["source_address", "sequence"]
+    )
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         for statement in SQLITE_UP:
@@ -75,6 +78,7 @@ def downgrade() -> None:
             bind.exec_driver_sql(statement)
     elif bind.dialect.name == "postgresql":
         bind.exec_driver_sql("DROP INDEX IF EXISTS ix_users_search_trgm")
+    op.drop_index("ix_audit_records_source_address", table_name="audit_records")
     op.drop_table("policy_overrides")
 
 
