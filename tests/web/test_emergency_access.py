@@ -387,9 +387,25 @@ def test_replaying_the_form_after_the_limit_is_refused(services: Services, nurse
     assert services.emergency.remaining_uses(nurse) == 0
 
 
+@pytest.fixture
+def any_backend(
+    tmp_path: Path,
+    backend: str,
+    inbox: SmtpInbox,
+    receiver: Receiver,
+    clock: FrozenClock,
+    audit: RecordingAudit,
+) -> Iterator[Services]:
+    settings = emergency_settings(inbox, receiver)
+    with running_services(tmp_path, backend, clock=clock, audit=audit, settings=settings) as built:
+        yield built
+
+
 def test_two_parallel_requests_at_the_boundary_do_not_both_pass(
-    services: Services, nurse: User
+    any_backend: Services, clock: FrozenClock
 ) -> None:
+    services = any_backend
+    nurse = add_user(services, clock, "alice", "infirmier")[0]
     first = browser(services)
     sign_in(first)
     assert ask(first).status_code == 303
