@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from anyio import to_thread
@@ -18,9 +19,20 @@ DEVICE_COOKIE_MAX_AGE = 400 * 24 * 3600
 
 
 async def remember_device(request: Request, response: Response, user: User) -> None:
+    device_id = await to_thread.run_sync(device_check(request, user))
+    set_device_cookie(request, response, device_id)
+
+
+def device_check(request: Request, user: User) -> Callable[[], str]:
+    """The synchronous check, for a caller already going to a worker thread: it returns the id
+    to give to ``set_device_cookie``."""
     web = web_state(request)
     presented = request.cookies.get(web.cookies.name(DEVICE_COOKIE))
-    seen = partial(web.services.devices.signed_in, user, presented, origin_of(request))
-    device_id = await to_thread.run_sync(seen)
+    return partial(web.services.devices.signed_in, user, presented, origin_of(request))
+
+
+def set_device_cookie(request: Request, response: Response, device_id: str) -> None:
     # Set again even when known, so that a browser in use keeps its id past the cookie's max age.
-    web.cookies.set(response, DEVICE_COOKIE, device_id, max_age=DEVICE_COOKIE_MAX_AGE)
+    web_state(request).cookies.set(
+        response, DEVICE_COOKIE, device_id, max_age=DEVICE_COOKIE_MAX_AGE
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from anyio import to_thread
@@ -18,7 +19,7 @@ from quivive.errors import AuthenticationFailed
 from quivive.services.mfa import Standing
 from quivive.services.totp import TotpFactor
 from quivive.web import messages
-from quivive.web.devices import remember_device
+from quivive.web.devices import device_check, remember_device, set_device_cookie
 from quivive.web.forms import MAX_FIELD_LENGTH
 from quivive.web.mfa_flow import after_password, origin_of, standing_after_password
 from quivive.web.state import SESSION_COOKIE, WebState, safe_next, see_other, web_state
@@ -89,7 +90,7 @@ async def login(request: Request) -> Response:
             web, request, username, next_url, messages.LOGIN_FAILED, ask_code=bool(code)
         )
     with_code = second_factor is not None and second_factor.credential_id is not None
-    token, standing = await to_thread.run_sync(
+    token, standing, device_id = await to_thread.run_sync(
         partial(
             _start_session,
             web,
@@ -98,7 +99,8 @@ async def login(request: Request) -> Response:
             source=source,
             user_agent=request.headers.get("user-agent"),
             request_id=request.state.request_id,
-            with_standing=not with_code,
+            # With a code, the device is checked after the upgrade, as after any second factor.
+            device=None if with_code else device_check(request, user),
         )
     )
     if second_factor is not None and second_factor.credential_id is not None:
@@ -118,7 +120,10 @@ async def login(request: Request) -> Response:
     else:
         raise RuntimeError("a password sign-in without a code must have its MFA standing")
     web.cookies.set(response, SESSION_COOKIE, token)
-    await remember_device(request, response, user)
+    if device_id is None:
+        await remember_device(request, response, user)
+    else:
+        set_device_cookie(request, response, device_id)
     return response
 
 
@@ -130,9 +135,10 @@ def _start_session(
     source: str | None,
     user_agent: str | None,
     request_id: str,
-    with_standing: bool,
-) -> tuple[str, Standing | None]:
-    """Start the session and audit the sign-in; with its MFA standing when the caller needs it."""
+    device: Callable[[], str] | None,
+) -> tuple[str, Standing | None, str | None]:
+    """Start the session and audit the sign-in; then, for a password alone, work out its MFA
+    standing and check the device (``device``): one worker-thread trip for all of it."""
     if previous_token:
         web.services.sessions.end(previous_token)  # never carry an identifier across a login
     token = web.services.sessions.start(
@@ -150,7 +156,9 @@ def _start_session(
             request_id=request_id,
         )
     )
-    return token, standing_after_password(web, user) if with_standing else None
+    if device is None:
+        return token, None, None
+    return token, standing_after_password(web, user), device()
 
 
 class TotpWithPassword:
