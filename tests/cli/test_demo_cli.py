@@ -357,3 +357,4 @@ def test_a_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
     assert "already in use" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "d").exists()  # nothing written before the ports are held

@@ -13,6 +13,7 @@ import importlib
 import json
 import shutil
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +32,7 @@ from quivive.clock import FrozenClock, SystemClock
 from quivive.composition import build_services
 from quivive.config import Settings, load_settings
 from quivive.domain.alerts import Alert
-from quivive.domain.demo_establishment import ESTABLISHMENT_NAME, FINESS, role_named
+from quivive.domain.demo_establishment import ESTABLISHMENT_NAME, FINESS
 from quivive.logs import configure_logging
 from quivive.services.demo_seed import DemoSeed, seed_demo
 from quivive.storage.database import upgrade
@@ -41,6 +42,8 @@ MARKER = ".quivive-demo"  # only a folder holding it may be wiped by --reset
 CONFIG_NAME = "quivive.toml"
 SAMPLE_PACKAGE = "dossier_patient"
 EMERGENCY_ROLES = ("medecin", "infirmier", "aide-soignant")  # those at the bedside at night
+TOTP_SECRET_WIDTH = 32  # base32 of a 160-bit secret
+WIDE_TERMINAL = 120  # columns from which the table also repeats the password on each row
 READY_LINE = "Press Ctrl-C to stop."  # printed once both servers accept connections
 
 
@@ -77,10 +80,9 @@ def demo(
         fail("--port and --app-port must differ", EXIT_USAGE)
     data_dir = data_dir.absolute()
     _prepare(data_dir, reset=reset)
-    sockets = [bind_listener(HOST, port, hint="choose another with --port")]
     sample = _sample_app_factory()
-    if sample is not None:
-        sockets.append(bind_listener(HOST, app_port, hint="choose another with --app-port"))
+    sockets = _listen(port, app_port if sample else None)
+    _mark(data_dir)
     urls = DemoUrls(f"http://localhost:{port}", f"http://localhost:{app_port}" if sample else None)
     settings = _settings(data_dir, port)
     console.print(f"Seeding [bold]{ESTABLISHMENT_NAME}[/] in {data_dir} …", highlight=False)
@@ -109,6 +111,20 @@ def _prepare(data_dir: Path, *, reset: bool) -> None:
     if not (data_dir / MARKER).is_file():
         fail(f"{data_dir} was not made by quivive demo: refusing to wipe it", EXIT_USAGE)
     shutil.rmtree(data_dir)
+
+
+def _mark(data_dir: Path) -> None:
+    """Before seeding: a seeding cut short leaves a folder that --reset may still wipe."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (data_dir / MARKER).write_text("made by quivive demo\n", encoding="utf-8")
+
+
+def _listen(port: int, app_port: int | None) -> list[socket.socket]:
+    """Both ports at once, before the seconds of seeding: a taken port fails straight away."""
+    sockets = [bind_listener(HOST, port, hint="choose another with --port")]
+    if app_port is not None:
+        sockets.append(bind_listener(HOST, app_port, hint="choose another with --app-port"))
+    return sockets
 
 
 def _settings(data_dir: Path, port: int) -> Settings:
@@ -145,7 +161,6 @@ def _write_config(data_dir: Path, port: int) -> None:
         f"roles = {json.dumps(list(EMERGENCY_ROLES))}",
     ]
     (data_dir / CONFIG_NAME).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (data_dir / MARKER).write_text("made by quivive demo\n", encoding="utf-8")
 
 
 # --- seeding ------------------------------------------------------------------------------------
@@ -162,23 +177,25 @@ def _seed(settings: Settings, app_url: str | None) -> DemoSeed:
 
 
 def _print_welcome(seeded: DemoSeed, urls: DemoUrls, data_dir: Path) -> None:
-    table = Table(title=f"{ESTABLISHMENT_NAME} — demo accounts (password: {seeded.password})")
-    for header in ("username", "role", "factors", "password", "TOTP secret"):
-        table.add_column(header, overflow="fold")
+    table = Table(title=f"{ESTABLISHMENT_NAME}: demo accounts")
+    # Whatever the terminal's width, a username and a TOTP secret stay on one line to be copied;
+    # the password, the same for all, gets a column only where there is room for it.
+    with_password = console.width >= WIDE_TERMINAL
+    table.add_column("username", no_wrap=True)
+    table.add_column("role", overflow="fold")
+    table.add_column("factors", overflow="fold")
+    if with_password:
+        table.add_column("password", no_wrap=True)
+    table.add_column("TOTP secret", no_wrap=True, min_width=TOTP_SECRET_WIDTH)
     for account in seeded.accounts:
         person = account.person
         factors = ", ".join(sorted(f.value for f in person.factors)) or "password only"
         if person.disabled:
             factors += " (disabled)"
-        role = role_named(person.role)
-        table.add_row(
-            person.username,
-            f"{role.identifier} ({role.label_fr})",
-            factors,
-            seeded.password,
-            account.totp_secret or "",
-        )
+        password = [seeded.password] if with_password else []
+        table.add_row(person.username, person.role, factors, *password, account.totp_secret or "")
     console.print(table)
+    console.print(f"Every account's password: {seeded.password}", highlight=False)
     console.print(f"Quivive:         {urls.quivive}  (console: {urls.quivive}/admin)")
     if urls.app:
         console.print(f"Dossier patient: {urls.app}")
@@ -213,7 +230,11 @@ class _Server(uvicorn.Server):
 
 
 def _serve(
-    settings: Settings, seeded: DemoSeed, urls: DemoUrls, sample: Any | None, sockets: list[Any]
+    settings: Settings,
+    seeded: DemoSeed,
+    urls: DemoUrls,
+    sample: Any | None,
+    sockets: list[socket.socket],
 ) -> None:
     from quivive.web.app import create_app  # late: the CLI's other commands stay light
 
@@ -244,7 +265,7 @@ def _server(app: Any) -> _Server:
     return _Server(config)
 
 
-async def _run(servers: list[_Server], sockets: list[Any]) -> None:
+async def _run(servers: list[_Server], sockets: list[socket.socket]) -> None:
     serving = [server.serve(sockets=[sock]) for server, sock in zip(servers, sockets, strict=True)]
     await asyncio.gather(*serving, _announce_when_started(servers))
 
