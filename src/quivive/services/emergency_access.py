@@ -287,8 +287,9 @@ class EmergencyAccessService:
             return
         user = self._stores.users.get(user_id)
         details = {"emergency_access": str(access.id)}
+        # Signed out, or revoked by an administrator: the record of that act names who did it.
         self._record(
-            "emergency.ended", Outcome.SUCCESS, user.username, user, Origin(), details=details
+            "emergency.ended", Outcome.SUCCESS, user.username, None, Origin(), details=details
         )
 
     def user_sessions_ended(self, user_id: int) -> None:
