@@ -28,7 +28,9 @@ FLOW_COOKIE = "dossier_flow"
 # The records accept AAL2 or better, or an emergency access (marked on every page).
 RECORDS_ACR = (ACR_AAL2, ACR_EMERGENCY)
 RECORDS_ACCEPTED = frozenset({ACR_AAL2, ACR_AAL3, ACR_EMERGENCY})
-MAX_FLOWS = 10_000  # pending sign-ins kept in memory; a flood only evicts the oldest
+# Kept in memory, oldest evicted first: a flood of sign-ins cannot exhaust it.
+MAX_FLOWS = 10_000  # pending sign-ins
+MAX_SESSIONS = 10_000  # signed-in browsers
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +74,7 @@ def create_app(config: AppConfig) -> Starlette:
     async def login(request: Request) -> Response:
         step_up = request.query_params.get("step_up") == "1"
         flow = new_flow(_local(request.query_params.get("next")), step_up=step_up)
-        if len(memory.flows) >= MAX_FLOWS:
-            memory.flows.pop(next(iter(memory.flows)))
-        memory.flows[flow.state] = flow
+        _keep(memory.flows, flow.state, flow, MAX_FLOWS)
         target = await rp.authorization_url(flow, RECORDS_ACR if step_up else ())
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(FLOW_COOKIE, flow.state, httponly=True, samesite="lax")
@@ -95,7 +95,7 @@ def create_app(config: AppConfig) -> Starlette:
             return HTMLResponse(pages.failed(lang(request)), status_code=400)
         session_id = secrets.token_urlsafe(32)
         memory.sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
-        memory.sessions[session_id] = SignedIn(claims, id_token, flow.step_up)
+        _keep(memory.sessions, session_id, SignedIn(claims, id_token, flow.step_up), MAX_SESSIONS)
         response = RedirectResponse(flow.return_to, status_code=303)
         response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="lax")
         response.delete_cookie(FLOW_COOKIE)
@@ -129,6 +129,12 @@ def create_app(config: AppConfig) -> Starlette:
         Route("/logout", logout),
     ]
     return Starlette(routes=routes)
+
+
+def _keep(store: dict[str, Any], key: str, value: Any, limit: int) -> None:
+    if len(store) >= limit:
+        store.pop(next(iter(store)))  # dicts keep insertion order: the oldest goes
+    store[key] = value
 
 
 def _local(raw: str | None) -> str:

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 import pytest
 
+from quivive.cli import demo as demo_command
 from quivive.config import load_settings
 from quivive.domain.demo_establishment import DEMO_PASSWORD
 from quivive.protocols import totp
@@ -336,6 +337,36 @@ def test_reset_wipes_only_a_folder_the_demo_made(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "not made by quivive demo" in result.stderr
     assert (tmp_path / "precious.txt").exists()
+
+
+def test_reset_wipes_a_previous_demo_folder(tmp_path: Path) -> None:
+    (tmp_path / ".quivive-demo").write_text("made by quivive demo\n")
+    (tmp_path / "quivive.db").write_text("last week's demo")
+    with socket.socket() as taken:  # stops the demo right after the wipe, before seeding
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = subprocess.run(
+            quivive("demo", "--data-dir", str(tmp_path), "--port", port, "--reset"),
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT_S,
+            check=False,
+        )
+
+    assert "already in use" in result.stderr
+    assert not (tmp_path / "quivive.db").exists()
+
+
+def test_without_the_sample_app_quivive_runs_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # As from an installed wheel: no examples/ beside the package nor in the current folder.
+    monkeypatch.setattr(demo_command, "__file__", str(tmp_path / "a" / "b" / "c" / "demo.py"))
+    monkeypatch.chdir(tmp_path)
+
+    assert demo_command._sample_app_factory() is None
 
 
 def test_a_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
