@@ -20,10 +20,10 @@ from quivive.clock import FrozenClock
 from quivive.composition import Services, build_services
 from quivive.domain.gate import Identity
 from quivive.services.accounts import NewAccount
-from quivive.services.mfa import Origin
 from quivive.services.sessions import ActiveSession
 from quivive.storage.database import upgrade
 from quivive.web.app import create_app
+from support.admin_console import add_user, csrf_token, sign_in_as
 from support.quivive import RecordingAudit, make_settings, postgres_schema, postgres_url
 from support.services import require_service
 
@@ -392,7 +392,7 @@ def test_revocation_on_one_node_reaches_the_other_within_seconds(
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_a_rule_added_on_one_node_reaches_the_others_gate_without_restart(
+def test_a_rule_added_in_one_nodes_console_reaches_the_others_gate_without_restart(
     tmp_path: Path, backend: str
 ) -> None:
     wiki = "http://wiki.localhost:9000/page"
@@ -402,7 +402,11 @@ def test_a_rule_added_on_one_node_reaches_the_others_gate_without_restart(
             log_in(a)
             b.cookies.update(a.cookies)
             assert verify(b, wiki).status_code == 403  # no rule for the host: default deny
-            first.gate_rules.add({"host": "wiki.localhost"}, actor="root", origin=Origin())
+            with client_for(first) as console:  # an administrator, on node a's console
+                sign_in_as(console, first, add_user(first, "root", "admin"))
+                token = csrf_token(console.get("/admin/rules/new").text)
+                form = {"csrf_token": token, "host": "wiki.localhost", "min_aal": "1"}
+                assert console.post("/admin/rules", data=form).status_code == 200
             assert verify(a, wiki).status_code == 200  # this node: at once
             deadline = time.monotonic() + 5
             while verify(b, wiki).status_code != 200:  # the other: on its next poll
