@@ -13,7 +13,6 @@ from quivive.config import Settings
 from quivive.domain.alerts import AlertSink
 from quivive.domain.audit import AuditSink
 from quivive.domain.emergency import EmergencyPolicy
-from quivive.domain.posture import Settings as PostureSettings
 from quivive.domain.throttling import DelayCurve, DetectionPolicy, ThrottlePolicy, ThrottleStore
 from quivive.protocols.webauthn import RelyingParty
 from quivive.services.accounts import AccountService, PasswordRules
@@ -37,7 +36,11 @@ from quivive.services.oidc_provider import OidcProvider, build_oidc
 from quivive.services.outbox import Outbox
 from quivive.services.passkeys import PasskeyFactor, PasskeyService, PasskeyStores
 from quivive.services.policies import PolicyService
-from quivive.services.posture_report import PostureReportService, PostureSources
+from quivive.services.posture_report import (
+    PostureReportService,
+    PostureSources,
+    settings_in_force,
+)
 from quivive.services.password_hashing import PasswordHasher
 from quivive.services.recovery_codes import RecoveryCodeFactor
 from quivive.services.secret_box import SecretBox
@@ -238,7 +241,9 @@ def build_services(
         outbox=outbox,
         mailer=mailer,
         devices=DeviceRecognition(KnownDeviceRepository(engine), audit, clock),
-        posture=_posture(settings, engine, users, audit_trail, audit, clock, mfa["mfa_policy"]),
+        posture=_posture(
+            settings, engine, users, audit_trail, audit, clock, mfa["mfa_policy"], policies
+        ),
         **mfa,
     )
 
@@ -429,18 +434,10 @@ def _posture(
     audit: AuditSink,
     clock: Clock,
     policy: MfaPolicyService,
+    policies: PolicyService,
 ) -> PostureReportService:
-    checked = PostureSettings(
-        idle_timeout=settings.session.idle_timeout,
-        absolute_timeout=settings.session.absolute_timeout,
-        password_min_length=settings.password.min_length,
-        hash_memory_kib=settings.password.hash_memory_kib,
-        hash_time_cost=settings.password.hash_time_cost,
-        hash_parallelism=settings.password.hash_parallelism,
-        max_failures=settings.throttle.max_failures,
-        console_requires_phishing_resistant=settings.admin.require_phishing_resistant,
-    )
     sources = PostureSources(PostureRepository(engine), AdminQueries(engine, users), policy, trail)
+    checked = settings_in_force(settings, policies)
     return PostureReportService(
         sources, checked, audit, clock, establishment=settings.establishment_name
     )

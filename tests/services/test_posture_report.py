@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,18 @@ def test_viewing_keeps_nothing(seeded: tuple[Services, Establishment]) -> None:
     services.posture.build()
 
     assert services.posture.build().history == []
+
+
+def test_settings_changed_in_the_console_are_the_ones_checked(
+    seeded: tuple[Services, Establishment],
+) -> None:
+    services, _ = seeded
+    services.policies.set("session.aal2.idle", "30", actor="root")
+    services.policies.set("password.min_length", "10", actor="root")
+
+    report = services.posture.build()
+
+    assert report.figures.settings.idle_timeout == timedelta(minutes=30)
+    found = {r.id: r.status for r in report.assessment.results}
+    assert found["password_length"] is Status.FAIL
+    assert found["idle_timeout"] is Status.PASS

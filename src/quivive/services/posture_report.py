@@ -8,10 +8,12 @@ often someone looked.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from quivive.clock import Clock
+from quivive.config import Settings as Configuration
 from quivive.domain.audit import AuditEvent, AuditSink, Outcome
 from quivive.domain.mfa_policy import Enforcement, MfaRule, requirement_for
 from quivive.domain.posture import (
@@ -29,6 +31,7 @@ from quivive.domain.posture import (
 )
 from quivive.services.audit import AuditTrail
 from quivive.services.mfa_policy import MfaPolicyService, RuleInForce
+from quivive.services.policies import PolicyService
 from quivive.storage.admin_queries import AdminQueries
 from quivive.storage.posture import PostureRepository
 
@@ -54,11 +57,36 @@ class PostureSources:
     trail: AuditTrail
 
 
+SettingsSource = Callable[[], Settings]
+
+
+def settings_in_force(configuration: Configuration, policies: PolicyService) -> SettingsSource:
+    """The checked settings as they are now: the console may have overridden the file's values.
+
+    Timeouts are those of two-factor (AAL2) sessions, the level NIST's 1 h / 24 h caps name.
+    """
+    password = configuration.password
+
+    def current() -> Settings:
+        return Settings(
+            idle_timeout=timedelta(minutes=policies.value("session.aal2.idle")),
+            absolute_timeout=timedelta(minutes=policies.value("session.aal2.absolute")),
+            password_min_length=policies.min_length(),
+            hash_memory_kib=password.hash_memory_kib,
+            hash_time_cost=password.hash_time_cost,
+            hash_parallelism=password.hash_parallelism,
+            max_failures=policies.value("throttle.max_failures"),
+            console_requires_phishing_resistant=configuration.admin.require_phishing_resistant,
+        )
+
+    return current
+
+
 class PostureReportService:
     def __init__(
         self,
         sources: PostureSources,
-        settings: Settings,
+        settings: SettingsSource,
         audit: AuditSink,
         clock: Clock,
         *,
@@ -120,7 +148,7 @@ class PostureReportService:
             emergency=self._repository.emergency(now - REPORT_WINDOW, now - REVIEW_WITHIN),
             audit_intact=verdict.ok,
             audit_checked=verdict.checked,
-            settings=self._settings,
+            settings=self._settings(),
             inventory=[*inventory, alone],
             key_models=models,
         )
