@@ -58,14 +58,19 @@ def csrf_token(page: str) -> str:
     return match[1]
 
 
-def service_token(services: Services, *, requested: tuple[str, ...] = ("admin",)) -> str:
+def service_token(
+    services: Services,
+    *,
+    requested: tuple[str, ...] = ("admin",),
+    granted: tuple[str, ...] = ("admin",),
+) -> str:
     """An access token from the client credentials grant of a new service-account client."""
     import base64
 
     from quivive.services.oidc_clients import NewClient
 
     client, secret = services.oidc.clients.register(
-        NewClient("automation", grant_types=("client_credentials",), scopes=("admin",)),
+        NewClient("automation", grant_types=("client_credentials",), scopes=granted),
         actor="test",
     )
     assert secret is not None

@@ -60,6 +60,20 @@ PERMISSIONS: Mapping[Action, frozenset[str]] = {
 }
 
 
+# Service accounts (client credentials tokens) act with the role their scope names; scopes from
+# protocols.oidc.claims.SERVICE_SCOPES. A script that only resets factors or exports the audit
+# gets no more than a helpdesk technician or an auditor would.
+SERVICE_SCOPE_ROLES: Mapping[str, str] = {
+    "admin": ADMIN_ROLE,
+    "admin:helpdesk": HELPDESK_ROLE,
+    "admin:audit": AUDITOR_ROLE,
+}
+
+
+def roles_for_scopes(scopes: Iterable[str]) -> frozenset[str]:
+    return frozenset(SERVICE_SCOPE_ROLES[s] for s in scopes if s in SERVICE_SCOPE_ROLES)
+
+
 def is_console_user(roles: Iterable[str]) -> bool:
     return not CONSOLE_ROLES.isdisjoint(roles)
 

@@ -3,8 +3,9 @@
 Console pages and cookie-authenticated API calls need a complete sign-in by a user holding a
 console role, with a phishing-resistant factor unless ``admin.require_phishing_resistant`` is
 off or ``quivive admin recover`` lifted it for that administrator for a while. Scripts use an
-access token from the client credentials grant carrying the ``admin`` scope, verified by the
-OIDC provider's own code. Every refusal is audited.
+access token from the client credentials grant carrying an admin scope, verified by the OIDC
+provider's own code: ``admin`` acts as an administrator, ``admin:helpdesk`` as helpdesk and
+``admin:audit`` as an auditor. Every refusal is audited.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from quivive.domain.users import ADMIN_ROLE, User
+from quivive.domain.admin_roles import roles_for_scopes
+from quivive.domain.users import User
 from quivive.errors import AuthenticationFailed, PermissionDenied, SessionInvalid
 from quivive.protocols.oidc.errors import OAuthError
 from quivive.services.admin import AdminActor
@@ -25,7 +27,6 @@ from quivive.web import admin_messages, messages
 from quivive.web.mfa_flow import origin_of, signed_in
 from quivive.web.state import SESSION_COOKIE, WebState, no_store, web_state
 
-ADMIN_SCOPE = "admin"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -94,12 +95,12 @@ def _token_actor(web: WebState, request: Request, authorization: str) -> AdminAc
         verified = web.services.oidc.tokens.verify_access_token(token.strip())
     except OAuthError as exc:
         raise AuthenticationFailed("invalid or expired access token") from exc
-    scope = str(verified.claims.get("scope", "")).split()
+    roles = roles_for_scopes(str(verified.claims.get("scope", "")).split())
     # A token issued to a person (a grant) never acts as a service account, whatever its scope.
-    if verified.grant is not None or ADMIN_SCOPE not in scope:
-        raise PermissionDenied("the token lacks the admin scope of a service account")
+    if verified.grant is not None or not roles:
+        raise PermissionDenied("the token lacks an admin scope of a service account")
     client_id = str(verified.claims.get("client_id") or verified.claims.get("sub", "?"))
-    return AdminActor(f"client:{client_id}", frozenset({ADMIN_ROLE}), None, origin_of(request))
+    return AdminActor(f"client:{client_id}", roles, None, origin_of(request))
 
 
 async def api_actor_async(request: Request) -> AdminActor:

@@ -19,8 +19,10 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "healthcare": ("rpps", "roles", "finess"),
 }
 SUPPORTED_SCOPES = ("openid", "profile", "email", "offline_access", "healthcare")
-# Scopes for service accounts only (client credentials): "admin" opens the admin API.
-SERVICE_SCOPES = ("admin",)
+# Scopes for service accounts only (client credentials): each opens the admin API with the powers
+# of one console role (domain.admin_roles.SERVICE_SCOPE_ROLES): "admin" everything,
+# "admin:helpdesk" users, factors and sessions, "admin:audit" read-only dashboard and audit.
+SERVICE_SCOPES = ("admin", "admin:helpdesk", "admin:audit")
 
 
 def user_claims(user: User, scope: Iterable[str], *, finess: str | None) -> dict[str, Any]:

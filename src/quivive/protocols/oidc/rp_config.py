@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from quivive.domain.clients import AuthMethod, Client, GrantType
+from quivive.protocols.oidc.claims import SERVICE_SCOPES
 from quivive.protocols.oidc.discovery import DISCOVERY_PATH, TOKEN_PATH
 
 SECRET_PLACEHOLDER = "<the secret shown when the client was created or its secret rotated>"  # noqa: S105
@@ -110,7 +111,7 @@ def mod_auth_openidc(client: Client, issuer: str, secret: str | None = None) -> 
 
 
 def client_credentials(client: Client, issuer: str, secret: str | None = None) -> str:
-    service_scopes = " ".join(s for s in client.scopes if s == "admin") or "openid"
+    service_scopes = " ".join(s for s in client.scopes if s in SERVICE_SCOPES) or "openid"
     return (
         "# an access token for a script (client credentials grant)\n"
         f"curl -s -u '{client.client_id}:{_secret(client, secret)}' \\\n"
