@@ -108,7 +108,7 @@ def fail_sign_in(services: Services, username: str, address: str = "203.0.113.9"
 
 
 def add_emergency(services: Services, user: User, started: datetime, status: str) -> None:
-    """A row as the emergency-access service writes it (its service is built separately)."""
+    """A row as the emergency-access service writes it, at any date (its requests happen now)."""
     row = {
         "user_id": user.id,
         "started_at": started,

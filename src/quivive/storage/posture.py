@@ -27,6 +27,7 @@ from sqlalchemy import (
 
 from quivive.domain.admin_roles import CONSOLE_ROLES
 from quivive.domain.audit_chain import format_time
+from quivive.domain.emergency import ReviewStatus
 from quivive.domain.posture import (
     Attacks,
     AuthenticatorKind,
@@ -140,10 +141,10 @@ class PostureRepository:
         status, started = table.c.review_status, table.c.started_at
         statement = select(
             _count_where(started >= since),
-            _count_where(status == "pending"),
-            _count_where(and_(status == "pending", started < overdue_before)),
-            _count_where(and_(status == "justified", started >= since)),
-            _count_where(and_(status == "unjustified", started >= since)),
+            _count_where(status == ReviewStatus.PENDING),
+            _count_where(and_(status == ReviewStatus.PENDING, started < overdue_before)),
+            _count_where(and_(status == ReviewStatus.JUSTIFIED, started >= since)),
+            _count_where(and_(status == ReviewStatus.UNJUSTIFIED, started >= since)),
         ).select_from(table)
         with self._engine.connect() as conn:
             row = conn.execute(statement).one()
