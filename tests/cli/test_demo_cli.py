@@ -214,6 +214,42 @@ def test_an_aal1_session_is_sent_to_quivive_for_a_step_up_before_the_records(dem
     assert parse_qs(to_login.query)["level"] == ["2"]
 
 
+def test_after_the_step_up_and_a_new_authenticator_the_records_open(demo: Demo) -> None:
+    with browser() as client:
+        answer = sign_in(demo, client, "anais.roux")  # care assistant, password only, nudged
+        nudge = walk(client, urljoin(demo.quivive_url, answer.headers["location"]))
+        skip = re.search(r'id="skip" href="([^"]+)"', nudge.text)
+        assert skip, nudge.text
+        walk(client, urljoin(demo.quivive_url, html.unescape(skip[1])))
+        again = walk(client, demo.app_url + "/records")  # Quivive's sign-in page, level 2
+        signed = post_form(client, again, username="anais.roux", password=DEMO_PASSWORD)
+        offer = walk(client, urljoin(demo.quivive_url, signed.headers["location"]))
+        enrol = re.search(r'href="(/account/totp/enrol[^"]*)"', offer.text)
+        assert enrol, offer.text
+        enrol_page = walk(client, urljoin(demo.quivive_url, html.unescape(enrol[1])))
+        secret = re.search(r'id="secret" readonly value="([A-Z2-7]+)"', enrol_page.text)
+        assert secret, enrol_page.text
+        code = totp.code_at(secret[1], totp.step_at(datetime.now(UTC)))
+        codes_page = post_form(client, enrol_page, name="Téléphone", code=code)
+        onward = re.search(r'href="(/authorize[^"]+)"', codes_page.text)  # codes kept: continue
+        assert onward, codes_page.text
+        records = walk(client, urljoin(demo.quivive_url, html.unescape(onward[1])))
+
+    assert str(records.url) == demo.app_url + "/records"
+    assert 'id="records"' in records.text
+
+
+def post_form(client: httpx.Client, page: httpx.Response, **fields: str) -> httpx.Response:
+    """Post the first form of a Quivive page, with its CSRF token and ``next``."""
+    action = re.search(r'<form method="post" action="([^"]+)"', page.text)
+    assert action, page.text
+    next_value = re.search(r'name="next" value="([^"]*)"', page.text)
+    data = {"csrf_token": csrf_token(page.text), **fields}
+    if next_value:
+        data["next"] = html.unescape(next_value[1])
+    return client.post(urljoin(str(page.url), html.unescape(action[1])), data=data)
+
+
 def test_a_physician_without_his_phone_breaks_the_glass_and_the_app_marks_it(demo: Demo) -> None:
     with browser() as client:
         answer = sign_in(demo, client, "karim.benali")  # TOTP enrolled, phone at home
