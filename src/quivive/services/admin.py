@@ -113,6 +113,7 @@ class Dashboard:
     last_day: list[Bar] = field(default_factory=list)  # 24 hours, oldest first
     last_month: list[Bar] = field(default_factory=list)  # 30 days, oldest first
     alerts: list[ChainRecord] = field(default_factory=list)  # attacks detected, newest first
+    last_verification: ChainRecord | None = None  # the newest audit.verified record
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +218,7 @@ class AdminService:
             last_day=self._bars(now, timedelta(hours=1), 24, HOUR_WIDTH),
             last_month=self._bars(now, timedelta(days=1), 30, DAY_WIDTH),
             alerts=queries.audit_page(AuditQuery(action="attack.", limit=RECENT_ALERTS)).records,
+            last_verification=queries.last_record("audit.verified"),
         )
 
     def _bars(self, now: datetime, step: timedelta, count: int, width: int) -> list[Bar]:

@@ -238,6 +238,11 @@ class AdminQueries:
         more = len(rows) > limit
         return AuditPage(rows[:limit], rows[limit - 1].sequence if more else None)
 
+    def last_record(self, action: str) -> ChainRecord | None:
+        """The newest record of ``action`` (the ``action, sequence`` index finds it at once)."""
+        page = self.audit_page(AuditQuery(action=action, limit=1))
+        return page.records[0] if page.records else None
+
     def audit_records(self, query: AuditQuery, batch: int = EXPORT_BATCH) -> Iterator[ChainRecord]:
         """Every matching record, oldest first, read in keyset batches (for the export)."""
         after = -1

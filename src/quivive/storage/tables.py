@@ -146,6 +146,8 @@ audit_records = Table(
     Index("ix_audit_records_at", "at"),
     # The audit viewer's address filter, newest first (migration 0010).
     Index("ix_audit_records_source_address", "source_address", "sequence"),
+    # An action's newest records: the dashboard's last verification, the viewer's action filter.
+    Index("ix_audit_records_action", "action", "sequence"),
 )
 
 audit_checkpoints = Table(

@@ -1,5 +1,6 @@
 """Admin console: an index that keeps substring user search fast at 100,000 users, the policy
-values changed from the console (``policy_overrides``) and the audit viewer's address index.
+values changed from the console (``policy_overrides``) and the audit viewer's address and action
+indexes.
 
 Revision ID: 0010
 Revises: 0009
@@ -63,6 +64,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_audit_records_source_address", "audit_records", ["source_address", "sequence"]
     )
+    op.create_index("ix_audit_records_action", "audit_records", ["action", "sequence"])
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         for statement in SQLITE_UP:
@@ -79,6 +81,7 @@ def downgrade() -> None:
     elif bind.dialect.name == "postgresql":
         bind.exec_driver_sql("DROP INDEX IF EXISTS ix_users_search_trgm")
     op.drop_index("ix_audit_records_source_address", table_name="audit_records")
+    op.drop_index("ix_audit_records_action", table_name="audit_records")
     op.drop_table("policy_overrides")
 
 
