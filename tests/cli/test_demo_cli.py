@@ -194,10 +194,7 @@ def test_a_nurse_signs_in_with_password_and_totp_and_opens_the_records(demo: Dem
 def test_an_aal1_session_is_sent_to_quivive_for_a_step_up_before_the_records(demo: Demo) -> None:
     with browser() as client:
         answer = sign_in(demo, client, "ines.moreau")  # password only, rule not yet in force
-        nudge = walk(client, urljoin(demo.quivive_url, answer.headers["location"]))
-        skip = re.search(r'id="skip" href="([^"]+)"', nudge.text)
-        assert skip, nudge.text
-        claims_page = walk(client, urljoin(demo.quivive_url, html.unescape(skip[1])))
+        claims_page = walk(client, urljoin(demo.quivive_url, skip_link(client, demo, answer)))
         to_quivive = walk(client, demo.app_url + "/records", stop_at=demo.quivive_url)
         authorize = urljoin(demo.app_url, to_quivive.headers["location"])
         step_up = client.get(authorize)
@@ -217,10 +214,7 @@ def test_an_aal1_session_is_sent_to_quivive_for_a_step_up_before_the_records(dem
 def test_after_the_step_up_and_a_new_authenticator_the_records_open(demo: Demo) -> None:
     with browser() as client:
         answer = sign_in(demo, client, "anais.roux")  # care assistant, password only, nudged
-        nudge = walk(client, urljoin(demo.quivive_url, answer.headers["location"]))
-        skip = re.search(r'id="skip" href="([^"]+)"', nudge.text)
-        assert skip, nudge.text
-        walk(client, urljoin(demo.quivive_url, html.unescape(skip[1])))
+        walk(client, urljoin(demo.quivive_url, skip_link(client, demo, answer)))
         again = walk(client, demo.app_url + "/records")  # Quivive's sign-in page, level 2
         signed = post_form(client, again, username="anais.roux", password=DEMO_PASSWORD)
         offer = walk(client, urljoin(demo.quivive_url, signed.headers["location"]))
@@ -237,6 +231,27 @@ def test_after_the_step_up_and_a_new_authenticator_the_records_open(demo: Demo) 
 
     assert str(records.url) == demo.app_url + "/records"
     assert 'id="records"' in records.text
+
+
+def test_skipping_the_step_up_gets_a_clear_refusal_not_a_loop(demo: Demo) -> None:
+    with browser() as client:
+        answer = sign_in(demo, client, "gael.dubois")  # care assistant, password only, nudged
+        walk(client, urljoin(demo.quivive_url, skip_link(client, demo, answer)))
+        again = walk(client, demo.app_url + "/records")  # Quivive's sign-in page, level 2
+        signed = post_form(client, again, username="gael.dubois", password=DEMO_PASSWORD)
+        refused = walk(client, urljoin(demo.quivive_url, skip_link(client, demo, signed)))
+
+    assert str(refused.url) == demo.app_url + "/records"
+    assert refused.status_code == 403
+    assert "AAL2" in refused.text
+    assert "step_up=1" in refused.text  # the way to try again
+
+
+def skip_link(client: httpx.Client, demo: Demo, answer: httpx.Response) -> str:
+    nudge = walk(client, urljoin(demo.quivive_url, answer.headers["location"]))
+    skip = re.search(r'id="skip" href="([^"]+)"', nudge.text)
+    assert skip, nudge.text
+    return html.unescape(skip[1])
 
 
 def post_form(client: httpx.Client, page: httpx.Response, **fields: str) -> httpx.Response:
