@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from rich.markup import escape
 from rich.table import Table
 
 from quivive.cli.context import EXIT_USAGE, console, fail, reported_errors
@@ -85,7 +86,8 @@ def demo(
     _mark(data_dir)
     urls = DemoUrls(f"http://localhost:{port}", f"http://localhost:{app_port}" if sample else None)
     settings = _settings(data_dir, port)
-    console.print(f"Seeding [bold]{ESTABLISHMENT_NAME}[/] in {data_dir} …", highlight=False)
+    where = escape(str(data_dir))  # a folder name is not Rich markup
+    console.print(f"Seeding [bold]{ESTABLISHMENT_NAME}[/] in {where} …", highlight=False)
     with reported_errors():
         seeded = _seed(settings, urls.app)
     _write_config(data_dir, port)
