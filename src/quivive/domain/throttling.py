@@ -125,6 +125,13 @@ class ThrottleStore(Protocol):
 
     def update(self, key: ThrottleKey, change: Change, now: datetime) -> Written: ...
 
+    def update_each(
+        self, changes: Sequence[tuple[ThrottleKey, Change]], now: datetime
+    ) -> list[Written]:
+        """``update`` each key in order, stopping after the first one not written; in one
+        transaction where it can (each is still its own compare-and-set)."""
+        ...
+
     def reset(self, keys: Sequence[ThrottleKey]) -> None: ...
 
     def reset_then_update(

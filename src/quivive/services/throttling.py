@@ -104,8 +104,8 @@ class LoginThrottle:
         if waiting is not None:  # the usual answer to a hammering client: nothing written
             return Attempt(account, source, source_address, ThrottleDecision(not_before=waiting))
         reserved: list[tuple[ThrottleKey, Counter]] = []
-        for key in keys:
-            written = self._store.update(key, self._policy.reserve(key, now), now)
+        changes = [(key, self._policy.reserve(key, now)) for key in keys]
+        for key, written in zip(keys, self._store.update_each(changes, now), strict=False):
             if not written.written:  # another request got there first and set a delay
                 wait = self._policy.not_before(key, written.counter, now) or now + CONTENDED_WAIT
                 decision = ThrottleDecision(not_before=wait)

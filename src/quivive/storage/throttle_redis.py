@@ -95,6 +95,16 @@ class RedisThrottleStore:
                     continue
         return Written(False, stored)
 
+    def update_each(
+        self, changes: Sequence[tuple[ThrottleKey, Change]], now: datetime
+    ) -> list[Written]:
+        results: list[Written] = []
+        for key, change in changes:
+            results.append(self.update(key, change, now))
+            if not results[-1].written:
+                break
+        return results
+
     def reset(self, keys: Sequence[ThrottleKey]) -> None:
         if keys:
             self._redis.delete(*(self._name(key) for key in keys))
@@ -178,6 +188,11 @@ class FallbackThrottleStore:
 
     def update(self, key: ThrottleKey, change: Change, now: datetime) -> Written:
         return self._call(lambda store: store.update(key, change, now))
+
+    def update_each(
+        self, changes: Sequence[tuple[ThrottleKey, Change]], now: datetime
+    ) -> list[Written]:
+        return self._call(lambda store: store.update_each(changes, now))
 
     def reset(self, keys: Sequence[ThrottleKey]) -> None:
         self._call(lambda store: store.reset(keys))

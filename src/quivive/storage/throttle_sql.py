@@ -107,6 +107,31 @@ class SqlThrottleStore:
             stored = written.counter
         return Written(False, stored)
 
+    def update_each(
+        self, changes: Sequence[tuple[ThrottleKey, Change]], now: datetime
+    ) -> list[Written]:
+        # One transaction for an attempt's three counters (two commits less per sign-in). A lost
+        # compare-and-set retries inside it: the retry's read sees what the winner committed
+        # (SQLite: this transaction holds the write lock from its first write; PostgreSQL: read
+        # committed). Every caller takes the keys in the order of ``attempt_keys``, so two such
+        # transactions never wait for each other in a cycle.
+        results: list[Written] = []
+        with self._engine.begin() as conn:
+            for key, change in changes:
+                results.append(self._update_in(conn, _key_parameters(key), change))
+                if not results[-1].written:
+                    break
+        return results
+
+    def _update_in(self, conn: Connection, identity: dict[str, str], change: Change) -> Written:
+        stored = Counter()
+        for _ in range(MAX_CAS_TRIES):
+            written, final = self._compare_and_set(conn, identity, change)
+            if final:
+                return written
+            stored = written.counter
+        return Written(False, stored)
+
     def reset(self, keys: Sequence[ThrottleKey]) -> None:
         if keys:
             with self._engine.begin() as conn:
@@ -117,11 +142,13 @@ class SqlThrottleStore:
     ) -> Written:
         # One transaction for a successful login's reset and refund (one commit less per login);
         # a lost compare-and-set retries on its own, as ``update`` does.
+        # The update comes first: ``update_each`` takes the source counter before the others, and
+        # the same order here keeps a sign-in's reset from waiting on an attempt that waits on it.
         identity = _key_parameters(key)
         with self._engine.begin() as conn:
+            written, final = self._compare_and_set(conn, identity, change)
             if keys:
                 conn.execute(_DELETE_ONE, [_key_parameters(k) for k in keys])
-            written, final = self._compare_and_set(conn, identity, change)
         return written if final else self.update(key, change, now)
 
     def _compare_and_set(
