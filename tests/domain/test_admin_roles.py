@@ -24,7 +24,13 @@ HELPDESK_MAY = {
     Action.MANAGE_SESSIONS,
     Action.MANAGE_THROTTLES,
 }
-AUDITOR_MAY = {Action.VIEW_DASHBOARD, Action.VIEW_AUDIT, Action.VIEW_REPORT, Action.VIEW_EMERGENCY}
+AUDITOR_MAY = {
+    Action.VIEW_DASHBOARD,
+    Action.VIEW_AUDIT,
+    Action.VIEW_REPORT,
+    Action.VIEW_EMERGENCY,
+    Action.VIEW_APPS,
+}
 
 
 def test_every_action_has_a_row() -> None:
@@ -42,7 +48,7 @@ def test_helpdesk_looks_after_users_not_policies_or_admins(action: Action) -> No
 
 
 @pytest.mark.parametrize("action", list(Action))
-def test_auditor_only_reads_the_dashboard_and_audit(action: Action) -> None:
+def test_auditor_only_reads(action: Action) -> None:
     assert allowed(("auditor",), action) is (action in AUDITOR_MAY)
 
 
