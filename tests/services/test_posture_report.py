@@ -34,11 +34,13 @@ def test_the_figures_of_the_seeded_establishment(seeded: tuple[Services, Establi
     assert figures.at == SEEDED_AT
     assert (figures.overall.active, figures.overall.with_mfa) == (8, 5)
     assert figures.overall.phishing_resistant == 2
-    assert figures.password_only == PasswordOnly(past_deadline=1, in_grace=1, no_rule=1)
+    assert figures.password_only == PasswordOnly(1, 1, 1, past_deadline_names=["nina"])
     assert list(figures.roles_without_rule) == ["secretary"]
     assert (figures.admins, list(figures.admins_without_phishing_resistant)) == (2, ["root2"])
     assert figures.dormant == 2  # nina and sam: created 100 days ago, never signed in since
-    assert figures.blocklisted == 1
+    assert list(figures.dormant_names) == ["nina", "sam"]
+    assert (figures.blocklisted, list(figures.blocklisted_names)) == (1, ["weak"])
+    assert list(figures.password_only.past_deadline_names) == ["nina"]
     assert figures.attacks.throttles >= 1
     assert (figures.attacks.spraying, figures.attacks.stuffing) == (0, 0)
     emergency = figures.emergency

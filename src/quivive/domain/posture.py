@@ -64,6 +64,7 @@ class PasswordOnly:
     past_deadline: int = 0  # a rule's deadline has passed: they must enrol at next sign-in
     in_grace: int = 0  # a rule applies, deadline still ahead
     no_rule: int = 0  # no MFA rule for any of their roles
+    past_deadline_names: Sequence[str] = ()  # the first of them, by name
 
     @property
     def total(self) -> int:
@@ -136,6 +137,9 @@ class Figures:
     settings: Settings
     inventory: Sequence[AuthenticatorKind] = ()
     key_models: Sequence[KeyModel] = ()
+    # The first accounts by name behind ``dormant`` and ``blocklisted``, for the actions.
+    dormant_names: Sequence[str] = ()
+    blocklisted_names: Sequence[str] = ()
 
     @property
     def overall(self) -> RoleCoverage:

@@ -33,7 +33,7 @@ from quivive.services.audit import AuditTrail
 from quivive.services.mfa_policy import MfaPolicyService, RuleInForce
 from quivive.services.policies import PolicyService
 from quivive.storage.admin_queries import AdminQueries
-from quivive.storage.posture import PostureRepository
+from quivive.storage.posture import MAX_LISTED, PostureRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +135,8 @@ class PostureReportService:
         inventory, models = self._repository.inventory()
         password_only = self._password_only(rules)
         alone = AuthenticatorKind("password_only", password_only.total, password_only.total)
+        dormant, dormant_names = self._repository.dormant(now - DORMANT_AFTER)
+        blocklisted, blocklisted_names = self._repository.blocklisted()
         return Figures(
             at=now,
             coverage=coverage,
@@ -142,8 +144,8 @@ class PostureReportService:
             roles_without_rule=_roles_without_rule(coverage, rules),
             admins=admins,
             admins_without_phishing_resistant=weak_admins,
-            dormant=self._repository.dormant(now - DORMANT_AFTER),
-            blocklisted=self._repository.blocklisted(),
+            dormant=dormant,
+            blocklisted=blocklisted,
             attacks=self._repository.attacks(now - REPORT_WINDOW),
             emergency=self._repository.emergency(now - REPORT_WINDOW, now - REVIEW_WITHIN),
             audit_intact=verdict.ok,
@@ -151,17 +153,24 @@ class PostureReportService:
             settings=self._settings(),
             inventory=[*inventory, alone],
             key_models=models,
+            dormant_names=dormant_names,
+            blocklisted_names=blocklisted_names,
         )
 
     def _password_only(self, rules: Sequence[MfaRule]) -> PasswordOnly:
         now = self._clock.now()
         counts = dict.fromkeys(Enforcement, 0)
-        for roles in self._repository.password_only_roles():
-            counts[requirement_for(roles, rules, now).enforcement] += 1
+        overdue: list[str] = []
+        for username, roles in self._repository.password_only_roles():
+            enforcement = requirement_for(roles, rules, now).enforcement
+            counts[enforcement] += 1
+            if enforcement is Enforcement.REQUIRED and len(overdue) < MAX_LISTED:
+                overdue.append(username)
         return PasswordOnly(
             past_deadline=counts[Enforcement.REQUIRED],
             in_grace=counts[Enforcement.NUDGE],
             no_rule=counts[Enforcement.NONE],
+            past_deadline_names=overdue,
         )
 
 

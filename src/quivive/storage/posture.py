@@ -49,7 +49,7 @@ from quivive.storage.tables import (
     webauthn_credentials,
 )
 
-MAX_LISTED_ADMINS = 50
+MAX_LISTED = 50  # names shown per figure; the console's user list has the rest
 HISTORY_SHOWN = 12
 
 
@@ -75,19 +75,27 @@ class PostureRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def dormant(self, before: datetime) -> int:
+    def dormant(self, before: datetime) -> tuple[int, list[str]]:
         """Active accounts whose last sign-in (or creation, if never) is older than ``before``."""
         last = func.coalesce(users.c.last_login_at, users.c.created_at)
-        statement = select(func.count()).where(_active(), last < before)
-        with self._engine.connect() as conn:
-            return int(conn.execute(statement).scalar_one())
+        return self._counted(last < before)
 
-    def blocklisted(self) -> int:
-        statement = select(func.count()).where(
-            _active(), users.c.password_blocklisted_at.is_not(None)
+    def blocklisted(self) -> tuple[int, list[str]]:
+        return self._counted(users.c.password_blocklisted_at.is_not(None))
+
+    def _counted(self, condition: ColumnElement[bool]) -> tuple[int, list[str]]:
+        """How many active accounts match, and the first MAX_LISTED names (for the report)."""
+        total = select(func.count()).where(_active(), condition)
+        named = (
+            select(users.c.username)
+            .where(_active(), condition)
+            .order_by(users.c.username)
+            .limit(MAX_LISTED)
         )
         with self._engine.connect() as conn:
-            return int(conn.execute(statement).scalar_one())
+            count = int(conn.execute(total).scalar_one())
+            names = [str(name) for name in conn.execute(named).scalars()]
+        return count, names
 
     def console_accounts_without_passkey(self) -> tuple[int, list[str]]:
         """Active console accounts, and the names of those without a WebAuthn credential."""
@@ -95,32 +103,25 @@ class PostureRepository:
             user_roles.c.user_id == users.c.id, user_roles.c.role.in_(sorted(CONSOLE_ROLES))
         )
         total = select(func.count()).where(_active(), console)
-        weak = (
-            select(users.c.username)
-            .where(_active(), console, ~_has_passkey())
-            .order_by(users.c.username)
-            .limit(MAX_LISTED_ADMINS)
-        )
         with self._engine.connect() as conn:
             count = int(conn.execute(total).scalar_one())
-            names = [str(name) for name in conn.execute(weak).scalars()]
-        return count, names
+        return count, self._counted(and_(console, ~_has_passkey()))[1]
 
-    def password_only_roles(self) -> list[tuple[str, ...]]:
-        """The roles of each active account with neither a passkey nor a confirmed TOTP."""
+    def password_only_roles(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Name and roles of each active account with neither a passkey nor a confirmed TOTP."""
         statement = (
-            select(users.c.id, user_roles.c.role)
+            select(users.c.username, user_roles.c.role)
             .select_from(users.outerjoin(user_roles, user_roles.c.user_id == users.c.id))
             .where(_active(), ~or_(_has_passkey(), _has_totp()))
-            .order_by(users.c.id)
+            .order_by(users.c.username)
         )
-        found: dict[int, list[str]] = {}
+        found: dict[str, list[str]] = {}
         with self._engine.connect() as conn:
-            for user_id, role in conn.execute(statement):
-                roles = found.setdefault(int(user_id), [])
+            for username, role in conn.execute(statement):
+                roles = found.setdefault(str(username), [])
                 if role is not None:
                     roles.append(str(role))
-        return [tuple(roles) for roles in found.values()]
+        return [(username, tuple(roles)) for username, roles in found.items()]
 
     def attacks(self, since: datetime) -> Attacks:
         action = audit_records.c.action

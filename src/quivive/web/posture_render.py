@@ -72,14 +72,22 @@ def _figures(figures: Figures) -> dict[str, Any]:
             "past_deadline": only.past_deadline,
             "in_grace": only.in_grace,
             "no_rule": only.no_rule,
+            "past_deadline_accounts": list(only.past_deadline_names),
         },
         "roles_without_rule": list(figures.roles_without_rule),
         "administrators": {
             "total": figures.admins,
             "without_phishing_resistant": list(figures.admins_without_phishing_resistant),
         },
-        "dormant_accounts": {"days": DORMANT_AFTER.days, "count": figures.dormant},
-        "blocklisted_passwords": figures.blocklisted,
+        "dormant_accounts": {
+            "days": DORMANT_AFTER.days,
+            "count": figures.dormant,
+            "accounts": list(figures.dormant_names),
+        },
+        "blocklisted_passwords": {
+            "count": figures.blocklisted,
+            "accounts": list(figures.blocklisted_names),
+        },
         "attacks": {
             "days": REPORT_WINDOW.days,
             "throttles": attacks.throttles,
