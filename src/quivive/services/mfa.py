@@ -229,6 +229,7 @@ class MfaService:
             aal=assurance.level,
             source_address=origin.source_address,
             user_agent=origin.user_agent,
+            current=session,
         )
         details = {"aal": str(int(assurance.level)), "amr": " ".join(assurance.amr)}
         if verification.credential_id:
@@ -247,6 +248,7 @@ class MfaService:
             aal=max(assurance.level, session.aal),
             source_address=origin.source_address,
             user_agent=origin.user_agent,
+            current=session,
         )
         self._record("reauthentication", Outcome.SUCCESS, user, origin, None, {"method": method})
         return new_token

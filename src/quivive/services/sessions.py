@@ -185,24 +185,27 @@ class SessionService:
         aal: AssuranceLevel,
         source_address: str | None,
         user_agent: str | None,
+        current: Session | None = None,
     ) -> str:
         """Replace the session after a new authentication (second factor, step-up, re-auth).
 
         The old identifier is revoked first, with a compare-and-set: of two parallel upgrades of
         one session only one gets a new identifier. ``auth_time`` becomes now; the timeouts are
         those of the new level, the absolute one still counted from the original sign-in.
+        ``current`` is the session of ``token`` when the caller has just read it (saves a read;
+        the compare-and-set still refuses a session revoked since).
         """
-        old = self.find_live(token)
+        old = self._live(token, current)
         if old.emergency:
             # Never renewed (issue 8): a step-up or re-authentication would give it a new life.
             # The user signs out and signs in normally once their factor is back.
             raise PermissionDenied("an emergency session cannot be renewed")
-        if not self._sessions.revoke(old.token_hash, self._clock.now()):
-            raise SessionInvalid()
         now = self._clock.now()
         idle, absolute = self._timeouts_for(aal)
         new_token, token_hash = new_session_token()
-        self._sessions.add(
+        replaced = self._sessions.replace(
+            old.token_hash,
+            now,
             Session(
                 token_hash=token_hash,
                 user_id=old.user_id,
@@ -216,11 +219,20 @@ class SessionService:
                 source_address=source_address,
                 user_agent=(user_agent or "")[:512] or None,
                 revoked_at=None,
-            )
+            ),
         )
+        if not replaced:
+            raise SessionInvalid()
         for listener in self._rotation_listeners:
             listener.session_rotated(old.token_hash, token_hash)
         return new_token
+
+    def _live(self, token: str, current: Session | None) -> Session:
+        if current is None or current.token_hash != hash_token(token):
+            return self.find_live(token)
+        if not current.is_valid_at(self._clock.now()):
+            raise SessionInvalid()
+        return current
 
     def end(self, token: str) -> bool:
         token_hash = hash_token(token)
@@ -258,6 +270,14 @@ class SessionService:
         ended = owned and self._sessions.revoke(token_hash, self._clock.now())
         if ended:
             self._tell(lambda listener: listener.session_ended(token_hash, user_id))
+        return ended
+
+    def end_expired(self, token_hash: str, user_id: int) -> bool:
+        """Revoke a session past its end and tell the listeners (the gate of this node, Redis);
+        True for the one caller, of all nodes, whose compare-and-set revoked it."""
+        ended = self._sessions.revoke(token_hash, self._clock.now())
+        if ended:
+            self._tell_ended(token_hash, user_id)
         return ended
 
     def list_for_user(self, user_id: int) -> list[Session]:

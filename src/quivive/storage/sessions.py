@@ -26,22 +26,7 @@ class SessionRepository:
 
     def add(self, session: Session) -> None:
         with self._engine.begin() as conn:
-            conn.execute(
-                insert(sessions).values(
-                    token_hash=session.token_hash,
-                    user_id=session.user_id,
-                    created_at=session.created_at,
-                    auth_time=session.auth_time,
-                    last_seen_at=session.last_seen_at,
-                    idle_timeout_s=int(session.idle_timeout.total_seconds()),
-                    expires_at=session.expires_at,
-                    amr=" ".join(session.amr),
-                    aal=int(session.aal),
-                    source_address=session.source_address,
-                    user_agent=session.user_agent,
-                    revoked_at=session.revoked_at,
-                )
-            )
+            conn.execute(insert(sessions).values(**_row(session)))
 
     def find(self, token_hash: str) -> Session | None:
         with self._engine.connect() as conn:
@@ -64,6 +49,20 @@ class SessionRepository:
             conn.execute(
                 update(sessions).where(sessions.c.token_hash == token_hash).values(last_seen_at=now)
             )
+
+    def replace(self, old_hash: str, now: datetime, new: Session) -> bool:
+        """Revoke ``old_hash`` (compare-and-set: False if it was not live) and add ``new``, in
+        one transaction: a rotation is one commit, and never leaves both sessions live."""
+        with self._engine.begin() as conn:
+            revoked = conn.execute(
+                update(sessions)
+                .where(sessions.c.token_hash == old_hash, sessions.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            if revoked.rowcount != 1:
+                return False
+            conn.execute(insert(sessions).values(**_row(new)))
+        return True
 
     def revoke(self, token_hash: str, now: datetime) -> bool:
         """Revoke one session; True if it was live (so callers audit only real revocations)."""
@@ -97,6 +96,23 @@ class SessionRepository:
         )
         with self._engine.begin() as conn:
             return conn.execute(query).rowcount
+
+
+def _row(session: Session) -> dict[str, object]:
+    return {
+        "token_hash": session.token_hash,
+        "user_id": session.user_id,
+        "created_at": session.created_at,
+        "auth_time": session.auth_time,
+        "last_seen_at": session.last_seen_at,
+        "idle_timeout_s": int(session.idle_timeout.total_seconds()),
+        "expires_at": session.expires_at,
+        "amr": " ".join(session.amr),
+        "aal": int(session.aal),
+        "source_address": session.source_address,
+        "user_agent": session.user_agent,
+        "revoked_at": session.revoked_at,
+    }
 
 
 def _to_session(row: Row[tuple[object, ...]]) -> Session:
