@@ -162,6 +162,8 @@ class AdminSettings:
     # Console sign-in needs a passkey by default (issue 7): a phished password and TOTP code must
     # not open every account of the establishment. `quivive admin recover` is the way out.
     require_phishing_resistant: bool = True
+    # A set-up / re-enrolment link sent from the console: three days covers a weekend.
+    enrolment_link_lifetime: timedelta = timedelta(hours=72)
 
 
 # Emergency access (bris de glace, issue 8). Defaults from domain.emergency; caps keep it short.
@@ -843,6 +845,12 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
         Boolean(),
         True,
         "Console sign-in requires a passkey (phishing-resistant); false accepts any second factor",
+    ),
+    SettingSpec(
+        "admin.enrolment_link_lifetime",
+        Duration(timedelta(hours=1), timedelta(days=14)),
+        timedelta(hours=72),
+        "A set-up or re-enrolment link sent to a user from the console works once, for this long",
     ),
     SettingSpec(
         "oidc.refresh_token_lifetime",

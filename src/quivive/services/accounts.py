@@ -108,6 +108,10 @@ class AccountService:
         self._record("password.changed", actor, user.username)
         return ended
 
+    def check_password_for(self, user: User, password: str) -> None:
+        """Raise ``PasswordRejected`` when ``password`` breaks the rules for ``user``."""
+        self._check_password(password, user.username, user.display_name, user.email)
+
     def disable(self, raw_username: str, *, actor: str) -> int:
         """Disable the account and end all its sessions; returns sessions ended."""
         user = self.get(raw_username)

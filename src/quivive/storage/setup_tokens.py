@@ -1,10 +1,10 @@
-"""One-time tokens (first administrator set-up), consumed with a single compare-and-set UPDATE."""
+"""One-time tokens (first administrator set-up, enrolment links), consumed by a compare-and-set."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Engine, and_, insert, update
+from sqlalchemy import ColumnElement, Engine, and_, insert, select, update
 
 from quivive.storage.tables import setup_tokens
 
@@ -35,6 +35,32 @@ class SetupTokenRepository:
                 update(setup_tokens).where(_usable(token_hash, purpose, now)).values(used_at=now)
             )
         return result.rowcount == 1
+
+
+    def purpose_of(self, token_hash: str, now: datetime) -> str | None:
+        """The purpose of a usable token (unused, unexpired), or None."""
+        statement = select(setup_tokens.c.purpose).where(
+            setup_tokens.c.token_hash == token_hash,
+            setup_tokens.c.used_at.is_(None),
+            setup_tokens.c.expires_at > now,
+        )
+        with self._engine.connect() as conn:
+            value = conn.execute(statement).scalar()
+        return None if value is None else str(value)
+
+    def retire(self, purpose: str, now: datetime) -> int:
+        """Mark every usable token of ``purpose`` used: a new link replaces the earlier ones."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(setup_tokens)
+                .where(
+                    setup_tokens.c.purpose == purpose,
+                    setup_tokens.c.used_at.is_(None),
+                    setup_tokens.c.expires_at > now,
+                )
+                .values(used_at=now)
+            )
+        return result.rowcount
 
 
 def _usable(token_hash: str, purpose: str, now: datetime) -> ColumnElement[bool]:

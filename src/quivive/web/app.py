@@ -32,11 +32,12 @@ from quivive.web.routes import (
     admin_apps,
     admin_console,
     admin_emergency,
-    admin_report,
     admin_policy_settings,
+    admin_report,
     admin_rules,
     auth,
     emergency,
+    enrolment,
     gate,
     metrics,
     mfa,
@@ -89,9 +90,11 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(admin_emergency.router)
     app.include_router(admin_report.router)
     app.include_router(admin_policy_settings.router)
+    app.include_router(enrolment.router)
     admin = admin_api.create_admin_api(app.state.quivive)
     admin.include_router(admin_emergency.api_router)
     admin.include_router(admin_policy_settings.api_router)
+    admin.include_router(enrolment.api_router)
     app.mount(admin_api.PREFIX, admin)
     static = str(resources.files("quivive.web") / "static")
     app.mount("/static", StaticFiles(directory=static), name="static")
