@@ -12,10 +12,13 @@ from quivive.domain.emergency import (
     EmergencyRequest,
     Refusal,
     ReviewStatus,
+    UseState,
     check_request,
     check_witness,
     clean_review,
     clean_text,
+    due_for_closing,
+    next_sweep_floor,
 )
 from quivive.domain.gate import GateRule, Identity, Outcome, Reason, decide, parse_original
 from quivive.domain.sessions import AssuranceLevel
@@ -105,3 +108,36 @@ def test_a_rule_refuses_an_emergency_session_unless_it_allows_it() -> None:
 def test_allow_emergency_still_checks_roles() -> None:
     url = parse_original("GET", "https://rh.hopital.example/")
     assert decide(RULES, url, emergency(), None).reason is Reason.MISSING_ROLE
+
+
+def state(
+    use_id: int, *, ends: timedelta, live: bool, age: timedelta = timedelta(hours=3)
+) -> UseState:
+    start = NOW - age
+    return UseState(use_id, 1, f"h{use_id}", start, NOW + ends, live)
+
+
+def test_the_sweep_closes_only_live_sessions_past_their_end() -> None:
+    states = [
+        state(1, ends=-timedelta(hours=1), live=True),
+        state(2, ends=-timedelta(hours=1), live=False),  # signed out, or closed by another node
+        state(3, ends=timedelta(minutes=5), live=True),
+        state(4, ends=timedelta(0), live=True),  # ends now: closed now
+    ]
+    assert [s.id for s in due_for_closing(states, NOW)] == [1, 4]
+
+
+def test_the_sweep_floor_stays_below_running_and_recent_uses() -> None:
+    running = [
+        state(5, ends=-timedelta(hours=1), live=False),
+        state(6, ends=timedelta(1), live=True),
+    ]
+    assert next_sweep_floor(running, 5, NOW) == 6
+    recent = [state(7, ends=-timedelta(hours=1), live=False, age=timedelta(minutes=1))]
+    assert next_sweep_floor(recent, 7, NOW) == 7  # may still see an earlier id commit late
+    closed = [
+        state(8, ends=-timedelta(hours=1), live=False),
+        state(9, ends=-timedelta(1), live=False),
+    ]
+    assert next_sweep_floor(closed, 8, NOW) == 10
+    assert next_sweep_floor([], 11, NOW) == 11

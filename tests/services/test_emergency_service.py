@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from quivive.clock import FrozenClock
-from quivive.composition import Services
+from quivive.composition import Services, build_services
 from quivive.domain.alerts import Alert
 from quivive.domain.emergency import EmergencyPolicy, EmergencyRequest, Refusal
 from quivive.domain.users import User
@@ -17,10 +19,19 @@ from quivive.errors import ConflictError, EmergencyRefused, PermissionDenied
 from quivive.services.accounts import NewAccount
 from quivive.services.emergency_access import EmergencyAccessService, EmergencyStores
 from quivive.services.mfa import Origin
+from quivive.services.sweeps import PeriodicSweeps
+from quivive.storage.database import upgrade
 from quivive.storage.emergency_accesses import EmergencyAccessRepository
 from quivive.storage.sessions import SessionRepository
 from support.admin_console import actor
-from support.quivive import RecordingAudit, running_services
+from support.quivive import (
+    RecordingAudit,
+    make_settings,
+    postgres_schema,
+    postgres_url,
+    running_services,
+)
+from support.race import race
 
 PASSWORD = "correct horse battery staple 42"
 WHY = "Téléphone oublié, patient en détresse respiratoire au box 4."
@@ -136,3 +147,111 @@ def test_reviews_need_the_admin_role_and_happen_once(
 
     assert reviewed.review_status.value == "unjustified"
     assert ("admin.forbidden", "failure") in audit.actions()
+
+
+class EndedSessions:
+    """A ``SessionEndListener`` as the gate is one: which sessions this node was told ended."""
+
+    def __init__(self) -> None:
+        self.ended: list[str] = []
+
+    def session_ended(self, token_hash: str, user_id: int) -> None:
+        self.ended.append(token_hash)
+
+    def user_sessions_ended(self, user_id: int) -> None:
+        return None
+
+
+def test_expiry_tells_the_session_listeners_so_the_gate_drops_it(
+    services: Services, service: EmergencyAccessService, clock: FrozenClock
+) -> None:
+    listener = EndedSessions()
+    services.sessions.subscribe(listener)
+    grant = service.grant(nurse(services), EmergencyRequest("patient_emergency", WHY), Origin())
+    clock.advance(timedelta(hours=1, minutes=59))
+    assert service.close_expired() == 0
+    clock.advance(timedelta(minutes=1))
+
+    assert service.close_expired() == 1
+    assert listener.ended == [grant.access.session_token_hash]
+
+
+def test_the_periodic_sweep_records_the_expiry_without_a_request(
+    services: Services,
+    service: EmergencyAccessService,
+    clock: FrozenClock,
+    audit: RecordingAudit,
+) -> None:
+    service.grant(nurse(services), EmergencyRequest("patient_emergency", WHY), Origin())
+    clock.advance(timedelta(hours=3))
+    sweeps = PeriodicSweeps({"emergency expiry": service.close_expired}, interval_s=0.01)
+    sweeps.start()
+    try:
+        assert wait_until(lambda: ("emergency.expired", "success") in audit.actions())
+    finally:
+        sweeps.close()
+    assert [a for a, _ in audit.actions()].count("emergency.expired") == 1
+
+
+def test_a_failing_sweep_is_logged_and_the_others_still_run() -> None:
+    def broken() -> int:
+        raise RuntimeError("database away")
+
+    sweeps = PeriodicSweeps({"broken": broken, "fine": lambda: 2})
+    assert sweeps.run_once() == {"fine": 2}
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@contextmanager
+def two_nodes(
+    data_dir: Path, clock: FrozenClock, audit: RecordingAudit
+) -> Iterator[tuple[Services, Services]]:
+    """Two Quivive nodes (each its own services and engine) on one PostgreSQL schema."""
+    overrides = {"database_url": postgres_url(), "emergency_roles": "infirmier"}
+    with postgres_schema() as schema:
+        nodes = [
+            build_services(
+                make_settings(data_dir, **overrides),
+                clock=clock,
+                audit=audit,
+                schema=schema,
+            )
+            for _ in range(2)
+        ]
+        try:
+            upgrade(nodes[0].engine)
+            yield nodes[0], nodes[1]
+        finally:
+            for node in nodes:
+                node.close()
+
+
+def test_two_nodes_sweeping_at_once_record_each_expiry_once(
+    tmp_path: Path, clock: FrozenClock, audit: RecordingAudit
+) -> None:
+    with two_nodes(tmp_path, clock, audit) as (a, b):
+        listeners = [EndedSessions(), EndedSessions()]
+        a.sessions.subscribe(listeners[0])
+        b.sessions.subscribe(listeners[1])
+        for name in ("alice", "bruno", "chloe"):
+            user = a.accounts.create(NewAccount(name, PASSWORD, roles=("infirmier",)), actor="t")
+            a.emergency.grant(user, EmergencyRequest("factor_lost", WHY), Origin())
+        clock.advance(timedelta(hours=2))
+
+        for _ in range(3):
+            counts = race([a.emergency.close_expired, b.emergency.close_expired])
+            assert sum(counts) in (0, 3)
+
+        events = [e for e in audit.events if e.action == "emergency.expired"]
+        assert sorted(e.subject or "" for e in events) == ["alice", "bruno", "chloe"]
+        assert len(listeners[0].ended) + len(listeners[1].ended) == 3
+        for node in (a, b):
+            assert node.emergency.close_expired() == 0

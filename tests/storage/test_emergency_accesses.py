@@ -179,19 +179,23 @@ def test_sessions_named_by_a_use_read_back_as_emergency(services: Services) -> N
     assert repo.for_session(marked) is not None
 
 
-def test_expired_open_uses_until_their_session_is_revoked(services: Services) -> None:
+def test_states_from_tell_live_sessions_from_the_watermark_on(services: Services) -> None:
     repo = EmergencyAccessRepository(services.engine)
     sessions = SessionRepository(services.engine)
     user_id = add_user(services, "alice")
     marked = hash_token("emergency")
     sessions.add(make_session(user_id, marked, expires_at=NOW + timedelta(hours=2)))
-    repo.add_within_limit(use(user_id, token_hash=marked), since=WINDOW_START, limit=3)
-    later = NOW + timedelta(hours=2)
+    seeded = repo.add_within_limit(use(user_id), since=WINDOW_START, limit=3)
+    live = repo.add_within_limit(use(user_id, token_hash=marked), since=WINDOW_START, limit=3)
+    assert seeded is not None
+    assert live is not None
 
-    assert repo.expired_open(NOW) == []
-    assert len(repo.expired_open(later)) == 1
-    assert sessions.revoke(marked, later)
-    assert repo.expired_open(later) == []
+    states = repo.states_from(0)
+    assert [(s.id, s.session_live) for s in states] == [(seeded.id, False), (live.id, True)]
+    assert states[1].expires_at == NOW + timedelta(hours=2)
+    assert [s.id for s in repo.states_from(live.id)] == [live.id]
+    assert sessions.revoke(marked, NOW)
+    assert [s.session_live for s in repo.states_from(live.id)] == [False]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

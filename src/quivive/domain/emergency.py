@@ -26,6 +26,10 @@ DEFAULT_REVIEW_OVERDUE_DAYS = 7
 MAX_JUSTIFICATION_LENGTH = 2000
 MAX_WITNESS_NAME_LENGTH = 200
 MAX_REVIEW_COMMENT_LENGTH = 2000
+# The expiry sweep reads uses from a watermark id on; it keeps every use started this recently
+# above the watermark, because an insert may commit after a later id did (PostgreSQL sequences)
+# and nodes' clocks differ by a little.
+SWEEP_SETTLE = timedelta(minutes=5)
 # What an emergency session proves: the password only (RFC 8176 "pwd"), never more.
 EMERGENCY_AMR = ("pwd",)
 
@@ -59,6 +63,9 @@ class Refusal(enum.StrEnum):
     WITNESS_FAILED = "witness_failed"
     LIMIT_REACHED = "limit_reached"
     ALREADY_STRONG = "already_strong"
+    # No factor enrolled and the role's enrolment deadline passed: emergency access is for a
+    # factor one cannot use right now, never a way around enrolling one.
+    NO_FACTOR_ENROLLED = "no_factor_enrolled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +119,39 @@ class EmergencyAccess:
     def is_overdue(self, policy: EmergencyPolicy, now: datetime) -> bool:
         pending = self.review_status is ReviewStatus.PENDING
         return pending and self.started_at < policy.overdue_before(now)
+
+
+@dataclass(frozen=True, slots=True)
+class UseState:
+    """What the expiry sweep reads of one use: its end and whether its session is still live."""
+
+    id: int
+    user_id: int
+    session_token_hash: str | None
+    started_at: datetime
+    expires_at: datetime
+    session_live: bool  # the session row exists and is not revoked
+
+
+def due_for_closing(states: Iterable[UseState], now: datetime) -> list[UseState]:
+    """Uses past their end whose session nobody has revoked yet."""
+    return [s for s in states if s.session_live and s.expires_at <= now]
+
+
+def next_sweep_floor(states: Iterable[UseState], floor: int, now: datetime) -> int:
+    """The lowest id the next sweep must read again, once ``states`` (ids >= ``floor``) are done.
+
+    Kept: uses still running, and recent ones (``SWEEP_SETTLE``); everything below is closed for
+    good, so each sweep reads a handful of rows by primary key, however long the history.
+    """
+    seen = list(states)
+    settling = now - SWEEP_SETTLE
+    kept = [
+        s.id for s in seen if (s.session_live and s.expires_at > now) or s.started_at > settling
+    ]
+    if kept:
+        return min(kept)
+    return max((s.id + 1 for s in seen), default=floor)
 
 
 def clean_text(raw: str, max_length: int) -> str:

@@ -12,6 +12,7 @@ as actor). The security officer is alerted on each grant and on each use refused
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
@@ -26,9 +27,12 @@ from quivive.domain.emergency import (
     EmergencyRequest,
     Refusal,
     ReviewStatus,
+    UseState,
     check_request,
     check_witness,
     clean_review,
+    due_for_closing,
+    next_sweep_floor,
 )
 from quivive.domain.sessions import new_session_token
 from quivive.domain.users import User, normalise_username
@@ -76,7 +80,7 @@ class EmergencyGrant:
 class EmergencyStores:
     accesses: EmergencyAccessRepository
     users: UserRepository
-    sessions: SessionRepository  # to revoke expired emergency sessions (recorded once)
+    sessions: SessionRepository
 
 
 class EmergencyAccessService:
@@ -97,6 +101,9 @@ class EmergencyAccessService:
         self._audit = audit
         self._alerts = alerts
         self._clock = clock
+        # Uses below this id are closed for good: the expiry sweep reads from here on.
+        self._sweep_floor = 0
+        self._sweep_lock = threading.Lock()
 
     # --- asking --------------------------------------------------------------------------------
 
@@ -296,19 +303,30 @@ class EmergencyAccessService:
         """Every session of the user ended (disabled, password changed): nothing more to say."""
 
     def close_expired(self) -> int:
-        """Revoke emergency sessions past their end and audit each expiry once; the count."""
-        now, closed = self._clock.now(), 0
-        for access in self._stores.accesses.expired_open(now):
-            token_hash = access.session_token_hash or ""
-            if not self._stores.sessions.revoke(token_hash, now):
-                continue  # another node recorded it first
-            user = self._stores.users.get(access.user_id)
-            details = {"emergency_access": str(access.id)}
-            self._record(
-                "emergency.expired", Outcome.SUCCESS, user.username, None, Origin(), details=details
-            )
-            closed += 1
+        """End the emergency sessions past their end and audit each expiry once; the count.
+
+        Run every few seconds by the web server's sweep (and by ``quivive client purge`` and the
+        review queue). Each node may run it at the same time: the session's revocation is a
+        compare-and-set, and only the node that wins it records ``emergency.expired``.
+        """
+        with self._sweep_lock:
+            now = self._clock.now()
+            states = self._stores.accesses.states_from(self._sweep_floor)
+            closed = sum(1 for state in due_for_closing(states, now) if self._close(state))
+            self._sweep_floor = next_sweep_floor(states, self._sweep_floor, now)
         return closed
+
+    def _close(self, state: UseState) -> bool:
+        token_hash = state.session_token_hash or ""
+        # Through the session service: the gate of this node and the Redis feed drop it at once.
+        if not self._sessions.end_expired(token_hash, state.user_id):
+            return False  # another node recorded it first
+        user = self._stores.users.get(state.user_id)
+        details = {"emergency_access": str(state.id)}
+        self._record(
+            "emergency.expired", Outcome.SUCCESS, user.username, None, Origin(), details=details
+        )
+        return True
 
     # --- review by the security officer ----------------------------------------------------------
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, Row, and_, func, insert, select, update
 
-from quivive.domain.emergency import EmergencyAccess, ReviewStatus
+from quivive.domain.emergency import EmergencyAccess, ReviewStatus, UseState
 from quivive.storage.tables import emergency_accesses, sessions, users
 
 _T = emergency_accesses
@@ -136,17 +136,38 @@ class EmergencyAccessRepository:
         with self._engine.begin() as conn:
             return conn.execute(query).rowcount == 1
 
-    def expired_open(self, now: datetime) -> list[EmergencyAccess]:
-        """Uses past their end whose session was never revoked (expiry not yet recorded)."""
-        joined = _T.join(sessions, sessions.c.token_hash == _T.c.session_token_hash)
+    def states_from(self, first_id: int) -> list[UseState]:
+        """Every use with an id from ``first_id`` on, and whether its session is live.
+
+        The expiry sweep's one query: a primary-key range joined to ``sessions`` by its key.
+        """
+        joined = _T.outerjoin(sessions, sessions.c.token_hash == _T.c.session_token_hash)
+        live = and_(sessions.c.token_hash.is_not(None), sessions.c.revoked_at.is_(None))
         query = (
-            select(_T)
+            select(
+                _T.c.id,
+                _T.c.user_id,
+                _T.c.session_token_hash,
+                _T.c.started_at,
+                _T.c.expires_at,
+                live.label("live"),
+            )
             .select_from(joined)
-            .where(_T.c.expires_at <= now, sessions.c.revoked_at.is_(None))
+            .where(_T.c.id >= first_id)
             .order_by(_T.c.id)
         )
         with self._engine.connect() as conn:
-            return [_to_access(row) for row in conn.execute(query)]
+            return [
+                UseState(
+                    row.id,
+                    row.user_id,
+                    row.session_token_hash,
+                    row.started_at,
+                    row.expires_at,
+                    bool(row.live),
+                )
+                for row in conn.execute(query)
+            ]
 
 
 def _lock_user(conn: Connection, user_id: int) -> None:

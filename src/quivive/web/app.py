@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Scope
 
 from quivive.composition import Services
 from quivive.errors import PermissionDenied
+from quivive.services.sweeps import PeriodicSweeps
 from quivive.web import admin_messages, messages
 from quivive.web.cookies import CookiePolicy
 from quivive.web.csrf import CsrfProtection, CsrfRejected
@@ -59,7 +60,11 @@ def create_app(services: Services) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # /api/verify reads the gate rules from memory: load them now, not on its first call.
         await to_thread.run_sync(services.gate_rules.warm)
+        # Emergency sessions end, and their expiry is audited, without waiting for a request.
+        sweeps = PeriodicSweeps({"emergency expiry": services.emergency.close_expired})
+        sweeps.start()
         yield
+        sweeps.close()
         services.close()
 
     app = FastAPI(
