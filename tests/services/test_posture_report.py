@@ -148,3 +148,18 @@ def test_settings_changed_in_the_console_are_the_ones_checked(
     found = {r.id: r.status for r in report.assessment.results}
     assert found["password_length"] is Status.FAIL
     assert found["idle_timeout"] is Status.PASS
+
+
+def test_a_console_view_may_reuse_a_recent_audit_check_a_kept_report_never(
+    seeded: tuple[Services, Establishment],
+) -> None:
+    services, _ = seeded
+    services.posture.build()  # verifies the trail: intact
+    with services.engine.begin() as conn:
+        conn.execute(update(audit_records).where(audit_records.c.sequence == 2).values(actor="x"))
+
+    reused = services.posture.build(reuse_audit_check=True)
+    fresh = services.posture.build()
+
+    assert reused.figures.audit_intact
+    assert not fresh.figures.audit_intact

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from quivive.clock import Clock
 from quivive.config import Settings as Configuration
 from quivive.domain.audit import AuditEvent, AuditSink, Outcome
+from quivive.domain.audit_chain import Verdict
 from quivive.domain.mfa_policy import Enforcement, MfaRule, requirement_for
 from quivive.domain.posture import (
     DORMANT_AFTER,
@@ -34,6 +35,11 @@ from quivive.services.mfa_policy import MfaPolicyService, RuleInForce
 from quivive.services.policies import PolicyService
 from quivive.storage.admin_queries import AdminQueries
 from quivive.storage.posture import MAX_LISTED, PostureRepository
+
+# Verifying the trail costs about 10 s per million records (bench/bench_audit.py targets 100,000
+# records/s): a console view and its PDF downloaded a minute later share one verification. A kept
+# report (CLI run, console "keep") always verifies afresh.
+AUDIT_CHECK_REUSE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +106,13 @@ class PostureReportService:
         self._audit = audit
         self._clock = clock
         self._establishment = establishment
+        self._last_verdict: tuple[datetime, Verdict] | None = None
 
-    def build(self) -> PostureReport:
+    def build(self, *, reuse_audit_check: bool = False) -> PostureReport:
+        """The report as of now. ``reuse_audit_check``: a console view may take the audit chain
+        verdict of the last AUDIT_CHECK_REUSE instead of verifying the whole trail again."""
         rules = self._policy.in_force()
-        figures = self.figures([item.rule for item in rules])
+        figures = self.figures([item.rule for item in rules], reuse_audit_check)
         history = self._repository.history()
         assessment = assess(figures, history[0] if history else None)
         return PostureReport(self._establishment, figures, assessment, rules, history[::-1])
@@ -124,14 +133,14 @@ class PostureReportService:
             )
         )
 
-    def figures(self, rules: Sequence[MfaRule]) -> Figures:
+    def figures(self, rules: Sequence[MfaRule], reuse_audit_check: bool = False) -> Figures:
         now = self._clock.now()
         coverage = [
             RoleCoverage(row.role, row.active, row.with_mfa, row.phishing_resistant)
             for row in self._queries.coverage()
         ]
         admins, weak_admins = self._repository.console_accounts_without_passkey()
-        verdict = self._trail.verify().verdict
+        verdict = self._verdict(now, reuse_audit_check)
         inventory, models = self._repository.inventory()
         password_only = self._password_only(rules)
         alone = AuthenticatorKind("password_only", password_only.total, password_only.total)
@@ -156,6 +165,14 @@ class PostureReportService:
             dormant_names=dormant_names,
             blocklisted_names=blocklisted_names,
         )
+
+    def _verdict(self, now: datetime, reuse: bool) -> Verdict:
+        last = self._last_verdict
+        if reuse and last is not None and now - last[0] < AUDIT_CHECK_REUSE:
+            return last[1]
+        verdict = self._trail.verify().verdict
+        self._last_verdict = (now, verdict)
+        return verdict
 
     def _password_only(self, rules: Sequence[MfaRule]) -> PasswordOnly:
         now = self._clock.now()

@@ -33,13 +33,16 @@ async def _run(function: Callable[[], T]) -> T:
     return await to_thread.run_sync(function)
 
 
-async def _report(request: Request) -> tuple[AdminActor, PostureReport] | Response:
+async def _report(
+    request: Request, *, reuse_audit_check: bool = True
+) -> tuple[AdminActor, PostureReport] | Response:
     actor = await console_actor(request)
     if isinstance(actor, Response):
         return actor
     web = web_state(request)
     await _run(partial(web.services.admin.authorize, actor, Action.VIEW_REPORT))
-    return actor, await _run(web.services.posture.build)
+    build = partial(web.services.posture.build, reuse_audit_check=reuse_audit_check)
+    return actor, await _run(build)
 
 
 @router.get("/report")
@@ -70,7 +73,7 @@ def _nav(web: WebState, request: Request, actor: AdminActor) -> dict[str, object
 async def keep(request: Request) -> Response:
     web = web_state(request)
     await web.posted_form(request)
-    found = await _report(request)
+    found = await _report(request, reuse_audit_check=False)  # what is kept is verified now
     if isinstance(found, Response):
         return found
     actor, report = found
