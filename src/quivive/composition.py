@@ -22,18 +22,31 @@ from quivive.services.alert_channels import EmailAlertSink, FanOutAlertSink, Web
 from quivive.services.alert_log import LoggingAlertSink
 from quivive.services.audit import AuditTrail, ChainedAuditSink, CheckpointSigner
 from quivive.services.authentication import PasswordAuthenticator
+from quivive.services.deliveries import DeliveryService
 from quivive.services.devices import DeviceRecognition
 from quivive.services.emergency_access import EmergencyAccessService, EmergencyStores
 from quivive.services.first_admin import FirstAdminSetup
 from quivive.services.gate import GateService, RevocationFeed
 from quivive.services.gate_rules import GateRuleService
-from quivive.services.mailer import Mailer, NullMailer, mailer_for
+from quivive.services.mailer import (
+    EMAIL_KIND,
+    MailDelivery,
+    Mailer,
+    NullMailer,
+    QueuedMailer,
+    mailer_for,
+)
 from quivive.services.metrics import MeteredAlertSink, MeteredAuditSink, Metrics
 from quivive.services.mfa import FactorRegistry, MfaService
 from quivive.services.mfa_policy import MfaPolicyService
-from quivive.services.notifications import AdminThrottleWatch, UserNotifier
+from quivive.services.notifications import (
+    NOTICE_KIND,
+    AccountNoticeDelivery,
+    AdminThrottleWatch,
+    UserNotifier,
+)
+from quivive.services.oidc_logout import BACKCHANNEL_KIND
 from quivive.services.oidc_provider import OidcProvider, build_oidc
-from quivive.services.outbox import Outbox
 from quivive.services.passkeys import PasskeyFactor, PasskeyService, PasskeyStores
 from quivive.services.policies import PolicyService
 from quivive.services.posture_report import (
@@ -48,7 +61,7 @@ from quivive.services.sessions import SessionPolicy, SessionService
 from quivive.services.sign_ins import SignInRecorder
 from quivive.services.throttling import LoginThrottle
 from quivive.services.totp import TotpFactor
-from quivive.services.webhook import WebhookSender
+from quivive.services.webhook import WEBHOOK_KIND, WebhookSender
 from quivive.storage.admin_queries import AdminQueries
 from quivive.storage.audit import AuditRepository
 from quivive.storage.data_dir import load_or_create_key, prepare_data_dir
@@ -57,6 +70,7 @@ from quivive.storage.emergency_accesses import EmergencyAccessRepository
 from quivive.storage.gate_rules import GateRuleRepository
 from quivive.storage.known_devices import KnownDeviceRepository
 from quivive.storage.mfa_rules import MfaRuleRepository
+from quivive.storage.outbound_deliveries import OutboundDeliveryRepository
 from quivive.storage.passkeys import PasskeyRepository
 from quivive.storage.policy_overrides import PolicyOverrideRepository
 from quivive.storage.password_blocklist import ShippedBlocklist
@@ -118,7 +132,8 @@ class Services:
     admin: AdminService
     policies: PolicyService  # session timeouts, password length, throttling (file + console)
     metrics: Metrics
-    outbox: Outbox  # e-mail and webhook deliveries, off the request path
+    # Outbound deliveries (e-mail, webhook, back-channel logout), queued in the database.
+    outbox: DeliveryService
     devices: DeviceRecognition
     posture: PostureReportService  # the posture report (quivive report, /admin/report)
 
@@ -129,7 +144,6 @@ class Services:
 
     def close(self) -> None:
         self.outbox.close()
-        self.oidc.close()
         self.hasher.close()
         self.engine.dispose()
 
@@ -149,18 +163,14 @@ def build_services(
     audit_trail = AuditTrail(
         AuditRepository(engine), CheckpointSigner.from_data_dir(settings.data_dir), clock
     )
-    metrics, outbox, mailer = Metrics(), Outbox(), mailer_for(settings.smtp)
+    metrics = Metrics()
     audit = MeteredAuditSink(audit or ChainedAuditSink(audit_trail), metrics)
+    outbox = DeliveryService(OutboundDeliveryRepository(engine), audit, clock)
+    mailer = _mail(settings, engine, outbox)
     # Every login.* event of a known user also feeds the account page's recent sign-ins.
     audit = SignInRecorder(audit, UserRepository(engine), SignInRepository(engine))
-    audit = UserNotifier(
-        audit,
-        UserRepository(engine),
-        mailer,
-        outbox,
-        establishment=settings.establishment_name,
-        language=settings.language,
-    )
+    if not isinstance(mailer, NullMailer):
+        audit = UserNotifier(audit, outbox)
     alerts = MeteredAlertSink(alerts or _alert_channels(settings, mailer, outbox), metrics)
     audit = AdminThrottleWatch(audit, UserRepository(engine), alerts)
     hasher = PasswordHasher(
@@ -191,6 +201,8 @@ def build_services(
     mfa = _mfa(settings, engine, sessions, audit, clock, passkeys)
     throttle = _login_throttle(settings, engine, audit, alerts, clock, policies)
     gate_rules = GateRuleService(settings.gate, GateRuleRepository(engine), audit, clock)
+    oidc = build_oidc(settings, engine, users, sessions, audit, clock, outbox)
+    outbox.register(BACKCHANNEL_KIND, oidc.logout.sender)
     return Services(
         settings=settings,
         clock=clock,
@@ -220,7 +232,7 @@ def build_services(
         ),
         passkeys=passkeys,
         form_key=load_or_create_key(settings.data_dir / FORM_KEY_FILE, FORM_KEY_BYTES),
-        oidc=build_oidc(settings, engine, users, sessions, audit, clock),
+        oidc=oidc,
         gate=_gate(settings, engine, sessions, mfa["mfa"], clock, gate_rules),
         gate_rules=gate_rules,
         admin=_admin(
@@ -275,7 +287,23 @@ def _emergency(
     return service
 
 
-def _alert_channels(settings: Settings, mailer: Mailer, outbox: Outbox) -> AlertSink:
+def _mail(settings: Settings, engine: Engine, outbox: DeliveryService) -> Mailer:
+    """E-mail through the queue when an SMTP server is configured; nothing is sent otherwise."""
+    smtp = mailer_for(settings.smtp)
+    if isinstance(smtp, NullMailer):
+        return smtp
+    outbox.register(EMAIL_KIND, MailDelivery(smtp))
+    notices = AccountNoticeDelivery(
+        UserRepository(engine),
+        smtp,
+        establishment=settings.establishment_name,
+        language=settings.language,
+    )
+    outbox.register(NOTICE_KIND, notices)
+    return QueuedMailer(outbox)
+
+
+def _alert_channels(settings: Settings, mailer: Mailer, outbox: DeliveryService) -> AlertSink:
     """The log always; e-mail to the security officer and the webhook when configured."""
     sinks: list[AlertSink] = [LoggingAlertSink()]
     name = settings.establishment_name
@@ -284,13 +312,13 @@ def _alert_channels(settings: Settings, mailer: Mailer, outbox: Outbox) -> Alert
             EmailAlertSink(
                 mailer,
                 settings.alerts.email,
-                outbox,
                 establishment=name,
                 language=settings.language,
             )
         )
     if settings.webhook.url:
         sender = WebhookSender(settings.webhook.url, settings.webhook.secret, outbox)
+        outbox.register(WEBHOOK_KIND, sender)
         sinks.append(WebhookAlertSink(sender, name))
     return FanOutAlertSink(sinks)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from starlette.testclient import TestClient
 
+from quivive.clock import FrozenClock
 from quivive.domain.alerts import Alert
 from quivive.domain.audit import AuditEvent, Outcome
 from quivive.services.accounts import NewAccount
@@ -61,8 +62,11 @@ def test_an_alert_goes_to_the_officer_and_the_webhook(tmp_path: Path) -> None:
             "webhook_url": receiver.url,
             "webhook_secret": SECRET,
         }
-        with running_services(tmp_path, settings=settings) as services:
+        clock = FrozenClock()
+        with running_services(tmp_path, clock=clock, settings=settings) as services:
             services.alerts.send(spraying())
+            assert services.outbox.drain(30)
+            clock.advance(timedelta(seconds=1))  # the webhook's first retry is due
             assert services.outbox.drain(30)
 
     [mail] = inbox.to(OFFICER)

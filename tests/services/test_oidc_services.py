@@ -387,7 +387,7 @@ def test_a_session_that_times_out_is_logged_out_of_its_applications(
         swept = services.oidc.logout.sweep_ended_sessions()
 
         assert swept == 1
-        assert services.oidc.logout.sender.wait_idle(10)
+        assert services.outbox.drain(10)
         assert len(recorder.received) == 1
         with pytest.raises(InvalidToken):
             services.oidc.tokens.verify_access_token(body["access_token"])

@@ -45,10 +45,11 @@ def body_of(message: EmailMessage) -> str:
 
 
 @contextmanager
-def smtp_inbox() -> Iterator[SmtpInbox]:
+def smtp_inbox(port: int = 0) -> Iterator[SmtpInbox]:
+    """An SMTP sink on ``port`` (a free one by default; the same one again = a server restarted)."""
     inbox = SmtpInbox()
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", port))
         inbox.port = int(sock.getsockname()[1])
     controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
     controller.start()

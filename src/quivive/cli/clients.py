@@ -160,7 +160,7 @@ def purge(ctx: typer.Context) -> None:
     record the end of emergency sessions (run it every few minutes, e.g. from cron or a timer)."""
     with opened_services(state_of(ctx)) as services:
         swept = services.oidc.logout.sweep_ended_sessions()
-        services.oidc.logout.sender.wait_idle(30)
+        services.outbox.drain(30)  # the logout tokens the sweep queued
         removed = services.oidc.tokens.purge()
         # After the sweep, which told the applications: this records each emergency session's
         # end once in the audit trail (emergency.expired).

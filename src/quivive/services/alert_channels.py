@@ -1,7 +1,8 @@
 """Alerts for the security officer, fanned out to the log, e-mail and the webhook.
 
 Every channel is best effort and none may raise into the sign-in that raised the alert: e-mail
-and webhook deliveries go through the outbox's thread.
+and webhook deliveries only queue (``services.deliveries``), in the database, so that an alert
+survives a restart or an SMTP server down for a while.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import Sequence
 from quivive.domain.alerts import Alert, AlertSink
 from quivive.services.mailer import Mailer
 from quivive.services.notification_texts import alert_email
-from quivive.services.outbox import Outbox
 from quivive.services.webhook import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -31,22 +31,17 @@ class FanOutAlertSink:
 
 
 class EmailAlertSink:
-    """E-mail to the security officer (``alerts.email``), in the establishment's language."""
+    """E-mail to the security officer (``alerts.email``), in the establishment's language;
+    ``mailer`` queues (``QueuedMailer``)."""
 
-    def __init__(
-        self, mailer: Mailer, to: str, outbox: Outbox, *, establishment: str, language: str
-    ) -> None:
+    def __init__(self, mailer: Mailer, to: str, *, establishment: str, language: str) -> None:
         self._mailer = mailer
         self._to = to
-        self._outbox = outbox
         self._establishment = establishment
         self._language = language
 
     def send(self, alert: Alert) -> None:
         subject, body = alert_email(self._language, self._establishment, alert)
-        self._outbox.submit(lambda _stop: self._deliver(subject, body))
-
-    def _deliver(self, subject: str, body: str) -> None:
         self._mailer.send(self._to, subject, body)
 
 

@@ -5,14 +5,20 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+from collections.abc import Mapping
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Any, Protocol
 
 from quivive.config import SmtpSettings
+from quivive.services.deliveries import DeliveryService
 
 log = logging.getLogger(__name__)
 
 SMTP_TIMEOUT_S = 10.0
+EMAIL_KIND = "email"
+# An SMTP server down for maintenance or a restart (ten minutes, an hour) delays a message, it
+# does not lose it; after about two hours the attempt is given up and audited.
+EMAIL_SCHEDULE_S = (0.0, 30.0, 120.0, 600.0, 1800.0, 3600.0)
 
 
 class Mailer(Protocol):
@@ -64,3 +70,30 @@ def mailer_for(settings: SmtpSettings) -> Mailer:
     if settings.host is None or settings.sender is None:
         return NullMailer()
     return SmtpMailer(settings)
+
+
+class QueuedMailer:
+    """The ``Mailer`` the application uses: ``send`` only queues (one INSERT), so a slow or
+    absent SMTP server never holds a sign-in; ``MailDelivery`` sends from the queue."""
+
+    def __init__(self, deliveries: DeliveryService) -> None:
+        self._deliveries = deliveries
+
+    def send(self, to: str, subject: str, body: str) -> bool:
+        return self._deliveries.enqueue(EMAIL_KIND, {"to": to, "subject": subject, "body": body})
+
+
+class MailDelivery:
+    """The ``DeliveryHandler`` of queued e-mail."""
+
+    schedule = EMAIL_SCHEDULE_S
+
+    def __init__(self, mailer: Mailer) -> None:
+        self._mailer = mailer
+
+    def deliver(self, payload: Mapping[str, Any], attempt: int) -> str | None:
+        sent = self._mailer.send(payload["to"], payload["subject"], payload["body"])
+        return None if sent else "smtp_failed"  # the mailer logged why
+
+    def describe(self, payload: Mapping[str, Any]) -> str:
+        return str(payload["to"])

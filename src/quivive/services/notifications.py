@@ -10,6 +10,9 @@ throttled: someone is guessing the password that opens every account.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -17,9 +20,9 @@ from quivive.domain.alerts import Alert, AlertSink
 from quivive.domain.audit import AuditEvent, AuditSink, Outcome
 from quivive.domain.users import ADMIN_ROLE, User, normalise_username
 from quivive.errors import QuiviveError
-from quivive.services.mailer import Mailer
+from quivive.services.deliveries import DeliveryService
+from quivive.services.mailer import EMAIL_SCHEDULE_S, Mailer
 from quivive.services.notification_texts import user_email
-from quivive.services.outbox import Outbox
 from quivive.storage.users import UserRepository
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,7 @@ USER_NOTIFIED_ACTIONS = frozenset(
 # The per-address delay on one account, and "password alone no longer suffices".
 _ACCOUNT_KEY_KINDS = frozenset({"pair", "account"})
 ADMIN_THROTTLED = "throttle.admin"
+NOTICE_KIND = "email.account_notice"
 
 
 def _find(users: UserRepository, subject: str | None) -> User | None:
@@ -45,22 +49,9 @@ def _find(users: UserRepository, subject: str | None) -> User | None:
 class UserNotifier:
     """An ``AuditSink`` decorator e-mailing the account holder about changes to their account."""
 
-    def __init__(
-        self,
-        inner: AuditSink,
-        users: UserRepository,
-        mailer: Mailer,
-        outbox: Outbox,
-        *,
-        establishment: str,
-        language: str,
-    ) -> None:
+    def __init__(self, inner: AuditSink, deliveries: DeliveryService) -> None:
         self._inner = inner
-        self._users = users
-        self._mailer = mailer
-        self._outbox = outbox
-        self._establishment = establishment
-        self._language = language
+        self._deliveries = deliveries
 
     def record(self, event: AuditEvent) -> None:
         self._inner.record(event)
@@ -70,25 +61,51 @@ class UserNotifier:
     def notify(self, kind: str, event: AuditEvent) -> None:
         """E-mail ``kind`` (a key of ``notification_texts.SUBJECTS``) to the event's subject.
 
-        Finding the address and writing the message happen in the outbox's worker too: a sign-in
-        from a new browser only queues the job, and pays no account read for it.
+        Finding the address and writing the message happen when the delivery is sent: a sign-in
+        from a new browser only queues it (one INSERT), and pays no account read for it.
         """
-        self._outbox.submit(lambda _stop: self._send(kind, event))
-
-    def _send(self, kind: str, event: AuditEvent) -> None:
-        user = _find(self._users, event.subject)
-        if user is None or not user.email:
+        if not event.subject:
             return
+        notice = {
+            "notice": kind,
+            "username": event.subject,
+            "at": event.at.isoformat(),
+            "factor": event.details.get("factor"),
+            "source_address": event.source_address,
+        }
+        self._deliveries.enqueue(NOTICE_KIND, notice)
+
+
+class AccountNoticeDelivery:
+    """The ``DeliveryHandler`` of queued account notices: the message is written when sent."""
+
+    schedule = EMAIL_SCHEDULE_S
+
+    def __init__(
+        self, users: UserRepository, mailer: Mailer, *, establishment: str, language: str
+    ) -> None:
+        self._users = users
+        self._mailer = mailer
+        self._establishment = establishment
+        self._language = language
+
+    def deliver(self, payload: Mapping[str, Any], attempt: int) -> str | None:
+        user = _find(self._users, payload["username"])
+        if user is None or not user.email:
+            return None  # nobody to tell: done
         subject, body = user_email(
             self._language,
             self._establishment,
-            kind,
+            payload["notice"],
             user=user.display_name or user.username,
-            at=event.at,
-            factor=event.details.get("factor"),
-            source_address=event.source_address,
+            at=datetime.fromisoformat(payload["at"]),
+            factor=payload.get("factor"),
+            source_address=payload.get("source_address"),
         )
-        self._mailer.send(user.email, subject, body)  # logs its own failures
+        return None if self._mailer.send(user.email, subject, body) else "smtp_failed"
+
+    def describe(self, payload: Mapping[str, Any]) -> str:
+        return str(payload["username"])
 
 
 class AdminThrottleWatch:

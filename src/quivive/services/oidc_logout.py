@@ -2,20 +2,16 @@
 
 When a session ends (sign-out, RP-initiated logout) its non-offline grants are revoked; when all
 of a user's sessions end (account disabled, password changed) every grant is. Each client with a
-``backchannel_logout_uri`` that held one of those grants gets a logout token, POSTed by a small
-background sender that retries on a bounded schedule. Deliveries wait in memory: a restart drops
-the pending ones (the grants are revoked all the same, so tokens stop working at once).
+``backchannel_logout_uri`` that held one of those grants gets a logout token, POSTed through the
+outbound delivery queue (``services.deliveries``), which retries on a bounded schedule. Pending
+deliveries wait in the database: a restart loses none, and one node of several sends each.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -30,6 +26,7 @@ from quivive.protocols.oidc.logout import (
     post_logout_target,
 )
 from quivive.protocols.oidc.tokens import ID_TOKEN_TYP
+from quivive.services.deliveries import DeliveryService
 from quivive.services.oidc import ProviderConfig
 from quivive.services.oidc_clients import ClientRegistry
 from quivive.services.oidc_keys import KeyService
@@ -47,13 +44,23 @@ REQUEST_TIMEOUT_S = 5.0
 SWEEP_BATCH = 1000
 
 
+BACKCHANNEL_KIND = "oidc.backchannel_logout"
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     client_id: str
     uri: str
     subject: str | None
     sid: str | None
-    attempt: int = 0
+
+    def payload(self) -> dict[str, str | None]:
+        # No token here: it is signed at each attempt, so nothing usable waits in the database.
+        return {"client_id": self.client_id, "uri": self.uri, "sub": self.subject, "sid": self.sid}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Delivery:
+        return cls(payload["client_id"], payload["uri"], payload.get("sub"), payload.get("sid"))
 
 
 Poster = Callable[[str, Mapping[str, str]], int]
@@ -66,15 +73,8 @@ def http_post(uri: str, form: Mapping[str, str]) -> int:
         return client.post(uri, data=dict(form)).status_code
 
 
-@dataclass(order=True)
-class _Queued:
-    due: float
-    seq: int
-    delivery: Delivery = field(compare=False)
-
-
 class BackchannelSender:
-    """Sends logout tokens from one daemon thread, retrying per ``schedule``."""
+    """The ``DeliveryHandler`` of queued logout tokens: one POST per attempt, per ``schedule``."""
 
     def __init__(
         self,
@@ -88,99 +88,32 @@ class BackchannelSender:
         self._sign = sign
         self._audit = audit
         self._clock = clock
-        self._schedule = tuple(schedule)
+        self.schedule = tuple(schedule)
         self._post = post
-        self._queue: list[_Queued] = []
-        self._counter = itertools.count()
-        self._wake = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-        self._in_flight = 0
 
-    def send(self, delivery: Delivery) -> None:
-        self._push(delivery, self._schedule[0])
-
-    def _push(self, delivery: Delivery, delay: float) -> None:
-        with self._wake:
-            heapq.heappush(
-                self._queue, _Queued(time.monotonic() + delay, next(self._counter), delivery)
-            )
-            if self._thread is None and not self._stopping:
-                self._thread = threading.Thread(
-                    target=self._run, name="quivive-backchannel", daemon=True
-                )
-                self._thread.start()
-            self._wake.notify()
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until nothing is queued or in flight (tests); True if that happened in time."""
-        deadline = time.monotonic() + timeout
-        with self._wake:
-            while self._queue or self._in_flight:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._wake.wait(min(remaining, 0.05))
-        return True
-
-    def close(self) -> None:
-        with self._wake:
-            self._stopping = True
-            self._wake.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join(REQUEST_TIMEOUT_S + 1)
-
-    def _run(self) -> None:
-        while True:
-            delivery = self._next()
-            if delivery is None:
-                return
-            try:
-                self._attempt(delivery)
-            finally:
-                with self._wake:
-                    self._in_flight -= 1
-                    self._wake.notify_all()
-
-    def _next(self) -> Delivery | None:
-        with self._wake:
-            while not self._stopping:
-                if self._queue and self._queue[0].due <= time.monotonic():
-                    self._in_flight += 1
-                    return heapq.heappop(self._queue).delivery
-                timeout = self._queue[0].due - time.monotonic() if self._queue else None
-                self._wake.wait(timeout)
-        return None
-
-    def _attempt(self, delivery: Delivery) -> None:
+    def deliver(self, payload: Mapping[str, Any], attempt: int) -> str | None:
+        delivery = Delivery.from_payload(payload)
         try:
             status = self._post(delivery.uri, {"logout_token": self._sign(delivery)})
         except (httpx.HTTPError, OSError) as exc:
             log.info("back-channel logout to %s failed: %s", delivery.uri, type(exc).__name__)
-            status = 0
-        if status in (200, 204):
-            self._record(delivery, Outcome.SUCCESS, None)
-            return
-        attempt = delivery.attempt + 1
-        if attempt >= len(self._schedule):
-            self._record(delivery, Outcome.FAILURE, f"gave_up_after_{attempt}_attempts")
-            return
-        retry = Delivery(delivery.client_id, delivery.uri, delivery.subject, delivery.sid, attempt)
-        self._push(retry, self._schedule[attempt])
-
-    def _record(self, delivery: Delivery, outcome: Outcome, reason: str | None) -> None:
+            return type(exc).__name__
+        if status not in (200, 204):
+            return f"http_status_{status}"
         self._audit.record(
             AuditEvent(
                 action="oidc.backchannel_logout",
-                outcome=outcome,
+                outcome=Outcome.SUCCESS,
                 at=self._clock.now(),
                 actor="system",
                 subject=delivery.client_id,
-                reason=reason,
-                details={"attempts": str(delivery.attempt + 1)},
+                details={"attempts": str(attempt)},
             )
         )
+        return None
+
+    def describe(self, payload: Mapping[str, Any]) -> str:
+        return str(payload["client_id"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,9 +137,7 @@ class LogoutService:
         keys: KeyService,
         audit: AuditSink,
         clock: Clock,
-        *,
-        schedule: Sequence[float] = RETRY_SCHEDULE_S,
-        post: Poster = http_post,
+        deliveries: DeliveryService,
     ) -> None:
         self._config = config
         self._clients = clients
@@ -214,9 +145,9 @@ class LogoutService:
         self._users = users
         self._keys = keys
         self._clock = clock
-        self.sender = BackchannelSender(
-            self._logout_token, audit, clock, schedule=schedule, post=post
-        )
+        self._deliveries = deliveries
+        # Registered with ``deliveries`` by the composition root.
+        self.sender = BackchannelSender(self._logout_token, audit, clock)
 
     # --- SessionService listener ---------------------------------------------------------------
 
@@ -255,9 +186,8 @@ class LogoutService:
         for client_id, sid in sorted(targets, key=lambda target: (target[0], target[1] or "")):
             client = self._clients.find(client_id)
             if client is not None and client.backchannel_logout_uri:
-                self.sender.send(
-                    Delivery(client.client_id, client.backchannel_logout_uri, subject, sid)
-                )
+                delivery = Delivery(client.client_id, client.backchannel_logout_uri, subject, sid)
+                self._deliveries.enqueue(BACKCHANNEL_KIND, delivery.payload())
 
     def _logout_token(self, delivery: Delivery) -> str:
         client = self._clients.find(delivery.client_id)
@@ -302,6 +232,3 @@ class LogoutService:
             return None
         # The hint may have expired: RP-Initiated Logout §2 lets the OP accept it anyway.
         return claims if claims.get("iss") == self._config.issuer else None
-
-    def close(self) -> None:
-        self.sender.close()

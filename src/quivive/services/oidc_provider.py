@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from quivive.clock import Clock
 from quivive.config import Settings
 from quivive.domain.audit import AuditSink
+from quivive.services.deliveries import DeliveryService
 from quivive.services.oidc import AuthorizationService, ProviderConfig
 from quivive.services.oidc_clients import ClientRegistry
 from quivive.services.oidc_keys import KeyService
@@ -30,9 +31,6 @@ class OidcProvider:
     tokens: TokenService
     logout: LogoutService
 
-    def close(self) -> None:
-        self.logout.close()
-
 
 def build_oidc(
     settings: Settings,
@@ -41,6 +39,7 @@ def build_oidc(
     sessions: SessionService,
     audit: AuditSink,
     clock: Clock,
+    deliveries: DeliveryService,
 ) -> OidcProvider:
     config = ProviderConfig(
         issuer=settings.public_url,
@@ -56,7 +55,7 @@ def build_oidc(
     clients = ClientRegistry(
         ClientRepository(engine), audit, clock, allow_http=settings.allow_insecure_http
     )
-    logout = LogoutService(config, clients, grants, users, keys, audit, clock)
+    logout = LogoutService(config, clients, grants, users, keys, audit, clock, deliveries)
     sessions.subscribe(logout)
     sessions.subscribe_rotation(logout)
     return OidcProvider(

@@ -4,6 +4,8 @@ The receiver checks ``X-Quivive-Signature: sha256=<hex>``, the HMAC-SHA256 under
 secret of ``<timestamp>.<raw body>``, where ``<timestamp>`` is the ``X-Quivive-Timestamp`` header
 (Unix seconds). Signing the timestamp lets the receiver refuse replays: reject a timestamp more
 than a few minutes away from its clock. Each attempt is signed afresh.
+
+Documents wait in the outbound delivery queue (``services.deliveries``), not in memory.
 """
 
 from __future__ import annotations
@@ -12,21 +14,21 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from quivive.services.outbox import Outbox
+from quivive.services.deliveries import DeliveryService
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Quivive-Signature"
 TIMESTAMP_HEADER = "X-Quivive-Timestamp"
-# Five attempts over about half a minute: a receiver restarting is covered, a dead one is not
-# retried forever while the queue fills up behind it.
+WEBHOOK_KIND = "webhook"
+# Six attempts over about half a minute: a receiver restarting is covered, a dead one is not
+# retried forever (the failure is then logged and audited as ``delivery.failed``).
 DEFAULT_BACKOFF_S: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
 REQUEST_TIMEOUT_S = 5.0
 
@@ -48,46 +50,40 @@ def verify_signature(
 
 
 class WebhookSender:
-    """POSTs JSON documents to one URL from the outbox's thread; never raises to the caller."""
+    """Queues JSON documents for one URL, and is the ``DeliveryHandler`` that POSTs them."""
 
     def __init__(
         self,
         url: str,
         secret: str | None,
-        outbox: Outbox,
+        deliveries: DeliveryService,
         *,
         backoff_s: Sequence[float] = DEFAULT_BACKOFF_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._url = url
         self._secret = (secret or "").encode()
-        self._outbox = outbox
-        self._backoff = tuple(backoff_s)
+        self._deliveries = deliveries
+        self.schedule = (0.0, *backoff_s)
         self._clock = clock
 
     def post(self, payload: Mapping[str, Any]) -> bool:
-        body = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
-        return self._outbox.submit(lambda stop: self._deliver(body, stop))
+        """Queue ``payload``; never raises to the caller, False if it could not be queued."""
+        return self._deliveries.enqueue(WEBHOOK_KIND, {"document": dict(payload)})
 
-    def _deliver(self, body: bytes, stop: threading.Event) -> None:
-        attempts = 0
-        with httpx.Client(timeout=REQUEST_TIMEOUT_S) as client:
-            for delay in (*self._backoff, None):
-                attempts += 1
-                if self._attempt(client, body):
-                    return
-                if delay is None or stop.wait(delay):
-                    break
-        log.warning("webhook gave up after %d attempts: %s", attempts, self._url)
-
-    def _attempt(self, client: httpx.Client, body: bytes) -> bool:
+    def deliver(self, payload: Mapping[str, Any], attempt: int) -> str | None:
+        body = json.dumps(payload["document"], ensure_ascii=False, sort_keys=True).encode()
         timestamp = str(int(self._clock()))
         headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp}
         if self._secret:
             headers[SIGNATURE_HEADER] = signature(self._secret, timestamp, body)
         try:
-            response = client.post(self._url, content=body, headers=headers)
+            with httpx.Client(timeout=REQUEST_TIMEOUT_S) as client:
+                response = client.post(self._url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             log.info("webhook attempt failed: %s", exc)
-            return False
-        return response.is_success
+            return type(exc).__name__
+        return None if response.is_success else f"http_status_{response.status_code}"
+
+    def describe(self, payload: Mapping[str, Any]) -> str:
+        return self._url

@@ -477,3 +477,23 @@ posture_reports = Table(
     Column("results", Text, nullable=False),  # JSON: check id -> "pass" | "fail"
     Index("ix_posture_reports_created_at", "created_at"),
 )
+
+# Outbound deliveries waiting to be sent (back-channel logout, webhook, e-mail): a restart loses
+# none, and nodes sharing the database claim each with a lease so only one sends it at a time.
+# The payload never holds a secret that delivery does not need: logout tokens and webhook
+# signatures are made at send time.
+outbound_deliveries = Table(
+    "outbound_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),  # the handler: oidc.backchannel_logout, ...
+    Column("payload", Text, nullable=False),  # JSON
+    Column("status", String(16), nullable=False),  # pending | failed (gave up)
+    Column("attempts", Integer, nullable=False),  # made so far
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime, nullable=True),  # a node's lease while it sends
+    Column("last_error", String(200), nullable=True),
+    # The workers' "what is due" poll, and the count of failed ones.
+    Index("ix_outbound_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+)

@@ -60,6 +60,9 @@ def create_app(services: Services) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # /api/verify reads the gate rules from memory: load them now, not on its first call.
         await to_thread.run_sync(services.gate_rules.warm)
+        # Deliveries queued before a restart (or by another node) go out without waiting for
+        # this process's first enqueue.
+        services.outbox.start()
         # Emergency sessions end, and their expiry is audited, without waiting for a request.
         sweeps = PeriodicSweeps({"emergency expiry": services.emergency.close_expired})
         sweeps.start()
