@@ -280,13 +280,5 @@ class SessionService:
             self._tell_ended(token_hash, user_id)
         return ended
 
-    def end_expired(self, token_hash: str, user_id: int) -> bool:
-        """Revoke a session past its end and tell the listeners (the gate of this node, Redis);
-        True for the one caller, of all nodes, whose compare-and-set revoked it."""
-        ended = self._sessions.revoke(token_hash, self._clock.now())
-        if ended:
-            self._tell_ended(token_hash, user_id)
-        return ended
-
     def list_for_user(self, user_id: int) -> list[Session]:
         return self._sessions.for_user(user_id, now=self._clock.now())
