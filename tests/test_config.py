@@ -91,6 +91,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "emergency.max_uses": ("5", 5),
     "emergency.min_justification": ("40", 40),
     "emergency.two_person": ("yes", True),
+    "emergency.allow_without_factor": ("true", True),
     "emergency.review_overdue_days": ("14", 14),
 }
 
@@ -154,6 +155,7 @@ BAD_VALUES: list[tuple[str, str]] = [
     ("emergency.max_uses", "0"),
     ("emergency.min_justification", "4"),
     ("emergency.two_person", "maybe"),
+    ("emergency.allow_without_factor", "sometimes"),
     ("emergency.review_overdue_days", "0"),
     ("establishment_name", "x" * 201),
     ("establishment_name", "CH\nBcc: attacker@example.org"),

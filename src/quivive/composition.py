@@ -24,7 +24,11 @@ from quivive.services.audit import AuditTrail, ChainedAuditSink, CheckpointSigne
 from quivive.services.authentication import PasswordAuthenticator
 from quivive.services.deliveries import DeliveryService
 from quivive.services.devices import DeviceRecognition
-from quivive.services.emergency_access import EmergencyAccessService, EmergencyStores
+from quivive.services.emergency_access import (
+    EmergencyAccessService,
+    EmergencyStores,
+    enrolment_owed_by,
+)
 from quivive.services.first_admin import FirstAdminSetup
 from quivive.services.gate import GateService, RevocationFeed
 from quivive.services.gate_rules import GateRuleService
@@ -213,7 +217,9 @@ def build_services(
         users=users,
         accounts=accounts,
         sessions=sessions,
-        emergency=_emergency(settings, engine, sessions, mfa["totp"], audit, alerts, clock),
+        emergency=_emergency(
+            settings, engine, sessions, (mfa["totp"], mfa["mfa"]), audit, alerts, clock
+        ),
         authenticator=PasswordAuthenticator(
             users,
             hasher,
@@ -264,7 +270,7 @@ def _emergency(
     settings: Settings,
     engine: Engine,
     sessions: SessionService,
-    totp: TotpFactor,
+    factors: tuple[TotpFactor, MfaService],  # the witness's code; who owes enrolment
     audit: AuditSink,
     alerts: AlertSink,
     clock: Clock,
@@ -278,11 +284,22 @@ def _emergency(
         min_justification=config.min_justification,
         two_person=config.two_person,
         review_overdue=timedelta(days=config.review_overdue_days),
+        allow_without_factor=config.allow_without_factor,
     )
     stores = EmergencyStores(
         EmergencyAccessRepository(engine), UserRepository(engine), SessionRepository(engine)
     )
-    service = EmergencyAccessService(policy, stores, sessions, totp.verify, audit, alerts, clock)
+    totp, mfa = factors
+    service = EmergencyAccessService(
+        policy,
+        stores,
+        sessions,
+        totp.verify,
+        audit,
+        alerts,
+        clock,
+        owes_enrolment=enrolment_owed_by(mfa),
+    )
     sessions.subscribe(service)
     return service
 

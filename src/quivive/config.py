@@ -178,6 +178,7 @@ class EmergencySettings:
     min_justification: int = 20
     two_person: bool = False
     review_overdue_days: int = 7
+    allow_without_factor: bool = False  # no factor, past the deadline: refused unless true
 
 
 @dataclass(frozen=True, slots=True)
@@ -923,6 +924,13 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
         Boolean(),
         False,
         "A colleague present must confirm each emergency access with their own second factor",
+    ),
+    SettingSpec(
+        "emergency.allow_without_factor",
+        Boolean(),
+        False,
+        "Let users who have no second factor at all, past their role's enrolment deadline, use "
+        "emergency access; off: they are told to enrol one",
     ),
     SettingSpec(
         "emergency.review_overdue_days",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,10 +14,15 @@ from quivive.clock import FrozenClock
 from quivive.composition import Services, build_services
 from quivive.domain.alerts import Alert
 from quivive.domain.emergency import EmergencyPolicy, EmergencyRequest, Refusal
+from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.users import User
 from quivive.errors import ConflictError, EmergencyRefused, PermissionDenied
 from quivive.services.accounts import NewAccount
-from quivive.services.emergency_access import EmergencyAccessService, EmergencyStores
+from quivive.services.emergency_access import (
+    EmergencyAccessService,
+    EmergencyStores,
+    enrolment_owed_by,
+)
 from quivive.services.mfa import Origin
 from quivive.services.sweeps import PeriodicSweeps
 from quivive.storage.database import upgrade
@@ -255,3 +260,33 @@ def test_two_nodes_sweeping_at_once_record_each_expiry_once(
         assert len(listeners[0].ended) + len(listeners[1].ended) == 3
         for node in (a, b):
             assert node.emergency.close_expired() == 0
+
+
+def test_no_factor_past_the_deadline_is_refused_unless_the_policy_allows_it(
+    services: Services, clock: FrozenClock, audit: RecordingAudit, alerts: KeptAlerts
+) -> None:
+    user = nurse(services)
+    owes = enrolment_owed_by(services.mfa)
+    assert not owes(user)  # no rule for the role: nothing owed
+    services.mfa_policy.set_rule(MfaRule("infirmier", date(2026, 1, 1), grace_days=5), actor="t")
+    assert owes(user)
+
+    def built(policy: EmergencyPolicy) -> EmergencyAccessService:
+        stores = EmergencyStores(
+            EmergencyAccessRepository(services.engine),
+            services.users,
+            SessionRepository(services.engine),
+        )
+        verify = services.totp.verify
+        return EmergencyAccessService(
+            policy, stores, services.sessions, verify, audit, alerts, clock, owes_enrolment=owes
+        )
+
+    strict = built(EmergencyPolicy(roles=frozenset({"infirmier"})))
+    assert strict.unavailable_because(user) is Refusal.NO_FACTOR_ENROLLED
+    with pytest.raises(EmergencyRefused) as caught:
+        strict.grant(user, EmergencyRequest("factor_lost", WHY), Origin())
+    assert caught.value.reason == Refusal.NO_FACTOR_ENROLLED
+    assert audit.events[-1].reason == "no_factor_enrolled"
+    lenient = built(EmergencyPolicy(roles=frozenset({"infirmier"}), allow_without_factor=True))
+    assert lenient.grant(user, EmergencyRequest("factor_lost", WHY), Origin()).token

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx2
@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from quivive.clock import FrozenClock
 from quivive.composition import Services
+from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.users import User
 from quivive.protocols import totp
 from quivive.services.accounts import NewAccount
@@ -493,3 +494,36 @@ def test_a_page_asking_for_aal2_says_the_session_cannot_step_up(
     assert page.status_code == 403
     assert 'id="emergency-no-step-up"' in page.text
     assert 'id="emergency-link"' not in page.text
+
+
+# --- no factor at all, past the enrolment deadline -------------------------------------------
+
+
+def test_a_user_with_no_factor_past_the_deadline_is_told_to_enrol_instead(
+    services: Services, audit: RecordingAudit
+) -> None:
+    services.mfa_policy.set_rule(MfaRule("infirmier", date(2026, 1, 1), grace_days=5), actor="t")
+    services.accounts.create(NewAccount("bruno", PASSWORD, roles=("infirmier",)), actor="test")
+    client = browser(services)
+    sign_in(client, "bruno")
+
+    page = client.get("/login/emergency?next=/account", follow_redirects=False)
+    assert page.status_code == 403
+    assert "you have none: enrol one now" in page.text
+    assert 'name="justification"' not in page.text
+    form = {
+        "csrf_token": csrf(client.get("/login").text),
+        "next": "/account",
+        "password": PASSWORD,
+        "reason": "factor_forgotten",
+        "justification": WHY,
+    }
+    posted = client.post("/login/emergency", data=form, follow_redirects=False)
+
+    assert posted.status_code == 403
+    refused = [e for e in audit.events if e.action == "emergency.refused"]
+    assert [(e.subject, e.reason) for e in refused] == [("bruno", "no_factor_enrolled")]
+    assert not any(e.action == "emergency.granted" for e in audit.events)
+    french = browser(services, "fr")
+    sign_in(french, "bruno")
+    assert "enregistrez-en un" in french.get("/login/emergency").text

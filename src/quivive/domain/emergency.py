@@ -76,6 +76,8 @@ class EmergencyPolicy:
     min_justification: int = DEFAULT_MIN_JUSTIFICATION
     two_person: bool = False  # a colleague confirms with their own strong factor
     review_overdue: timedelta = timedelta(days=DEFAULT_REVIEW_OVERDUE_DAYS)
+    # Off: a user past the enrolment deadline with no factor at all is told to enrol one.
+    allow_without_factor: bool = False
 
     def allows(self, roles: Iterable[str]) -> bool:
         return not self.roles.isdisjoint(roles)

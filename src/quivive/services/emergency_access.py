@@ -44,7 +44,7 @@ from quivive.errors import (
     ValidationError,
 )
 from quivive.services.admin import AdminActor
-from quivive.services.mfa import Origin
+from quivive.services.mfa import MfaService, Origin
 from quivive.services.sessions import SessionService
 from quivive.storage.emergency_accesses import (
     EmergencyAccessRepository,
@@ -83,6 +83,16 @@ class EmergencyStores:
     sessions: SessionRepository
 
 
+def enrolment_owed_by(mfa: MfaService) -> Callable[[User], bool]:
+    """Whether a user must enrol now and has no factor at all, not even backup codes."""
+
+    def owes(user: User) -> bool:
+        standing = mfa.standing(user)
+        return standing.requirement.required and not standing.usable
+
+    return owes
+
+
 class EmergencyAccessService:
     def __init__(
         self,
@@ -93,8 +103,12 @@ class EmergencyAccessService:
         audit: AuditSink,
         alerts: AlertSink,
         clock: Clock,
+        *,
+        owes_enrolment: Callable[[User], bool] = lambda _user: False,
     ) -> None:
         self.policy = policy
+        # Past the role's enrolment deadline with no factor at all (``enrolment_owed_by``).
+        self._owes_enrolment = owes_enrolment
         self._stores = stores
         self._sessions = sessions
         self._verify_code = verify_code  # TOTP of the witness: (user_id, code) -> credential
@@ -111,11 +125,25 @@ class EmergencyAccessService:
         """Whether the second-factor page shows this user the emergency path."""
         return self.policy.allows(user.roles)
 
-    def requested(self, user: User, origin: Origin) -> None:
-        """Audit the request; refuse at once a role the policy does not allow."""
-        self._record("emergency.requested", Outcome.SUCCESS, user.username, user, origin)
+    def unavailable_because(self, user: User) -> Refusal | None:
+        """Why the emergency path is closed to this user, if it is (the page says so)."""
         if not self.policy.allows(user.roles):
-            self.refuse(user, Refusal.ROLE_NOT_ALLOWED, origin)
+            return Refusal.ROLE_NOT_ALLOWED
+        if not self.policy.allow_without_factor and self._owes_enrolment(user):
+            # Breaking the glass stands in for a factor one cannot use right now; with none to
+            # use, it would be a way around enrolment, renewable every time.
+            return Refusal.NO_FACTOR_ENROLLED
+        return None
+
+    def requested(self, user: User, origin: Origin) -> None:
+        """Audit the request; refuse at once a user the path is closed to."""
+        self._record("emergency.requested", Outcome.SUCCESS, user.username, user, origin)
+        self._check_open_to(user, origin)
+
+    def _check_open_to(self, user: User, origin: Origin) -> None:
+        refusal = self.unavailable_because(user)
+        if refusal is not None:
+            self.refuse(user, refusal, origin)
 
     def refuse(self, user: User, reason: Refusal, origin: Origin) -> NoReturn:
         """Audit a refusal and raise it (``EmergencyRefused``)."""
@@ -136,8 +164,7 @@ class EmergencyAccessService:
         witness: WitnessProof | None = None,
     ) -> EmergencyGrant:
         """The password was checked: open the emergency session, or raise ``EmergencyRefused``."""
-        if not self.policy.allows(user.roles):
-            self.refuse(user, Refusal.ROLE_NOT_ALLOWED, origin)
+        self._check_open_to(user, origin)
         try:
             cleaned = check_request(self.policy, request)
         except EmergencyRefused as exc:

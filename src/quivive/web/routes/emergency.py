@@ -57,8 +57,20 @@ REFUSALS: dict[Refusal, str] = {
         "has been told; ask your IT department for help."
     ),
     Refusal.ALREADY_STRONG: N_("You are already signed in."),
+    Refusal.NO_FACTOR_ENROLLED: N_(
+        "Emergency access is for a second factor you cannot use right now, and you have none: "
+        "enrol one now (a passkey on this computer or an authenticator app), or ask your IT "
+        "department for help."
+    ),
 }
-_STATUS = {Refusal.ROLE_NOT_ALLOWED: 403, Refusal.LIMIT_REACHED: 403, Refusal.BAD_PASSWORD: 401}
+_STATUS = {
+    Refusal.ROLE_NOT_ALLOWED: 403,
+    Refusal.NO_FACTOR_ENROLLED: 403,
+    Refusal.LIMIT_REACHED: 403,
+    Refusal.BAD_PASSWORD: 401,
+}
+# Refusals that close the path itself: the page shows the message without the form.
+_CLOSED = frozenset({Refusal.ROLE_NOT_ALLOWED, Refusal.NO_FACTOR_ENROLLED})
 
 
 def _next(raw: str | None) -> str:
@@ -87,9 +99,8 @@ async def emergency_page(request: Request) -> Response:
         return gate
     web = web_state(request)
     next_url = _next(request.query_params.get("next"))
-    if not web.services.emergency.offered_to(gate.user):
-        return await _page(request, gate, next_url, {}, Refusal.ROLE_NOT_ALLOWED)
-    return await _page(request, gate, next_url, {}, None)
+    closed = await to_thread.run_sync(web.services.emergency.unavailable_because, gate.user)
+    return await _page(request, gate, next_url, {}, closed)
 
 
 @router.post(EMERGENCY_PATH)
@@ -159,7 +170,7 @@ async def _page(
     service = web.services.emergency
     policy = service.policy
     context = {
-        "form": refusal is not Refusal.ROLE_NOT_ALLOWED,
+        "form": refusal not in _CLOSED,
         "error": web.translate(request, REFUSALS[refusal]) if refusal else None,
         "next": next_url,
         "values": {name: values.get(name, "") for name in FIELDS},
