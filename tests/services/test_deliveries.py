@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from quivive.clock import FrozenClock
 from quivive.composition import build_services
 from quivive.domain.alerts import Alert
+from quivive.protocols.oidc.logout import LOGOUT_TOKEN_TYP
+from quivive.services.oidc_logout import BACKCHANNEL_KIND, Delivery
 from quivive.storage.database import upgrade
+from support.live_server import LiveServer
+from support.oidc import Receiver
 from support.quivive import (
     RecordingAudit,
     make_settings,
@@ -64,6 +70,30 @@ def test_an_alert_survives_a_restart_while_smtp_is_down(tmp_path: Path) -> None:
     assert [posted["kind"] for posted in receiver.accepted] == ["emergency.access"]
 
 
+def test_a_logout_token_queued_before_a_restart_is_signed_and_sent_after_it(
+    tmp_path: Path,
+) -> None:
+    clock = FrozenClock()
+    receiver = Receiver(statuses=[503])
+    with LiveServer(receiver.app()) as server:
+        delivery = Delivery("dpi", server.url + "/backchannel", "sub-alice", "sid-1")
+        with running_services(tmp_path, clock=clock) as services:
+            services.outbox.enqueue(BACKCHANNEL_KIND, delivery.payload())
+            assert services.outbox.drain(30)  # the relying party answered 503
+            with services.engine.connect() as conn:
+                stored = conn.exec_driver_sql("SELECT payload FROM outbound_deliveries")
+                assert "logout_token" not in stored.scalar_one()  # signed when sent only
+
+        clock.advance(timedelta(seconds=5))
+        with running_services(tmp_path, clock=clock) as restarted:
+            restarted.outbox.start()
+            assert restarted.outbox.drain(30)
+            [_refused, sent] = receiver.received
+            claims = restarted.oidc.keys.verify(sent["logout_token"], typs=(LOGOUT_TOKEN_TYP,))
+
+    assert (claims["aud"], claims["sub"], claims["sid"]) == ("dpi", "sub-alice", "sid-1")
+
+
 def test_two_nodes_on_one_postgresql_deliver_each_alert_exactly_once(tmp_path: Path) -> None:
     clock = FrozenClock()
     with webhook_receiver(SECRET) as receiver, postgres_schema() as schema:
@@ -92,3 +122,36 @@ def test_two_nodes_on_one_postgresql_deliver_each_alert_exactly_once(tmp_path: P
     numbers = sorted(int(posted["details"]["n"]) for posted in receiver.accepted)
     assert numbers == list(range(20))
     assert receiver.attempts == 20
+
+
+class Flaky:
+    """A handler that crashes once, then delivers."""
+
+    schedule = (0.0, 60.0)
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    def deliver(self, payload: Mapping[str, Any], attempt: int) -> str | None:
+        self.calls.append((payload["n"], attempt))
+        if attempt == 1:
+            raise RuntimeError("bug in a channel")
+        return None
+
+    def describe(self, payload: Mapping[str, Any]) -> str:
+        return "flaky"
+
+
+def test_a_crashing_handler_is_a_failed_attempt_retried_on_schedule(tmp_path: Path) -> None:
+    clock, flaky = FrozenClock(), Flaky()
+    with running_services(tmp_path, clock=clock) as services:
+        services.outbox.register("test.flaky", flaky)
+        services.outbox.enqueue("test.flaky", {"n": "one"})
+        assert services.outbox.drain(10)
+        clock.advance(timedelta(seconds=59))
+        assert services.outbox.deliver_due() == 0  # not due yet
+        clock.advance(timedelta(seconds=1))
+        assert services.outbox.drain(10)
+
+        assert flaky.calls == [("one", 1), ("one", 2)]
+        assert services.outbox.count_failed() == 0
