@@ -5,8 +5,19 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Select,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from quivive.domain.users import NewUser, User, UserStatus
@@ -46,14 +57,14 @@ class UserRepository:
         return self.get(user_id)
 
     def get(self, user_id: int) -> User:
-        user = self._find(users.c.id == user_id)
+        user = self._find(_BY_ID, user_id)
         if user is None:
             raise NotFoundError(f"no user with id {user_id}")
         return user
 
     def find_by_username(self, username: str) -> User | None:
         """``username`` must already be normalised (``domain.users.normalise_username``)."""
-        return self._find(users.c.username == username)
+        return self._find(_BY_USERNAME, username)
 
     def get_many(self, user_ids: Sequence[int]) -> list[User]:
         """The users with these ids, in the order given (unknown ids are left out)."""
@@ -121,13 +132,24 @@ class UserRepository:
         if result.rowcount != 1:
             raise NotFoundError(f"no user with id {user_id}")
 
-    def _find(self, condition: ColumnElement[bool]) -> User | None:
+    def _find(self, query: Select[Any], value: object) -> User | None:
         with self._engine.connect() as conn:
-            row = conn.execute(select(users).where(condition)).first()
-            if row is None:
-                return None
-            roles = _roles_of(conn, [row.id])
-        return _to_user(row, roles.get(row.id, ()))
+            rows = conn.execute(query, {"value": value}).all()
+        if not rows:
+            return None
+        return _to_user(rows[0], tuple(row.role for row in rows if row.role is not None))
+
+
+# A user and their roles in one query (one row per role; one with a NULL role for none): every
+# sign-in and every signed-in request reads a user, and the separate roles query, an IN list that
+# SQLAlchemy renders again at each execution, cost more than the user's row. Built once.
+_WITH_ROLES = (
+    select(users, user_roles.c.role)
+    .select_from(users.outerjoin(user_roles, user_roles.c.user_id == users.c.id))
+    .order_by(user_roles.c.role)
+)
+_BY_ID = _WITH_ROLES.where(users.c.id == bindparam("value"))
+_BY_USERNAME = _WITH_ROLES.where(users.c.username == bindparam("value"))
 
 
 def _write_roles(conn: Connection, user_id: int, roles: Iterable[str]) -> None:
