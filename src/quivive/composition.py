@@ -170,6 +170,7 @@ def build_services(
     metrics = Metrics()
     audit = MeteredAuditSink(audit or ChainedAuditSink(audit_trail), metrics)
     outbox = DeliveryService(OutboundDeliveryRepository(engine), audit, clock)
+    metrics.watch_failed_deliveries(outbox.count_failed)
     mailer = _mail(settings, engine, outbox)
     # Every login.* event of a known user also feeds the account page's recent sign-ins.
     audit = SignInRecorder(audit, UserRepository(engine), SignInRepository(engine))

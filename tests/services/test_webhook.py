@@ -57,6 +57,7 @@ def test_attempts_are_bounded_then_given_up_and_audited(
     assert receiver.attempts == len(FAST) + 1
     assert receiver.accepted == []
     assert services.outbox.count_failed() == 1
+    assert b"quivive_outbound_deliveries_failed 1.0" in services.metrics.render()
     [failed] = [event for event in audit.events if event.action == "delivery.failed"]
     assert (failed.subject, failed.reason) == (receiver.url, "http_status_500")
     assert failed.details == {"kind": WEBHOOK_KIND, "attempts": "4"}

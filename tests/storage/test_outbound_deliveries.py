@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 
 from quivive.composition import Services
 from quivive.storage.database import create_database_engine
 from quivive.storage.outbound_deliveries import OutboundDeliveryRepository
+from quivive.storage.tables import outbound_deliveries
 from support.race import race
 
 NOW = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)
@@ -56,7 +57,8 @@ def test_a_lease_hides_a_delivery_until_it_runs_out(services: Services) -> None:
 
 def test_reschedule_give_up_and_delete(services: Services) -> None:
     repo = OutboundDeliveryRepository(services.engine)
-    kept, dropped = repo.add("webhook", {}, NOW), repo.add("webhook", {}, NOW)
+    kept = repo.add("webhook", {"document": {"n": 1}}, NOW)
+    dropped = repo.add("webhook", {"document": {"link": "https://sso.example/setup/secret"}}, NOW)
     repo.claim_due(KINDS, NOW, LEASE_END, 10)
 
     repo.reschedule(kept, 1, NOW + timedelta(seconds=5), "http_status_500" * 50)
@@ -67,6 +69,11 @@ def test_reschedule_give_up_and_delete(services: Services) -> None:
     [retry] = repo.claim_due(KINDS, NOW + timedelta(seconds=5), LEASE_END, 10)
     assert (retry.id, retry.attempts) == (kept, 1)
     assert repo.count_failed() == 1
+    with services.engine.connect() as conn:
+        payloads = dict(
+            conn.execute(select(outbound_deliveries.c.id, outbound_deliveries.c.payload)).all()
+        )
+    assert payloads[dropped] == "{}"  # given up: nothing left to send, nothing kept
     repo.delete(kept)
     assert repo.next_attempt_at(KINDS, NOW) is None
 

@@ -7,9 +7,12 @@ prometheus-client's global one) so that several applications in one process do n
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 
 from quivive.domain.alerts import Alert, AlertSink
 from quivive.domain.audit import AuditEvent, AuditSink
@@ -67,6 +70,23 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def watch_failed_deliveries(self, count_failed: Callable[[], int]) -> None:
+        """Deliveries given up and kept in the database, read at each scrape: unlike a counter,
+        it survives restarts, so "an alert never reached the officer" can itself raise an alert."""
+
+        def read() -> float:
+            try:
+                return float(count_failed())
+            except SQLAlchemyError:  # the database away: /readyz says so, /metrics still answers
+                return math.nan
+
+        gauge = Gauge(
+            "quivive_outbound_deliveries_failed",
+            "Outbound deliveries (alerts, e-mails, logout tokens) given up after the last attempt",
+            registry=self.registry,
+        )
+        gauge.set_function(read)
 
     def count(self, event: AuditEvent) -> None:
         outcome = event.outcome.value

@@ -87,7 +87,9 @@ class OutboundDeliveryRepository:
         self._release(row_id, attempts, error, next_attempt_at=next_attempt_at)
 
     def give_up(self, row_id: int, attempts: int, error: str) -> None:
-        self._release(row_id, attempts, error, status=FAILED)
+        # The row stays to be counted; its payload goes, as no one will send it: an e-mail body
+        # may hold a set-up link that should not outlive its purpose in the database.
+        self._release(row_id, attempts, error, status=FAILED, payload="{}")
 
     def _release(self, row_id: int, attempts: int, error: str, **values: Any) -> None:
         with self._engine.begin() as conn:
