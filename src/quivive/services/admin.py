@@ -26,7 +26,7 @@ from quivive.domain.audit import AuditEvent, AuditSink, Outcome
 from quivive.domain.audit_chain import ChainRecord, format_time, to_json
 from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.sessions import Session
-from quivive.domain.throttling import KeyKind
+from quivive.domain.throttling import KeyKind, account_key
 from quivive.domain.users import (
     User,
     clean_display_name,
@@ -374,7 +374,12 @@ class AdminService:
         return ended
 
     def clear_throttle(self, actor: AdminActor, target: str) -> int:
+        """Forget an account's or address's counters; an administrator's throttle, like every
+        other change to a console account, needs ``MANAGE_ADMINS``."""
         self.authorize(actor, Action.MANAGE_THROTTLES, target[:256])
+        user = self._stores.users.find_by_username(account_key(target))
+        if user is not None and is_console_user(user.roles) and user.id != actor.user_id:
+            self.authorize(actor, Action.MANAGE_ADMINS, user.username)
         return self._throttle.clear(target, actor=actor.name)
 
     def _target(self, actor: AdminActor, user_id: int, action: Action) -> User:
