@@ -364,10 +364,19 @@ class EmergencyAccessService:
         status: ReviewStatus | None = None,
         before: int | None = None,
         limit: int = 50,
+        user_id: int | None = None,
     ) -> EmergencyPage:
         self._authorize(actor, Action.VIEW_EMERGENCY)
         self.close_expired()
-        return self._stores.accesses.page(status=status, before=before, limit=limit)
+        accesses = self._stores.accesses
+        return accesses.page(status=status, before=before, limit=limit, user_id=user_id)
+
+    def uses_of(self, actor: AdminActor, user_id: int, limit: int) -> EmergencyPage | None:
+        """One user's uses, newest first, for their console page; None (nothing audited) for a
+        role that does not see emergency access (helpdesk): the page leaves the section out."""
+        if not allowed(actor.roles, Action.VIEW_EMERGENCY):
+            return None
+        return self.page(actor, limit=limit, user_id=user_id)
 
     def get(self, actor: AdminActor, access_id: int) -> EmergencyAccess:
         self._authorize(actor, Action.VIEW_EMERGENCY)

@@ -86,10 +86,17 @@ class EmergencyAccessRepository:
         return None if row is None else _to_access(row)
 
     def page(
-        self, *, status: ReviewStatus | None = None, before: int | None = None, limit: int = 50
+        self,
+        *,
+        status: ReviewStatus | None = None,
+        before: int | None = None,
+        limit: int = 50,
+        user_id: int | None = None,
     ) -> EmergencyPage:
-        """Newest first; ``before`` is the cursor of the previous page."""
+        """Newest first; ``before`` is the cursor of the previous page; ``user_id``: one user's."""
         query = select(_T).order_by(_T.c.id.desc()).limit(limit + 1)
+        if user_id is not None:
+            query = query.where(_T.c.user_id == user_id)
         if status is not None:
             query = query.where(_T.c.review_status == status.value)
         if before is not None:

@@ -30,6 +30,7 @@ from quivive.services.audit import VerifyReport
 from quivive.storage.admin_queries import AuditQuery, FactorFilter, UserQuery
 from quivive.web import admin_messages, messages, policy_texts
 from quivive.web.admin_access import console_actor
+from quivive.web.emergency_rows import review_row
 from quivive.web.routes import admin_policy_settings
 from quivive.web.routes.account_security import session_id
 from quivive.web.state import WebState, see_other, web_state
@@ -38,6 +39,7 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 
 T = TypeVar("T")
 PAGE_SIZE = 50
+USER_EMERGENCY_USES = 10  # on a user's page; the queue filtered by user lists them all
 MAX_QUERY_LENGTH = 256
 # A grace period is for enrolling a phone or a key: a year is already generous.
 MAX_GRACE_DAYS = 365
@@ -184,7 +186,20 @@ async def user_page(request: Request, user_id: int) -> Response:
         return _not_found(request)
     sessions = [(session_id(s), s) for s in detail.sessions]
     context = _context(request, actor, detail=detail, user=detail.user, sessions=sessions)
+    context["emergency"] = await _emergency_uses(request, actor, user_id)
     return web.render_form(request, "admin_user.html", context)
+
+
+async def _emergency_uses(
+    request: Request, actor: AdminActor, user_id: int
+) -> dict[str, object] | None:
+    """The user's last uses of emergency access, for roles that see them (not helpdesk)."""
+    service = web_state(request).services.emergency
+    page = await _run(partial(service.uses_of, actor, user_id, USER_EMERGENCY_USES))
+    if page is None:
+        return None
+    rows = [review_row(request, item, {}) for item in page.items]
+    return {"rows": rows, "more": page.next_cursor is not None}
 
 
 def _not_found(request: Request) -> Response:

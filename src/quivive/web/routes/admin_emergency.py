@@ -25,10 +25,10 @@ from quivive.domain.emergency import (
 )
 from quivive.errors import ConflictError, NotFoundError, ValidationError
 from quivive.web.admin_access import console_actor
+from quivive.web.emergency_rows import STATUS_LABELS, review_row
 from quivive.web.i18n import N_
 from quivive.web.routes.admin_api import _ERRORS, Actor, Cursor, Limit, Web
 from quivive.web.routes.admin_console import PAGE_SIZE, _context
-from quivive.web.routes.emergency import REASON_LABELS
 from quivive.web.state import see_other, web_state
 
 router = APIRouter(prefix="/admin/emergency", include_in_schema=False)
@@ -39,11 +39,6 @@ NOTICES = {
     "reviewed": N_("The review is recorded."),
     "already_reviewed": N_("This use was already reviewed."),
     "invalid": N_("Choose justified or unjustified and write a comment."),
-}
-STATUS_LABELS = {
-    ReviewStatus.PENDING: N_("to review"),
-    ReviewStatus.JUSTIFIED: N_("justified"),
-    ReviewStatus.UNJUSTIFIED: N_("unjustified"),
 }
 
 
@@ -60,19 +55,23 @@ async def queue(request: Request) -> Response:
     status = ReviewStatus(raw_status) if raw_status in set(ReviewStatus) else None
     before = request.query_params.get("before", "")
     cursor = min(int(before), MAX_ACCESS_ID) if before.isdigit() else None
+    raw_user = request.query_params.get("user_id", "")
+    user_id = min(int(raw_user), MAX_ACCESS_ID) if raw_user.isdigit() else None
     service = web.services.emergency
     page = await to_thread.run_sync(
-        partial(service.page, actor, status=status, before=cursor, limit=PAGE_SIZE)
+        partial(service.page, actor, status=status, before=cursor, limit=PAGE_SIZE, user_id=user_id)
     )
     names = await to_thread.run_sync(service.user_names, page.items)
     following = None
     if page.next_cursor is not None:
         following = f"/admin/emergency?status={raw_status}&before={page.next_cursor}"
+        following += f"&user_id={user_id}" if user_id else ""
     context = _context(
         request,
         actor,
-        items=[_row(request, item, names) for item in page.items],
+        items=[review_row(request, item, names) for item in page.items],
         status=status.value if status else "",
+        user_id=user_id,
         statuses=[(s.value, web.translate(request, label)) for s, label in STATUS_LABELS.items()],
         next_url=following,
         **_notice(request),
@@ -95,7 +94,7 @@ async def detail(request: Request, access_id: int) -> Response:
     context = _context(
         request,
         actor,
-        item=_row(request, item, names),
+        item=review_row(request, item, names),
         max_comment=MAX_REVIEW_COMMENT_LENGTH,
         **_notice(request),
     )
@@ -131,19 +130,6 @@ async def review(request: Request, access_id: int) -> Response:
 def _notice(request: Request) -> dict[str, object]:
     text = NOTICES.get(request.query_params.get("notice", ""))
     return {"notice": web_state(request).translate(request, text)} if text else {}
-
-
-def _row(request: Request, item: EmergencyAccess, names: dict[int, str]) -> dict[str, object]:
-    web = web_state(request)
-    label = next((text for code, text in REASON_LABELS.items() if code.value == item.reason), "")
-    return {
-        "access": item,
-        "user": names.get(item.user_id, "?"),
-        "witness_user": names.get(item.witness_user_id or 0),
-        "reviewer": names.get(item.reviewed_by_user_id or 0),
-        "reason": web.translate(request, label) if label else item.reason,
-        "status": web.translate(request, STATUS_LABELS[item.review_status]),
-    }
 
 
 # --- admin API -------------------------------------------------------------------------------
@@ -203,11 +189,14 @@ def list_accesses(
     cursor: Cursor = None,
     limit: Limit = 50,
     status: Annotated[ReviewStatus | None, Query(description="pending, justified, ...")] = None,
+    user_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ACCESS_ID, description="Only this user's uses")
+    ] = None,
 ) -> EmergencyAccessList:
     """Uses of emergency access, newest first (admins and auditors)."""
     service = web.services.emergency
     before = None if cursor is None else min(int(cursor), MAX_ACCESS_ID)
-    page = service.page(actor, status=status, before=before, limit=limit)
+    page = service.page(actor, status=status, before=before, limit=limit, user_id=user_id)
     names = service.user_names(page.items)
     following = None if page.next_cursor is None else str(page.next_cursor)
     items = [EmergencyAccessOut.of(item, names) for item in page.items]
