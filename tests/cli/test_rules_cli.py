@@ -135,3 +135,39 @@ def test_rules_set_in_the_console_are_listed_and_tested(
     ]
     assert "rule: set in the admin console" in tested.stdout
     assert "dsi" in replaced.stdout
+
+
+def test_rules_test_shows_how_a_rule_treats_an_emergency_session(
+    env: dict[str, str | None], tmp_path: Path
+) -> None:
+    care = '\n[[gate.rules]]\nhost = "dpi.hopital.example"\npath_prefix = "/urgences"\n'
+    (tmp_path / "quivive.toml").write_text(CONFIG + care + "allow_emergency = true\n")
+    added = run(env, "user", "add", "bob", "--password-stdin", stdin=PASSWORD + "\n")
+    assert added.exit_code == 0, added.output
+
+    refused = run(
+        env, "rules", "test", "https://dpi.hopital.example/x", "--user", "bob", "--emergency"
+    )
+    allowed = run(
+        env,
+        "rules",
+        "test",
+        "https://dpi.hopital.example/urgences/lit-4",
+        "--user",
+        "bob",
+        "--emergency",
+    )
+
+    assert refused.exit_code == 0, refused.output
+    emergency = "bob in an emergency session (AAL1, acr urn:quivive:acr:emergency)"
+    assert f"decision for {emergency}: deny" in refused.stdout
+    assert "reason: emergency_refused" in refused.stdout
+    assert "allow_emergency = true" in refused.stdout
+    assert "rule: gate.rules[3]" in allowed.stdout
+    assert f"decision for {emergency}: allow" in allowed.stdout
+    assert "Remote-Emergency: true" in allowed.stdout
+    assert "allowed" in allowed.stdout  # the rule's emergency column
+    signed_out = run(env, "rules", "test", "https://dpi.hopital.example/x", "--emergency")
+    assert signed_out.exit_code == 2
+    stronger = ("--user", "bob", "--emergency", "--aal", "2")
+    assert run(env, "rules", "test", "https://dpi.hopital.example/x", *stronger).exit_code == 2

@@ -15,6 +15,7 @@ from quivive.domain.gate import (
     GateRule,
     Identity,
     Outcome,
+    Reason,
     allowed_domains,
     decide,
     find_rule,
@@ -22,6 +23,7 @@ from quivive.domain.gate import (
     parse_original,
 )
 from quivive.domain.sessions import AssuranceLevel
+from quivive.protocols.oidc.acr import ACR_EMERGENCY
 
 app = typer.Typer(help="Forward-auth gate: access rules per host and path.", no_args_is_help=True)
 
@@ -36,7 +38,8 @@ def rules_table(settings: Settings) -> Table:
 
 def _table(title: str | None = None) -> Table:
     table = Table(title=title)
-    for header in ("#", "host", "path prefix", "roles", "level", "networks", "bypass"):
+    headers = ("#", "host", "path prefix", "roles", "level", "networks", "bypass", "emergency")
+    for header in headers:
         table.add_column(header, overflow="fold")
     return table
 
@@ -55,6 +58,7 @@ def _cells(rule: GateRule) -> tuple[str, ...]:
         level,
         networks,
         ", ".join(rule.bypass) or "-",
+        "allowed" if rule.allow_emergency else "refused",
     )
 
 
@@ -82,9 +86,18 @@ def check_url(
     address: Annotated[
         str | None, typer.Option("--from", help="Client IP address (for networks rules).")
     ] = None,
+    emergency: Annotated[
+        bool,
+        typer.Option(
+            "--emergency", help="The user's session is an emergency access (bris de glace)."
+        ),
+    ] = False,
 ) -> None:
     """Show which rule matches URL and what the gate decides for --user."""
     settings = state_of(ctx).settings()
+    if emergency and (user is None or aal != 1):
+        # An emergency session proves the password only (AAL1), and it is someone's.
+        fail("--emergency needs --user, and an emergency session is AAL1", EXIT_USAGE)
     try:
         original = parse_original("GET", url)
     except BadOriginalRequest as exc:
@@ -97,8 +110,9 @@ def check_url(
     if user is not None:
         if found is None:
             fail(f"no user {user!r}")
+        level = AssuranceLevel(aal)
         identity = Identity(
-            found.username, found.display_name, found.email, found.roles, AssuranceLevel(aal), True
+            found.username, found.display_name, found.email, found.roles, level, True, emergency
         )
     decision = decide(rules, original, identity, address)
     rule = is_bypass(rules, original) or find_rule(rules, original)
@@ -113,10 +127,13 @@ def check_url(
         table.add_row(str(number) if number else "-", *_cells(rule))
         console.print(table)
     console.print(f"path matched: {original.path}", highlight=False)
-    who = f"{identity.username} at AAL{aal}" if identity else "signed out"
-    console.print(f"decision for {who}: {_describe(decision.outcome)}", highlight=False)
+    console.print(f"decision for {_who(identity)}: {_describe(decision.outcome)}", highlight=False)
     if decision.outcome is not Outcome.ALLOW and decision.outcome is not Outcome.PUBLIC:
         console.print(f"reason: {decision.reason.value}", highlight=False)
+    if decision.reason is Reason.EMERGENCY_REFUSED:
+        console.print("the rule does not say allow_emergency = true", highlight=False)
+    elif identity is not None and identity.emergency and decision.outcome is Outcome.ALLOW:
+        console.print("the application receives Remote-Emergency: true", highlight=False)
     if decision.outcome in (Outcome.SIGN_IN, Outcome.STEP_UP):
         console.print(f"level required: AAL{int(decision.required_level)}", highlight=False)
 
@@ -142,6 +159,14 @@ _DESCRIPTIONS = {
     Outcome.STEP_UP: "step up (401 for nginx, 302 with mode=redirect, to a second factor)",
     Outcome.DENY: "deny (403 with a page saying why)",
 }
+
+
+def _who(identity: Identity | None) -> str:
+    if identity is None:
+        return "signed out"
+    if identity.emergency:
+        return f"{identity.username} in an emergency session (AAL1, acr {ACR_EMERGENCY})"
+    return f"{identity.username} at AAL{int(identity.aal)}"
 
 
 def _describe(outcome: Outcome) -> str:
