@@ -31,7 +31,7 @@ POLL_INTERVAL_S = 2.0
 # A node that dies mid-send holds a delivery this long before another node retries it; longer
 # than the slowest attempt (SMTP 10 s, HTTP 5 s) so that a live sender is never overtaken.
 LEASE = timedelta(minutes=2)
-CLAIM_BATCH = 20
+PASS_LIMIT = 100  # then the worker looks at the stop flag again
 CLOSE_TIMEOUT_S = 5.0
 DRAIN_POLL_S = 0.02
 MIN_WAIT_S = 0.01
@@ -99,14 +99,18 @@ class DeliveryService:
                 self._thread.start()
 
     def deliver_due(self) -> int:
-        """One pass: send what is due now; how many were claimed."""
-        if not self._handlers:
-            return 0
-        now = self._clock.now()
-        claimed = self._repository.claim_due(self._handlers, now, now + LEASE, CLAIM_BATCH)
-        for delivery in claimed:
-            self._attempt(delivery)
-        return len(claimed)
+        """One pass: send what is due now (at most ``PASS_LIMIT``); how many were attempted."""
+        attempted = 0
+        while self._handlers and attempted < PASS_LIMIT:
+            now = self._clock.now()
+            # One at a time: each lease starts when its own attempt does, so a queue behind a
+            # hanging SMTP server never outlives its leases and gets sent twice.
+            claimed = self._repository.claim_due(self._handlers, now, now + LEASE, 1)
+            if not claimed:
+                break
+            self._attempt(claimed[0])
+            attempted += 1
+        return attempted
 
     def drain(self, timeout: float = CLOSE_TIMEOUT_S) -> bool:
         """Wait until nothing is due by the clock (tests, shutdown, the CLI); False on timeout.

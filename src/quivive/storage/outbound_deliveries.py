@@ -23,6 +23,7 @@ PENDING = "pending"
 FAILED = "failed"  # gave up after the last attempt; kept for the dashboard and investigation
 # Longer errors are cut: the column is for a person reading it, not a full trace.
 MAX_ERROR_CHARS = 200
+CANDIDATE_SLACK = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,17 +54,27 @@ class OutboundDeliveryRepository:
     def claim_due(
         self, kinds: Collection[str], now: datetime, lease_until: datetime, limit: int
     ) -> list[ClaimedDelivery]:
-        """Lease up to ``limit`` due deliveries of ``kinds``; each is claimed by one caller only."""
+        """Lease up to ``limit`` due deliveries of ``kinds``; each is claimed by one caller only.
+
+        A few more candidates than ``limit`` are read, so that losing a race for the oldest to
+        another node still leaves this one something to send.
+        """
         with self._engine.connect() as conn:
             candidates = conn.execute(
                 select(table.c.id)
                 .where(_claimable(kinds, now))
                 .order_by(table.c.next_attempt_at, table.c.id)
-                .limit(limit)
+                .limit(limit + CANDIDATE_SLACK)
             ).scalars()
             ids = list(candidates)
-        claimed = [self._claim(row_id, kinds, now, lease_until) for row_id in ids]
-        return [delivery for delivery in claimed if delivery is not None]
+        claimed: list[ClaimedDelivery] = []
+        for row_id in ids:
+            delivery = self._claim(row_id, kinds, now, lease_until)
+            if delivery is not None:
+                claimed.append(delivery)
+            if len(claimed) == limit:
+                break
+        return claimed
 
     def _claim(
         self, row_id: int, kinds: Collection[str], now: datetime, lease_until: datetime
