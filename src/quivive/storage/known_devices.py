@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Delete, Engine, case, delete, func, select
+from sqlalchemy import Delete, Engine, bindparam, case, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from quivive.storage.tables import known_devices
+
+# Built once: every sign-in asks.
+_LOOKUP = select(
+    func.count(),
+    func.max(case((known_devices.c.device_hash == bindparam("device_hash"), 1), else_=0)),
+).where(known_devices.c.user_id == bindparam("user_id"))
 
 
 class KnownDeviceRepository:
@@ -19,12 +25,9 @@ class KnownDeviceRepository:
 
         Every sign-in asks, so both come from one query.
         """
-        query = select(
-            func.count(),
-            func.max(case((known_devices.c.device_hash == device_hash, 1), else_=0)),
-        ).where(known_devices.c.user_id == user_id)
+        parameters = {"user_id": user_id, "device_hash": device_hash}
         with self._engine.connect() as conn:
-            count, found = conn.execute(query).one()
+            count, found = conn.execute(_LOOKUP, parameters).one()
         return bool(found), int(count)
 
     def add(self, user_id: int, device_hash: str, now: datetime, *, keep: int) -> bool:

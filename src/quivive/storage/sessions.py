@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, Row, and_, delete, insert, or_, select, update
+from sqlalchemy import Engine, Row, and_, bindparam, delete, insert, or_, select, update
 
 from quivive.domain.sessions import AssuranceLevel, Session
 from quivive.storage.tables import emergency_accesses, sessions
@@ -19,6 +19,11 @@ _WITH_EMERGENCY = select(sessions, emergency_accesses.c.id.label("emergency_id")
     ),
 )
 
+# Built once: every sign-in and signed-in request runs these, and building a statement per call
+# (and its cache key) cost more CPU than the database's work on it.
+_FIND = _WITH_EMERGENCY.where(sessions.c.token_hash == bindparam("token_hash"))
+_INSERT = insert(sessions)
+
 
 class SessionRepository:
     def __init__(self, engine: Engine) -> None:
@@ -26,12 +31,11 @@ class SessionRepository:
 
     def add(self, session: Session) -> None:
         with self._engine.begin() as conn:
-            conn.execute(insert(sessions).values(**_row(session)))
+            conn.execute(_INSERT, _row(session))
 
     def find(self, token_hash: str) -> Session | None:
         with self._engine.connect() as conn:
-            query = _WITH_EMERGENCY.where(sessions.c.token_hash == token_hash)
-            row = conn.execute(query).first()
+            row = conn.execute(_FIND, {"token_hash": token_hash}).first()
         return None if row is None else _to_session(row)
 
     def for_user(self, user_id: int, *, now: datetime) -> list[Session]:
@@ -61,7 +65,7 @@ class SessionRepository:
             )
             if revoked.rowcount != 1:
                 return False
-            conn.execute(insert(sessions).values(**_row(new)))
+            conn.execute(_INSERT, _row(new))
         return True
 
     def revoke(self, token_hash: str, now: datetime) -> bool:

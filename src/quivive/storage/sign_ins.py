@@ -19,6 +19,10 @@ class SignIn:
     user_agent: str | None
 
 
+# Built once: one per sign-in, on its path.
+_INSERT = insert(sign_ins)
+
+
 class SignInRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -26,14 +30,15 @@ class SignInRepository:
     def add(self, user_id: int, sign_in: SignIn) -> None:
         with self._engine.begin() as conn:
             conn.execute(
-                insert(sign_ins).values(
-                    user_id=user_id,
-                    at=sign_in.at,
-                    method=sign_in.method[:64],
-                    outcome=sign_in.outcome,
-                    source_address=sign_in.source_address,
-                    user_agent=(sign_in.user_agent or "")[:512] or None,
-                )
+                _INSERT,
+                {
+                    "user_id": user_id,
+                    "at": sign_in.at,
+                    "method": sign_in.method[:64],
+                    "outcome": sign_in.outcome,
+                    "source_address": sign_in.source_address,
+                    "user_agent": (sign_in.user_agent or "")[:512] or None,
+                },
             )
 
     def recent(self, user_id: int, limit: int = 20) -> list[SignIn]:
