@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from starlette.testclient import TestClient
 
 from quivive.clock import FrozenClock
 from quivive.composition import build_services
@@ -13,6 +16,7 @@ from quivive.domain.alerts import Alert
 from quivive.protocols.oidc.logout import LOGOUT_TOKEN_TYP
 from quivive.services.oidc_logout import BACKCHANNEL_KIND, Delivery
 from quivive.storage.database import upgrade
+from quivive.web.app import create_app
 from support.live_server import LiveServer
 from support.oidc import Receiver
 from support.quivive import (
@@ -28,6 +32,16 @@ from support.webhook_receiver import webhook_receiver
 
 OFFICER = "rssi@hopital.example"
 SECRET = "hook-secret"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Poll ``condition``: the worker runs on its own, nothing to drain from outside."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def emergency(n: int = 0) -> Alert:
@@ -86,8 +100,8 @@ def test_a_logout_token_queued_before_a_restart_is_signed_and_sent_after_it(
 
         clock.advance(timedelta(seconds=5))
         with running_services(tmp_path, clock=clock) as restarted:
-            restarted.outbox.start()
-            assert restarted.outbox.drain(30)
+            with TestClient(create_app(restarted)):  # the web server's start-up starts the worker
+                assert wait_for(lambda: len(receiver.received) == 2)
             [_refused, sent] = receiver.received
             claims = restarted.oidc.keys.verify(sent["logout_token"], typs=(LOGOUT_TOKEN_TYP,))
 

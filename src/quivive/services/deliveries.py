@@ -131,7 +131,7 @@ class DeliveryService:
 
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         """Give due deliveries ``timeout`` seconds, then stop; the rest wait in the database."""
-        if self._thread is not None:
+        if self._thread is not None and not self._stop.is_set():  # closing twice waits once
             self.drain(timeout)
         with self._lock:
             self._stop.set()
