@@ -22,6 +22,7 @@ from quivive.services.alert_channels import EmailAlertSink, FanOutAlertSink, Web
 from quivive.services.alert_log import LoggingAlertSink
 from quivive.services.audit import AuditTrail, ChainedAuditSink, CheckpointSigner
 from quivive.services.authentication import PasswordAuthenticator
+from quivive.services.code_guard import CodeCheck, CodeGuard
 from quivive.services.deliveries import DeliveryService
 from quivive.services.devices import DeviceRecognition
 from quivive.services.emergency_access import (
@@ -52,13 +53,13 @@ from quivive.services.notifications import (
 from quivive.services.oidc_logout import BACKCHANNEL_KIND
 from quivive.services.oidc_provider import OidcProvider, build_oidc
 from quivive.services.passkeys import PasskeyFactor, PasskeyService, PasskeyStores
+from quivive.services.password_hashing import PasswordHasher
 from quivive.services.policies import PolicyService
 from quivive.services.posture_report import (
     PostureReportService,
     PostureSources,
     settings_in_force,
 )
-from quivive.services.password_hashing import PasswordHasher
 from quivive.services.recovery_codes import RecoveryCodeFactor
 from quivive.services.secret_box import SecretBox
 from quivive.services.sessions import SessionPolicy, SessionService
@@ -76,8 +77,8 @@ from quivive.storage.known_devices import KnownDeviceRepository
 from quivive.storage.mfa_rules import MfaRuleRepository
 from quivive.storage.outbound_deliveries import OutboundDeliveryRepository
 from quivive.storage.passkeys import PasskeyRepository
-from quivive.storage.policy_overrides import PolicyOverrideRepository
 from quivive.storage.password_blocklist import ShippedBlocklist
+from quivive.storage.policy_overrides import PolicyOverrideRepository
 from quivive.storage.posture import PostureRepository
 from quivive.storage.recovery_codes import RecoveryCodeRepository
 from quivive.storage.session_revocations import (
@@ -120,6 +121,7 @@ class Services:
     emergency: EmergencyAccessService  # emergency access (bris de glace) and its review
     authenticator: PasswordAuthenticator
     throttle: LoginThrottle
+    code_guard: CodeGuard  # TOTP and recovery codes under the account's guess limit
     alerts: AlertSink
     first_admin: FirstAdminSetup
     passkeys: PasskeyService
@@ -205,6 +207,9 @@ def build_services(
     passkeys = _passkeys(settings, engine, users, audit, alerts, clock)
     mfa = _mfa(settings, engine, sessions, audit, clock, passkeys)
     throttle = _login_throttle(settings, engine, audit, alerts, clock, policies)
+    code_guard = CodeGuard(
+        throttle, {"totp": mfa["totp"].verify, "recovery_code": mfa["recovery_codes"].use}, users
+    )
     gate_rules = GateRuleService(settings.gate, GateRuleRepository(engine), audit, clock)
     oidc = build_oidc(settings, engine, users, sessions, audit, clock, outbox)
     outbox.register(BACKCHANNEL_KIND, oidc.logout.sender)
@@ -219,7 +224,7 @@ def build_services(
         accounts=accounts,
         sessions=sessions,
         emergency=_emergency(
-            settings, engine, sessions, (mfa["totp"], mfa["mfa"]), audit, alerts, clock
+            settings, engine, sessions, (code_guard.totp_of, mfa["mfa"]), audit, alerts, clock
         ),
         authenticator=PasswordAuthenticator(
             users,
@@ -233,6 +238,7 @@ def build_services(
             blocklist=blocklist,
         ),
         throttle=throttle,
+        code_guard=code_guard,
         alerts=alerts,
         first_admin=FirstAdminSetup(
             SetupTokenRepository(engine), users, accounts, settings.public_url, clock
@@ -271,7 +277,7 @@ def _emergency(
     settings: Settings,
     engine: Engine,
     sessions: SessionService,
-    factors: tuple[TotpFactor, MfaService],  # the witness's code; who owes enrolment
+    factors: tuple[CodeCheck, MfaService],  # the witness's code; who owes enrolment
     audit: AuditSink,
     alerts: AlertSink,
     clock: Clock,
@@ -290,12 +296,12 @@ def _emergency(
     stores = EmergencyStores(
         EmergencyAccessRepository(engine), UserRepository(engine), SessionRepository(engine)
     )
-    totp, mfa = factors
+    witness_code, mfa = factors
     service = EmergencyAccessService(
         policy,
         stores,
         sessions,
-        totp.verify,
+        witness_code,
         audit,
         alerts,
         clock,

@@ -6,6 +6,8 @@ OIDC endpoints, CLI) translate codes into responses, pages or exit codes.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class QuiviveError(Exception):
     """Base of every error Quivive raises on purpose."""
@@ -130,3 +132,15 @@ class EmergencyRefused(QuiviveError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"emergency access refused: {reason}")
         self.reason = reason
+
+
+class CodesThrottled(QuiviveError):
+    """Too many wrong one-time codes on this account: wait until ``not_before``, or, when
+    ``exhausted``, use another factor or have an administrator clear the throttle."""
+
+    code = "codes_throttled"
+
+    def __init__(self, *, not_before: datetime | None, exhausted: bool) -> None:
+        super().__init__("too many wrong codes")
+        self.not_before = not_before
+        self.exhausted = exhausted

@@ -386,3 +386,52 @@ def test_one_other_session_can_be_ended_from_the_account_page(
     assert location(post_form(client, "/account", forms[0])) == "/account?notice=session_revoked"
     assert sqlite_services.sessions.resolve(other) is None
     assert client.get("/account").status_code == 200
+
+
+# --- guesses at codes -----------------------------------------------------------------------------
+
+
+def test_guessing_codes_is_held_with_a_wait_in_the_users_language(
+    client: TestClient, sqlite_services: Services, clock: FrozenClock
+) -> None:
+    add_alice(sqlite_services)
+    log_in(client)
+    secret, _ = enrol_totp(client, clock)
+    sign_out(client)
+    log_in(client)
+    client.headers["accept-language"] = "fr"
+    page = "/login/second-factor/totp"
+    for _ in range(sqlite_services.throttle.policy.pair.free_attempts):
+        assert post_form(client, page, page, code="000000").status_code == 401
+
+    held = post_form(client, page, page, code=code_now(secret, clock))
+
+    assert held.status_code == 429
+    assert int(held.headers["retry-after"]) >= 1
+    assert "Trop de codes erronés." in html.unescape(held.text)
+    assert client.get("/account", follow_redirects=False).status_code == 303
+    clock.advance(timedelta(seconds=int(held.headers["retry-after"])))
+    assert location(post_form(client, page, page, code=code_now(secret, clock))) == "/account"
+
+
+def test_codes_blocked_after_the_limit_point_to_a_passkey_or_the_helpdesk(
+    client: TestClient, sqlite_services: Services, clock: FrozenClock
+) -> None:
+    add_alice(sqlite_services)
+    log_in(client)
+    secret, _ = enrol_totp(client, clock)
+    sign_out(client)
+    for _ in range(sqlite_services.throttle.policy.max_failures):  # an earlier attacker's run
+        attempt = sqlite_services.throttle.admit_code("alice", None)
+        if not attempt.allowed:
+            clock.advance(timedelta(hours=1))
+            attempt = sqlite_services.throttle.admit_code("alice", None)
+        sqlite_services.throttle.code_failed(attempt)
+    log_in(client)
+    page = "/login/second-factor/totp"
+
+    blocked = post_form(client, page, page, code=code_now(secret, clock))
+
+    assert blocked.status_code == 429
+    assert "retry-after" not in blocked.headers
+    assert "ask your IT helpdesk to unblock it" in html.unescape(blocked.text)

@@ -9,6 +9,10 @@ Three counters per attempt, each with its own job:
   administrator clears it. NIST SP 800-63B-4 (rate limiting) caps consecutive failed attempts on
   one account at 100; past that line a password alone no longer suffices (a second factor or an
   administrator must step in). It sets no delay, so it never locks the real user out by itself.
+- ``codes`` (account): guesses at the account's one-time codes (TOTP, recovery codes), made by
+  whoever already holds its password. The pair curve's delay applies, and after the NIST limit of
+  100 consecutive failures codes are refused until a success or an administrator clears it: a
+  6-digit code must not be guessable at leisure. The real user still gets in with a passkey.
 
 Delays are "next attempt not before T": an early attempt is refused at once, the server never
 sleeps. Counters are kept for the account name as typed (normalised), whether or not it exists, so
@@ -44,6 +48,7 @@ class KeyKind(enum.StrEnum):
     ACCOUNT = "account"
     PAIR = "pair"
     SOURCE = "source"
+    CODES = "codes"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -91,6 +96,11 @@ def attempt_keys(account: str, source: str) -> tuple[ThrottleKey, ThrottleKey, T
         ThrottleKey(KeyKind.PAIR, account=account, source=source),
         ThrottleKey(KeyKind.ACCOUNT, account=account),
     )
+
+
+def code_key(account: str) -> ThrottleKey:
+    """The counter of guesses at ``account``'s one-time codes (``account``: its normalised name)."""
+    return ThrottleKey(KeyKind.CODES, account=account)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,13 +256,19 @@ class ThrottlePolicy:
         """True once an account has more failures (this attempt included) than the limit."""
         return account_failures > self.max_failures
 
+    def codes_exhausted(self, counter: Counter, now: datetime) -> bool:
+        """No more code guesses: the account's limit of consecutive failures is spent."""
+        return counter.live(now).failures >= self.max_failures
+
     def _curve(self, kind: KeyKind) -> DelayCurve | None:
-        return {KeyKind.PAIR: self.pair, KeyKind.SOURCE: self.source}.get(kind)
+        # Codes wait like an (account, address) pair: the holder of the password is one guesser.
+        curves = {KeyKind.PAIR: self.pair, KeyKind.SOURCE: self.source, KeyKind.CODES: self.pair}
+        return curves.get(kind)
 
     def _expiry(
         self, key: ThrottleKey, last: datetime, blocked: datetime | None
     ) -> datetime | None:
-        if key.kind is KeyKind.ACCOUNT:
+        if key.kind in (KeyKind.ACCOUNT, KeyKind.CODES):
             return None  # consecutive failures: only a success or an administrator resets them
         forget = last + self.forget_after
         return max(forget, blocked) if blocked else forget

@@ -25,6 +25,7 @@ from quivive.domain.throttling import (
     ThrottleStore,
     account_key,
     attempt_keys,
+    code_key,
     password_fingerprint,
     source_key,
     worst,
@@ -37,6 +38,7 @@ CONTENDED_WAIT = timedelta(seconds=1)
 PURGE_EVERY = timedelta(minutes=10)
 SPRAYING = "spraying"
 STUFFING = "stuffing"
+CODE_GUESSING = "code_guessing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,21 @@ class Attempt:
     source_address: str | None
     decision: ThrottleDecision
     reserved: tuple[tuple[ThrottleKey, Counter], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CodeAttempt:
+    """One guess at an account's one-time code, as the throttle saw it (see ``admit_code``)."""
+
+    key: ThrottleKey
+    source_address: str | None
+    not_before: datetime | None = None  # refused until then
+    exhausted: bool = False  # refused until a success with another factor or an administrator
+    failures: int = 0  # consecutive failures counted so far, this guess included
+
+    @property
+    def allowed(self) -> bool:
+        return self.not_before is None and not self.exhausted
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +147,69 @@ class LoginThrottle:
         now = self._clock.now()
         for key, counter in attempt.reserved:
             if counter.failures == self._threshold(key.kind):
-                self._record_trigger(key, attempt, now)
+                self._record_trigger(key, attempt.account, attempt.source_address, now)
         self._detect(attempt, password, now)
         if now >= self._next_purge:
             self._next_purge = now + PURGE_EVERY
             self._store.purge(now)
+
+    # --- one-time codes after the password ----------------------------------------------------
+
+    def admit_code(self, raw_username: str, source_address: str | None) -> CodeAttempt:
+        """May this code be checked? If so the guess is counted now, before the check, so that
+        parallel guesses cannot slip past the limit (the same reservation as for passwords)."""
+        now = self._clock.now()
+        key = code_key(account_key(raw_username))
+        stored = self._store.read([key]).get(key, Counter())
+        if self._policy.codes_exhausted(stored, now):
+            return CodeAttempt(key, source_address, exhausted=True, failures=stored.failures)
+        waiting = self._policy.not_before(key, stored, now)
+        if waiting is not None:
+            return CodeAttempt(key, source_address, not_before=waiting)
+        written = self._store.update(key, self._policy.reserve(key, now), now)
+        if not written.written:
+            wait = self._policy.not_before(key, written.counter, now) or now + CONTENDED_WAIT
+            return CodeAttempt(key, source_address, not_before=wait)
+        return CodeAttempt(key, source_address, failures=written.counter.failures)
+
+    def code_succeeded(self, attempt: CodeAttempt) -> None:
+        """A right code: the person is proven, their consecutive failures start over."""
+        self._store.reset([attempt.key])
+
+    def code_failed(self, attempt: CodeAttempt) -> None:
+        """A wrong code (already counted): audit the delay starting and the limit reached."""
+        now = self._clock.now()
+        if attempt.failures == self._policy.pair.free_attempts:
+            self._record_trigger(attempt.key, attempt.key.account, attempt.source_address, now)
+        if attempt.failures == self._policy.max_failures:
+            self._codes_exhausted(attempt, now)
+
+    def _codes_exhausted(self, attempt: CodeAttempt, now: datetime) -> None:
+        details = {"failures": str(attempt.failures)}
+        summary = _SUMMARIES[CODE_GUESSING].format(
+            account=attempt.key.account, failures=attempt.failures
+        )
+        self._alerts.send(
+            Alert(
+                kind=f"attack.{CODE_GUESSING}",
+                at=now,
+                summary=summary,
+                source_address=attempt.source_address,
+                details=details,
+            )
+        )
+        self._audit.record(
+            AuditEvent(
+                action=f"attack.{CODE_GUESSING}",
+                outcome=Outcome.SUCCESS,
+                at=now,
+                actor="system",
+                subject=attempt.key.account,
+                reason=CODE_GUESSING,
+                source_address=attempt.source_address,
+                details=details,
+            )
+        )
 
     def entries(self) -> list[ThrottleEntry]:
         now = self._clock.now()
@@ -221,7 +296,9 @@ class LoginThrottle:
             KeyKind.ACCOUNT: self._policy.max_failures,
         }[kind]
 
-    def _record_trigger(self, key: ThrottleKey, attempt: Attempt, now: datetime) -> None:
+    def _record_trigger(
+        self, key: ThrottleKey, account: str, source_address: str | None, now: datetime
+    ) -> None:
         reason = "password_alone_insufficient" if key.kind is KeyKind.ACCOUNT else "delay_started"
         self._audit.record(
             AuditEvent(
@@ -229,9 +306,9 @@ class LoginThrottle:
                 outcome=Outcome.SUCCESS,
                 at=now,
                 actor="system",
-                subject=attempt.account,
+                subject=account,
                 reason=reason,
-                source_address=attempt.source_address,
+                source_address=source_address,
                 details={"key_kind": key.kind.value, "key": key.label[:256]},
             )
         )
@@ -241,4 +318,6 @@ _SUMMARIES = {
     SPRAYING: "password spraying: one password tried against {accounts} accounts; "
     "source {source} held",
     STUFFING: "credential stuffing: {accounts} accounts failed from {source}; source held",
+    CODE_GUESSING: "code guessing: {failures} wrong one-time codes in a row on {account}, whose "
+    "password is known; its codes are refused until an administrator clears it",
 }

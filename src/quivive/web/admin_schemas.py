@@ -126,7 +126,7 @@ class SessionOut(BaseModel):
 
 
 class ThrottleOut(BaseModel):
-    kind: Literal["account", "pair", "source"]
+    kind: Literal["account", "pair", "source", "codes"]
     account: str
     source: str
     failures: int

@@ -87,6 +87,11 @@ SCOPE_DESCRIPTIONS = {
 # --- multi-factor authentication -----------------------------------------------------------------
 
 CODE_REJECTED = N_("This code is not valid, or it was already used. Please try again.")
+CODES_THROTTLED = N_("Too many wrong codes. Please wait {wait} before trying again.")
+CODES_EXHAUSTED = N_(
+    "Too many wrong codes: codes are blocked on this account. Sign in with a passkey, or ask "
+    "your IT helpdesk to unblock it."
+)
 RECOVERY_EMAIL_SUBJECT = "{name}: a recovery code was used / un code de secours a été utilisé"
 
 # The label of each second factor, by its ``SecondFactor.name``; a new factor adds its own.

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from quivive.composition import Services
 from quivive.services.sessions import ActiveSession
+from quivive.web import messages
 from quivive.web.cookies import CookiePolicy
 from quivive.web.csrf import CSRF_FIELD, CsrfProtection
 from quivive.web.forms import read_form
@@ -53,6 +54,12 @@ class WebState:
 
     def translate(self, request: Request, message: str) -> str:
         return self.pages.gettext(request.state.language, message)
+
+    def wait_text(self, request: Request, seconds: int) -> str:
+        """A wait rounded up, in the user's language: seconds under a minute, then minutes."""
+        if seconds < 60:
+            return self.translate(request, messages.WAIT_SECONDS).format(count=seconds)
+        return self.translate(request, messages.WAIT_MINUTES).format(count=-(-seconds // 60))
 
     async def current_session(self, request: Request) -> ActiveSession | None:
         token = request.cookies.get(self.cookies.name(SESSION_COOKIE))

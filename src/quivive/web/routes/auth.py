@@ -201,11 +201,8 @@ def _login_failed(
 def _login_throttled(
     web: WebState, request: Request, username: str, next_url: str, seconds: int
 ) -> Response:
-    """429 with the wait rounded up (seconds under a minute, then minutes) and Retry-After."""
-    if seconds < 60:
-        wait = web.translate(request, messages.WAIT_SECONDS).format(count=seconds)
-    else:
-        wait = web.translate(request, messages.WAIT_MINUTES).format(count=-(-seconds // 60))
+    """429 with the wait rounded up and Retry-After."""
+    wait = web.wait_text(request, seconds)
     message = web.translate(request, messages.LOGIN_THROTTLED).format(wait=wait)
     context = {"next": next_url, "username": username, "notice": None, "error": message}
     response = web.render_form(request, "login.html", context, status_code=429)

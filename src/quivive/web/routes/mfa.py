@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import segno
@@ -12,7 +13,12 @@ from starlette.responses import Response
 
 from quivive.domain.assurance import Verification
 from quivive.domain.sessions import AssuranceLevel
-from quivive.errors import AuthenticationFailed, QuiviveError, ReauthenticationRequired
+from quivive.errors import (
+    AuthenticationFailed,
+    CodesThrottled,
+    QuiviveError,
+    ReauthenticationRequired,
+)
 from quivive.services.mfa import SecondFactor, Standing, Step
 from quivive.services.sessions import ActiveSession
 from quivive.web import messages
@@ -107,16 +113,24 @@ async def _code_page(request: Request, factor: str, *, error: str | None = None)
 
 
 def _code_form(
-    request: Request, factor: str, next_url: str, level: str | None, error: str | None
+    request: Request,
+    factor: str,
+    next_url: str,
+    level: str | None,
+    error: str | None,
+    *,
+    translated: bool = False,
 ) -> Response:
     web = web_state(request)
     totp = factor == "totp"
+    if error and not translated:
+        error = web.translate(request, error)
     context = {
         "factor": factor,
         "action": TOTP_VERIFY_PATH if totp else RECOVERY_VERIFY_PATH,
         "next": next_url,
         "level": level or "",
-        "error": web.translate(request, error) if error else None,
+        "error": error,
         "other_methods": with_next(SECOND_FACTOR_PATH, next_url),
         "recovery_link": with_next(RECOVERY_VERIFY_PATH, next_url),
     }
@@ -141,10 +155,13 @@ async def _verify_code(request: Request, factor: str) -> Response:
     if active is None:
         return to_login(request)
     code, next_url = form.get("code", "")[:MAX_FIELD_LENGTH], _next(request, form)
-    check = web.services.totp.verify if factor == "totp" else web.services.recovery_codes.use
-    credential = await to_thread.run_sync(check, active.user.id, code)
+    origin = origin_of(request)
+    check = partial(web.services.code_guard.check, active.user, factor, code, origin.source_address)
+    try:
+        credential = await to_thread.run_sync(check)
+    except CodesThrottled as throttled:
+        return await _codes_throttled(request, active, factor, next_url, form, throttled)
     if credential is None:
-        origin = origin_of(request)
         fail = web.services.mfa.record_failure
         await to_thread.run_sync(fail, active.user, factor, "bad_code", origin)
         error = messages.CODE_REJECTED
@@ -153,6 +170,34 @@ async def _verify_code(request: Request, factor: str) -> Response:
         await to_thread.run_sync(_notify_recovery_use, web, active)
     verification = Verification(factor=factor, amr=("otp",), credential_id=credential)
     return await finish_verification(request, active, verification, next_url)
+
+
+async def _codes_throttled(
+    request: Request,
+    active: ActiveSession,
+    factor: str,
+    next_url: str,
+    form: dict[str, str],
+    throttled: CodesThrottled,
+) -> Response:
+    """429: wait (with Retry-After), or, once the limit is spent, another factor or the helpdesk."""
+    web = web_state(request)
+    origin = origin_of(request)
+    fail = web.services.mfa.record_failure
+    await to_thread.run_sync(fail, active.user, factor, "codes_throttled", origin)
+    if throttled.exhausted or throttled.not_before is None:
+        error = web.translate(request, messages.CODES_EXHAUSTED)
+        seconds = None
+    else:
+        now = web.services.clock.now()
+        seconds = max(1, math.ceil((throttled.not_before - now).total_seconds()))
+        wait = web.wait_text(request, seconds)
+        error = web.translate(request, messages.CODES_THROTTLED).format(wait=wait)
+    response = _code_form(request, factor, next_url, form.get("level"), error, translated=True)
+    response.status_code = 429
+    if seconds is not None:
+        response.headers["retry-after"] = str(seconds)
+    return response
 
 
 def _notify_recovery_use(web: WebState, active: ActiveSession) -> None:
