@@ -95,3 +95,16 @@ def test_two_nodes_racing_never_claim_the_same_delivery(services: Services) -> N
 
     claimed = [delivery.id for batch in results for delivery in batch]
     assert sorted(claimed) == sorted(ids)  # each exactly once
+
+
+def test_failures_are_forgotten_after_their_last_attempt_only(services: Services) -> None:
+    repo = OutboundDeliveryRepository(services.engine)
+    failed, pending = repo.add("webhook", {}, NOW), repo.add("webhook", {}, NOW)
+    repo.claim_due(KINDS, NOW, LEASE_END, 10)
+    repo.give_up(failed, 4, "http_status_500")
+    repo.reschedule(pending, 1, NOW, "http_status_500")
+
+    assert repo.delete_failed_before(NOW) == 0
+    assert repo.delete_failed_before(NOW + timedelta(seconds=1)) == 1
+    assert repo.count_failed() == 0
+    assert repo.count_due(KINDS, NOW) == 1  # a delivery still being retried is kept

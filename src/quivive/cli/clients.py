@@ -156,8 +156,9 @@ def rotate_secret(
 
 @app.command("purge")
 def purge(ctx: typer.Context) -> None:
-    """Log timed-out sessions out of their applications, delete expired grants and tokens, and
-    record the end of emergency sessions (run it every few minutes, e.g. from cron or a timer)."""
+    """Log timed-out sessions out of their applications, delete expired grants and tokens,
+    record the end of emergency sessions, and forget delivery failures older than a week (run it
+    every few minutes, e.g. from cron or a timer)."""
     with opened_services(state_of(ctx)) as services:
         swept = services.oidc.logout.sweep_ended_sessions()
         services.outbox.drain(30)  # the logout tokens the sweep queued
@@ -165,10 +166,12 @@ def purge(ctx: typer.Context) -> None:
         # After the sweep, which told the applications: this records each emergency session's
         # end once in the audit trail (emergency.expired).
         expired = services.emergency.close_expired()
+        forgotten = services.outbox.purge_failed()
     console.print(
         f"{swept} timed-out session(s) logged out of their applications; "
         f"{removed} expired grant(s) and token(s) deleted; "
-        f"{expired} emergency access session(s) ended",
+        f"{expired} emergency access session(s) ended; "
+        f"{forgotten} delivery failure(s) older than a week forgotten",
         highlight=False,
     )
 

@@ -35,6 +35,8 @@ PASS_LIMIT = 100  # then the worker looks at the stop flag again
 CLOSE_TIMEOUT_S = 5.0
 DRAIN_POLL_S = 0.02
 MIN_WAIT_S = 0.01
+# A failure stays counted (the /metrics gauge) for a week, long enough to be seen and looked into.
+FAILED_KEPT = timedelta(days=7)
 
 
 class DeliveryHandler(Protocol):
@@ -128,6 +130,11 @@ class DeliveryService:
 
     def count_failed(self) -> int:
         return self._repository.count_failed()
+
+    def purge_failed(self) -> int:
+        """Forget deliveries given up more than ``FAILED_KEPT`` ago (the audit trail keeps them);
+        ``quivive client purge`` runs it."""
+        return self._repository.delete_failed_before(self._clock.now() - FAILED_KEPT)
 
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         """Give due deliveries ``timeout`` seconds, then stop; the rest wait in the database."""

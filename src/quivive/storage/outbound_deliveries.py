@@ -102,6 +102,14 @@ class OutboundDeliveryRepository:
         # may hold a set-up link that should not outlive its purpose in the database.
         self._release(row_id, attempts, error, status=FAILED, payload="{}")
 
+    def delete_failed_before(self, cutoff: datetime) -> int:
+        """Forget deliveries given up before ``cutoff`` (their last attempt); how many."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                delete(table).where(table.c.status == FAILED, table.c.next_attempt_at < cutoff)
+            )
+        return result.rowcount
+
     def _release(self, row_id: int, attempts: int, error: str, **values: Any) -> None:
         with self._engine.begin() as conn:
             conn.execute(
