@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
-CHECKED := src tests bench
+CHECKED := src tests bench examples
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -27,7 +27,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check $(CHECKED)
 	$(BIN)/ruff format --check $(CHECKED)
 	$(BIN)/mypy
-	$(BIN)/mypy bench
+	$(BIN)/mypy bench examples
 
 bench: $(RUN_STAMP) system-deps
 	$(BIN)/python -m bench $(BENCH_ARGS)
