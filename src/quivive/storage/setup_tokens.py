@@ -36,7 +36,6 @@ class SetupTokenRepository:
             )
         return result.rowcount == 1
 
-
     def purpose_of(self, token_hash: str, now: datetime) -> str | None:
         """The purpose of a usable token (unused, unexpired), or None."""
         statement = select(setup_tokens.c.purpose).where(
