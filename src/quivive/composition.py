@@ -30,6 +30,7 @@ from quivive.services.emergency_access import (
     EmergencyStores,
     enrolment_owed_by,
 )
+from quivive.services.emergency_witness import passkey_witness
 from quivive.services.first_admin import FirstAdminSetup
 from quivive.services.gate import GateService, RevocationFeed
 from quivive.services.gate_rules import GateRuleService
@@ -306,6 +307,10 @@ def _emergency(
         alerts,
         clock,
         owes_enrolment=enrolment_owed_by(mfa),
+        # A second instance over the same tables: the witness ceremony lives in the database.
+        verify_passkey=passkey_witness(
+            _passkeys(settings, engine, stores.users, audit, alerts, clock)
+        ),
     )
     sessions.subscribe(service)
     return service

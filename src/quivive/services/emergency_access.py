@@ -64,10 +64,16 @@ MAX_CODE_LENGTH = 16
 
 @dataclass(frozen=True, slots=True)
 class WitnessProof:
-    """The colleague present, confirming on the same screen: their username and TOTP code."""
+    """The colleague present, confirming on the same screen: their username and TOTP code, or
+    their passkey (``passkey``: the ceremony token and the browser's response), which names them."""
 
-    username: str
-    code: str
+    username: str = ""
+    code: str = ""
+    passkey: tuple[str, str] | None = None
+
+
+# (ceremony token, assertion, origin) -> the colleague whose key signed it with UV, or None.
+PasskeyWitness = Callable[[str, str, Origin], User | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +111,9 @@ class EmergencyAccessService:
         clock: Clock,
         *,
         owes_enrolment: Callable[[User], bool] = lambda _user: False,
+        verify_passkey: PasskeyWitness = lambda _token, _response, _origin: None,
     ) -> None:
+        self._verify_passkey = verify_passkey
         self.policy = policy
         # Past the role's enrolment deadline with no factor at all (``enrolment_owed_by``).
         self._owes_enrolment = owes_enrolment
@@ -237,16 +245,16 @@ class EmergencyAccessService:
         return access
 
     def _confirm_witness(self, user: User, witness: WitnessProof | None, origin: Origin) -> User:
-        if witness is None or not witness.username.strip():
+        if witness is None or not (witness.passkey or witness.username.strip()):
             self.refuse(user, Refusal.WITNESS_REQUIRED, origin)
-        found = self._find_user(witness.username)
+        found, proved = self._witness(witness, origin)
         if found is not None and found.id == user.id:
             self._record_witness(user, found.username, origin, Refusal.WITNESS_IS_REQUESTER)
             check_witness(user.id, found.id)  # raises
         # One answer for unknown, disabled, without a second factor or a wrong code: no probing.
-        accepted = found is not None and found.is_active and self._code_ok(found, witness.code)
-        if not accepted or found is None:
-            self._record_witness(user, witness.username[:256], origin, Refusal.WITNESS_FAILED)
+        if not proved or found is None:
+            named = witness.username[:256] or "passkey"
+            self._record_witness(user, named, origin, Refusal.WITNESS_FAILED)
             # Each try is a guess at a colleague's code: the officer sees them as they happen.
             self._alerts.send(
                 Alert(
@@ -254,12 +262,20 @@ class EmergencyAccessService:
                     at=self._clock.now(),
                     summary=f"emergency access by {user.username}: colleague confirmation failed",
                     source_address=origin.source_address,
-                    details={"account": user.username, "witness": witness.username[:256]},
+                    details={"account": user.username, "witness": named},
                 )
             )
             raise EmergencyRefused(Refusal.WITNESS_FAILED)
         self._record("emergency.witness_confirmed", Outcome.SUCCESS, found.username, user, origin)
         return found
+
+    def _witness(self, witness: WitnessProof, origin: Origin) -> tuple[User | None, bool]:
+        """The colleague and whether they proved their presence (active, code or key right)."""
+        if witness.passkey is not None:
+            found = self._verify_passkey(*witness.passkey, origin)
+            return found, found is not None and found.is_active
+        found = self._find_user(witness.username)
+        return found, found is not None and found.is_active and self._code_ok(found, witness.code)
 
     def _code_ok(self, witness: User, code: str) -> bool:
         return self._verify_code(witness.id, code[:MAX_CODE_LENGTH]) is not None

@@ -61,6 +61,7 @@ REGISTER = "register"
 PASSWORDLESS = "login"
 SECOND_FACTOR = "second_factor"
 REAUTHENTICATION = "reauth"
+WITNESS = "witness"  # a colleague confirming an emergency access on the requester's screen
 DEFAULT_NAME = "Passkey"  # the web edge passes a translated default; this is the last resort
 
 
@@ -244,6 +245,32 @@ class PasskeyService:
         pending, passkey = self._claim_own(token, REAUTHENTICATION, user, response, origin, details)
         details = {**_describe(passkey), **details}
         self._verify(pending, response, passkey, user, origin, details, require_uv=True)
+
+    # --- a colleague confirming an emergency access ----------------------------------------------
+
+    def begin_witness(self) -> Ceremony:
+        """Options for any user's discoverable key, user verification on.
+
+        The colleague is found from their key, so nobody types a name to probe; their key and
+        the PIN or biometric that unlocks it prove they are the one present. The ceremony has
+        its own purpose: its assertion can never be replayed as a sign-in.
+        """
+        challenge = new_challenge()
+        options = authentication_options(self._rp, challenge=challenge, require_uv=True)
+        return self._begin(WITNESS, None, challenge, options)
+
+    def finish_witness(self, token: str, response: str | Mapping[str, Any], origin: Origin) -> User:
+        """The user whose key signed the witness challenge with UV, or ``WebAuthnRejected``."""
+        details = {"mode": "witness"}
+        try:
+            pending = self._consume(token, WITNESS, None)
+            passkey, user = self._claimed(response)
+        except WebAuthnRejected as refused:
+            self._record("login.passkey", Outcome.FAILURE, None, origin, details, refused.reason)
+            raise
+        details = {**_describe(passkey), **details}
+        self._verify(pending, response, passkey, user, origin, details, require_uv=True)
+        return user
 
     # --- the account page -----------------------------------------------------------------------
 

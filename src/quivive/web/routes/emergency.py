@@ -13,7 +13,7 @@ from functools import partial
 from anyio import to_thread
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from quivive.config import format_duration
 from quivive.domain.emergency import EmergencyRequest, Reason, Refusal
@@ -24,11 +24,14 @@ from quivive.services.sessions import ActiveSession
 from quivive.web.forms import MAX_FIELD_LENGTH
 from quivive.web.i18n import N_
 from quivive.web.mfa_flow import origin_of, pending_session, standing_of, with_next
+from quivive.web.routes.passkeys import CEREMONY_COOKIE, CSRF_HEADER
+from quivive.web.routes.passkeys import _options as ceremony_options
 from quivive.web.state import SESSION_COOKIE, WebState, safe_next, see_other, web_state
 
 router = APIRouter(include_in_schema=False)
 
 EMERGENCY_PATH = "/login/emergency"
+WITNESS_OPTIONS_PATH = "/login/emergency/witness-options"
 FIELDS = ("reason", "justification", "witness_name", "witness_username")
 
 REASON_LABELS: dict[Reason, str] = {
@@ -100,7 +103,19 @@ async def emergency_page(request: Request) -> Response:
     web = web_state(request)
     next_url = _next(request.query_params.get("next"))
     closed = await to_thread.run_sync(web.services.emergency.unavailable_because, gate.user)
-    return await _page(request, gate, next_url, {}, closed)
+    passkey = request.query_params.get("witness") == "passkey"
+    return await _page(request, gate, next_url, {}, closed, passkey=passkey)
+
+
+@router.post(WITNESS_OPTIONS_PATH)
+async def witness_options(request: Request) -> Response:
+    """The first half of the colleague's passkey ceremony (two-person mode, same screen)."""
+    web = web_state(request)
+    web.csrf.verify(request, request.headers.get(CSRF_HEADER))
+    active = await pending_session(request)
+    if active is None or not web.services.emergency.policy.two_person:
+        return JSONResponse({"error": "not_available"}, status_code=404)
+    return ceremony_options(web, await to_thread.run_sync(web.services.passkeys.begin_witness))
 
 
 @router.post(EMERGENCY_PATH)
@@ -119,11 +134,15 @@ async def emergency_request(request: Request) -> Response:
         await _check_password(web, request, gate, form.get("password", "")[:MAX_FIELD_LENGTH])
         grant = await to_thread.run_sync(partial(_grant, web, request, gate, values, form))
     except EmergencyRefused as refused:
-        return await _page(request, gate, next_url, values, Refusal(refused.reason))
+        passkey = form.get("witness_mode") == "passkey"
+        return await _page(
+            request, gate, next_url, values, Refusal(refused.reason), passkey=passkey
+        )
     # The half-signed-in session is replaced by the emergency one (never both alive).
     await to_thread.run_sync(web.services.sessions.end, gate.token)
     response = see_other(next_url)
     web.cookies.set(response, SESSION_COOKIE, grant.token)
+    web.cookies.clear(response, CEREMONY_COOKIE)
     return response
 
 
@@ -152,7 +171,10 @@ def _grant(
         values["reason"], values["justification"], values["witness_name"] or None
     )
     witness = None
-    if values["witness_username"] or form.get("witness_code"):
+    if form.get("credential"):
+        ceremony = request.cookies.get(web.cookies.name(CEREMONY_COOKIE), "")
+        witness = WitnessProof(passkey=(ceremony, form["credential"]))
+    elif values["witness_username"] or form.get("witness_code"):
         witness = WitnessProof(values["witness_username"], form.get("witness_code", ""))
     return web.services.emergency.grant(
         active.user, emergency_request, origin_of(request), witness=witness
@@ -165,6 +187,8 @@ async def _page(
     next_url: str,
     values: dict[str, str],
     refusal: Refusal | None,
+    *,
+    passkey: bool = False,
 ) -> Response:
     web = web_state(request)
     service = web.services.emergency
@@ -179,6 +203,7 @@ async def _page(
         ],
         "min_justification": policy.min_justification,
         "two_person": policy.two_person,
+        "witness_passkey": policy.two_person and passkey,  # the colleague uses their passkey
         "duration": format_duration(policy.duration),
         "remaining": await to_thread.run_sync(service.remaining_uses, active.user),
     }
