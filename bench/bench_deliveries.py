@@ -4,19 +4,17 @@ The request path pays ``DeliveryService.enqueue``: one INSERT of a small JSON ro
 transaction, then a wake-up of the worker. Measured here per call (p50, p95) on SQLite (WAL, the
 embedded default) and PostgreSQL, against a one-row INSERT transaction of the same database.
 
-Run alone: ``python -m bench.bench_deliveries [--duration S]``; or ``python -m bench``.
+Run with ``python -m bench --only deliveries``.
 """
 
-import argparse
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from bench.bench_audit import POSTGRES_URL, _bare_commit, _schema
-from bench.harness import Options, Result, benchmark, markdown_table
+from bench.harness import Options, Result, benchmark
 from quivive.clock import SystemClock
 from quivive.services.deliveries import DeliveryService
 from quivive.storage.database import create_database_engine, upgrade
@@ -85,15 +83,3 @@ def measure(backend: str, seconds: float) -> Result:
 @benchmark("deliveries")
 def deliveries(options: Options) -> list[Result]:
     return [measure("sqlite", options.duration), measure("postgresql", options.duration)]
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--duration", type=float, default=4.0)
-    args = parser.parse_args(argv)
-    print(markdown_table(deliveries(Options(duration=args.duration))))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
