@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 
 from anyio import to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +23,7 @@ from quivive.web import admin_messages, messages
 from quivive.web.cookies import CookiePolicy
 from quivive.web.csrf import CsrfProtection, CsrfRejected
 from quivive.web.forms import BadForm
+from quivive.web.input_guard import REASON, reject_nul_bytes
 from quivive.web.metrics import RequestMetricsMiddleware
 from quivive.web.pages import Pages
 from quivive.web.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
@@ -76,6 +77,8 @@ def create_app(services: Services) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
         lifespan=lifespan,
+        # PostgreSQL text cannot hold a NUL: refused as a 400 before any route reads it.
+        dependencies=[Depends(reject_nul_bytes)],
         # Quivive ships no OpenTelemetry SDK; left on, FastAPI looks up the global tracer, meter
         # and logger providers on every request, which costs more than a forward-auth check.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -165,7 +168,8 @@ def _install_error_pages(app: FastAPI) -> None:
 
     async def bad_form(request: Request, exc: Exception) -> Response:
         reason = exc.details.get("reason") if isinstance(exc, BadForm) else None
-        text = messages.FIELD_TOO_LONG if reason == "too_long" else messages.FORM_INVALID
+        texts = {"too_long": messages.FIELD_TOO_LONG, REASON: messages.INPUT_NUL}
+        text = texts.get(str(reason), messages.FORM_INVALID)
         return _error_page(request, 400, text)
 
     async def csrf_rejected(request: Request, _exc: Exception) -> Response:

@@ -7,6 +7,7 @@ from quivive.web.i18n import N_
 LOGIN_FAILED = N_("Incorrect username or password.")
 FIELD_TOO_LONG = N_("A field is too long (at most 256 characters).")
 FORM_INVALID = N_("The form could not be read. Please try again.")
+INPUT_NUL = N_("The request contains a character that is not allowed (a NUL byte).")
 CSRF_FAILED = N_("Your form expired or came from another site. Please try again.")
 SIGNED_OUT = N_("You are signed out.")
 SESSION_EXPIRED = N_("Your session has ended. Please sign in again.")

@@ -8,6 +8,7 @@ Swagger UI would need scripts from a CDN, which the strict CSP (and a hospital n
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -52,6 +53,7 @@ from quivive.web.admin_schemas import (
     UserPatch,
 )
 from quivive.web.csrf import CsrfRejected
+from quivive.web.input_guard import reject_nul_bytes
 from quivive.web.routes import admin_api_apps
 from quivive.web.routes.account_security import session_id
 from quivive.web.state import WebState, web_state
@@ -86,6 +88,7 @@ _STATUS: tuple[tuple[type[QuiviveError], int], ...] = (
     (ValidationError, 400),
 )
 
+log = logging.getLogger(__name__)
 router = APIRouter(responses=_ERRORS)
 
 
@@ -264,6 +267,7 @@ def create_admin_api(state: WebState) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(reject_nul_bytes)],
     )
     api.state.quivive = state
     api.include_router(router)
@@ -272,6 +276,8 @@ def create_admin_api(state: WebState) -> FastAPI:
     api.add_exception_handler(QuiviveError, _quivive_error)
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(HTTPException, _http_error)
+    # A mounted app answers its own crashes: without this, a JSON client would get text/plain.
+    api.add_exception_handler(Exception, _unexpected)
     return api
 
 
@@ -305,6 +311,11 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     if exc.headers:
         response.headers.update(exc.headers)
     return response
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _error(500, "internal_error", "internal error")
 
 
 async def _docs(request: Request) -> Response:
