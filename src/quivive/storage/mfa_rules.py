@@ -9,6 +9,9 @@ from sqlalchemy import Engine, Row, delete, insert, select, update
 from quivive.domain.mfa_policy import MfaRule
 from quivive.storage.tables import mfa_rules
 
+# Built once: every sign-in reads the rules in force (MFA standing).
+_LIST = select(mfa_rules).order_by(mfa_rules.c.role)
+
 
 class MfaRuleRepository:
     def __init__(self, engine: Engine) -> None:
@@ -16,7 +19,7 @@ class MfaRuleRepository:
 
     def list(self) -> list[MfaRule]:
         with self._engine.connect() as conn:
-            rows = conn.execute(select(mfa_rules).order_by(mfa_rules.c.role)).all()
+            rows = conn.execute(_LIST).all()
         return [_to_rule(row) for row in rows]
 
     def put(self, rule: MfaRule, *, now: datetime, actor: str) -> None:

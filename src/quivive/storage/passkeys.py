@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Engine, Row, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
@@ -12,6 +23,9 @@ from quivive.domain.passkeys import Passkey
 from quivive.errors import ConflictError, NotFoundError
 from quivive.protocols.webauthn import NewCredential
 from quivive.storage.tables import webauthn_credentials as creds
+
+# Built once: every sign-in reads the user's passkeys (MFA standing).
+_FOR_USER = select(creds).where(creds.c.user_id == bindparam("user_id")).order_by(creds.c.id)
 
 
 class PasskeyRepository:
@@ -55,9 +69,8 @@ class PasskeyRepository:
         return self._first(and_(creds.c.id == passkey_id, creds.c.user_id == user_id))
 
     def for_user(self, user_id: int) -> list[Passkey]:
-        query = select(creds).where(creds.c.user_id == user_id).order_by(creds.c.id)
         with self._engine.connect() as conn:
-            return [_to_passkey(row) for row in conn.execute(query)]
+            return [_to_passkey(row) for row in conn.execute(_FOR_USER, {"user_id": user_id})]
 
     def count_for_user(self, user_id: int) -> int:
         query = select(func.count()).select_from(creds).where(creds.c.user_id == user_id)

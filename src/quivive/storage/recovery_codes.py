@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
 
 from quivive.storage.tables import recovery_codes
 
@@ -22,6 +22,12 @@ class StoredCode:
 class CodeStatus:
     remaining: int
     created_at: datetime | None
+
+
+# Built once: every sign-in asks whether the user has codes left (MFA standing).
+_STATUS = select(func.count(), func.min(recovery_codes.c.created_at)).where(
+    recovery_codes.c.user_id == bindparam("user_id"), recovery_codes.c.used_at.is_(None)
+)
 
 
 class RecoveryCodeRepository:
@@ -55,11 +61,8 @@ class RecoveryCodeRepository:
             return conn.execute(query).rowcount == 1
 
     def status(self, user_id: int) -> CodeStatus:
-        query = select(func.count(), func.min(recovery_codes.c.created_at)).where(
-            recovery_codes.c.user_id == user_id, recovery_codes.c.used_at.is_(None)
-        )
         with self._engine.connect() as conn:
-            count, created = conn.execute(query).one()
+            count, created = conn.execute(_STATUS, {"user_id": user_id}).one()
         return CodeStatus(int(count), created)
 
     def remove_all(self, user_id: int) -> int:

@@ -5,7 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Engine, Row, and_, delete, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from quivive.storage.tables import totp_credentials
 
@@ -55,15 +66,8 @@ class TotpRepository:
             return conn.execute(query).rowcount == 1
 
     def confirmed(self, user_id: int) -> list[TotpRecord]:
-        query = (
-            select(totp_credentials)
-            .where(
-                totp_credentials.c.user_id == user_id, totp_credentials.c.confirmed_at.is_not(None)
-            )
-            .order_by(totp_credentials.c.id)
-        )
         with self._engine.connect() as conn:
-            return [_to_record(row) for row in conn.execute(query)]
+            return [_to_record(row) for row in conn.execute(_CONFIRMED, {"user_id": user_id})]
 
     def claim_step(self, credential_id: int, step: int, now: datetime) -> bool:
         """Accept ``step`` once: a compare-and-set that only moves ``last_step`` forward.
@@ -71,14 +75,9 @@ class TotpRepository:
         Two requests with the same code race on this single UPDATE; the database serialises them
         (row lock on PostgreSQL, the write lock on SQLite) and the loser matches no row.
         """
-        last = totp_credentials.c.last_step
-        query = (
-            update(totp_credentials)
-            .where(totp_credentials.c.id == credential_id, or_(last.is_(None), last < step))
-            .values(last_step=step, last_used_at=now)
-        )
+        values = {"v_id": credential_id, "v_step": step, "v_now": now}
         with self._engine.begin() as conn:
-            return conn.execute(query).rowcount == 1
+            return conn.execute(_CLAIM_STEP, values).rowcount == 1
 
     def rename(self, user_id: int, credential_id: int, name: str) -> bool:
         query = (
@@ -113,6 +112,29 @@ class TotpRepository:
         )
         with self._engine.begin() as conn:
             return conn.execute(query).rowcount == 1
+
+
+# Built once: every sign-in reads the confirmed authenticators (MFA standing), and every TOTP
+# sign-in claims its step; building the statements per call cost more than running them.
+_CONFIRMED = (
+    select(totp_credentials)
+    .where(
+        totp_credentials.c.user_id == bindparam("user_id"),
+        totp_credentials.c.confirmed_at.is_not(None),
+    )
+    .order_by(totp_credentials.c.id)
+)
+_CLAIM_STEP = (
+    update(totp_credentials)
+    .where(
+        totp_credentials.c.id == bindparam("v_id"),
+        or_(
+            totp_credentials.c.last_step.is_(None),
+            totp_credentials.c.last_step < bindparam("v_step"),
+        ),
+    )
+    .values(last_step=bindparam("v_step"), last_used_at=bindparam("v_now"))
+)
 
 
 def _pending(user_id: int) -> ColumnElement[bool]:
