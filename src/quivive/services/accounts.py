@@ -19,6 +19,7 @@ from quivive.domain.users import (
     normalise_username,
 )
 from quivive.errors import PasswordRejected
+from quivive.services.mfa import Origin
 from quivive.services.password_hashing import PasswordHasher
 from quivive.services.sessions import SessionService
 from quivive.storage.users import UserRepository
@@ -82,12 +83,12 @@ class AccountService:
             password_hash=password_hash,
         )
 
-    def create(self, account: NewAccount, *, actor: str) -> User:
-        return self.add_validated(self.validate_new(account), actor=actor)
+    def create(self, account: NewAccount, *, actor: str, origin: Origin | None = None) -> User:
+        return self.add_validated(self.validate_new(account), actor=actor, origin=origin)
 
-    def add_validated(self, new: NewUser, *, actor: str) -> User:
+    def add_validated(self, new: NewUser, *, actor: str, origin: Origin | None = None) -> User:
         user = self._users.add(new, now=self._clock.now())
-        self._record("user.created", actor, user.username)
+        self._record("user.created", actor, user.username, origin)
         return user
 
     def find(self, raw_username: str) -> User | None:
@@ -112,18 +113,18 @@ class AccountService:
         """Raise ``PasswordRejected`` when ``password`` breaks the rules for ``user``."""
         self._check_password(password, user.username, user.display_name, user.email)
 
-    def disable(self, raw_username: str, *, actor: str) -> int:
+    def disable(self, raw_username: str, *, actor: str, origin: Origin | None = None) -> int:
         """Disable the account and end all its sessions; returns sessions ended."""
         user = self.get(raw_username)
         self._users.set_status(user.id, UserStatus.DISABLED)
         ended = self._sessions.end_all_for_user(user.id)
-        self._record("user.disabled", actor, user.username)
+        self._record("user.disabled", actor, user.username, origin)
         return ended
 
-    def enable(self, raw_username: str, *, actor: str) -> None:
+    def enable(self, raw_username: str, *, actor: str, origin: Origin | None = None) -> None:
         user = self.get(raw_username)
         self._users.set_status(user.id, UserStatus.ACTIVE)
-        self._record("user.enabled", actor, user.username)
+        self._record("user.enabled", actor, user.username, origin)
 
     def _check_password(
         self, password: str, username: str, display_name: str, email: str | None
@@ -138,7 +139,8 @@ class AccountService:
         if reasons:
             raise PasswordRejected(reasons)
 
-    def _record(self, action: str, actor: str, subject: str) -> None:
+    def _record(self, action: str, actor: str, subject: str, origin: Origin | None = None) -> None:
+        where = origin or Origin()
         self._audit.record(
             AuditEvent(
                 action=action,
@@ -146,5 +148,8 @@ class AccountService:
                 at=self._clock.now(),
                 actor=actor,
                 subject=subject,
+                source_address=where.source_address,
+                user_agent=where.user_agent,
+                request_id=where.request_id,
             )
         )

@@ -304,7 +304,7 @@ class AdminService:
     def set_mfa_rule(self, actor: AdminActor, rule: MfaRule) -> MfaRule:
         """Require a second factor for a role from a date, with grace days (``policy.changed``)."""
         self.authorize(actor, Action.MANAGE_POLICIES, f"role:{rule.role}"[:256])
-        return self._policy.set_rule(rule, actor=actor.name)
+        return self._policy.set_rule(rule, actor=actor.name, origin=actor.origin)
 
     # --- changing -------------------------------------------------------------------------------
 
@@ -313,7 +313,7 @@ class AdminService:
         self.authorize(actor, Action.MANAGE_USERS, subject)
         if touches_admins(clean_roles(list(account.roles))):
             self.authorize(actor, Action.MANAGE_ADMINS, subject)
-        return self._accounts.create(account, actor=actor.name)
+        return self._accounts.create(account, actor=actor.name, origin=actor.origin)
 
     def update_user(self, actor: AdminActor, user_id: int, changes: UserChanges) -> User:
         user = self._target(actor, user_id, Action.MANAGE_USERS)
@@ -343,9 +343,9 @@ class AdminService:
         if not enabled and user.id == actor.user_id:
             raise ValidationError("you cannot disable your own account", reason="self")
         if enabled:
-            self._accounts.enable(user.username, actor=actor.name)
+            self._accounts.enable(user.username, actor=actor.name, origin=actor.origin)
         else:
-            self._accounts.disable(user.username, actor=actor.name)
+            self._accounts.disable(user.username, actor=actor.name, origin=actor.origin)
         return self._stores.users.get(user.id)
 
     def reset_factors(self, actor: AdminActor, user_id: int, reason: str) -> int:
@@ -380,7 +380,7 @@ class AdminService:
         user = self._stores.users.find_by_username(account_key(target))
         if user is not None and is_console_user(user.roles) and user.id != actor.user_id:
             self.authorize(actor, Action.MANAGE_ADMINS, user.username)
-        return self._throttle.clear(target, actor=actor.name)
+        return self._throttle.clear(target, actor=actor.name, origin=actor.origin)
 
     def _target(self, actor: AdminActor, user_id: int, action: Action) -> User:
         """The user to change, once the actor may: console accounts need ``MANAGE_ADMINS``."""

@@ -16,6 +16,7 @@ from quivive.domain.audit import AuditEvent, AuditSink, Outcome
 from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.users import clean_roles
 from quivive.errors import ValidationError
+from quivive.services.mfa import Origin
 from quivive.storage.mfa_rules import MfaRuleRepository
 
 
@@ -49,7 +50,8 @@ class MfaPolicyService:
         merged.update({role: RuleInForce(rule, "database") for role, rule in stored.items()})
         return [merged[role] for role in sorted(merged)]
 
-    def set_rule(self, rule: MfaRule, *, actor: str) -> MfaRule:
+    def set_rule(self, rule: MfaRule, *, actor: str, origin: Origin | None = None) -> MfaRule:
+        where = origin or Origin()
         roles = clean_roles([rule.role])
         if len(roles) != 1:
             raise ValidationError("a role is required", field="role", reason="empty")
@@ -70,6 +72,9 @@ class MfaPolicyService:
                 at=self._clock.now(),
                 actor=actor,
                 subject=f"role:{cleaned.role}",
+                source_address=where.source_address,
+                user_agent=where.user_agent,
+                request_id=where.request_id,
                 details=details,
             )
         )

@@ -31,6 +31,7 @@ from quivive.domain.throttling import (
     worst,
 )
 from quivive.errors import NotFoundError
+from quivive.services.mfa import Origin
 
 # When a counter is too contended to write, the attempt is refused for this long (fail closed).
 CONTENDED_WAIT = timedelta(seconds=1)
@@ -227,12 +228,13 @@ class LoginThrottle:
             if counter.failures or counter.blocked_until
         ]
 
-    def clear(self, target: str, *, actor: str) -> int:
+    def clear(self, target: str, *, actor: str, origin: Origin | None = None) -> int:
         """Forget every counter of an account (USERNAME) or of an address; audited."""
         account, source = account_key(target), source_key(target)
         cleared = self._store.clear(account=account, source=source)
         if not cleared:
             raise NotFoundError(f"no throttle for {target!r}")
+        where = origin or Origin()
         self._audit.record(
             AuditEvent(
                 action="throttle.cleared",
@@ -240,6 +242,9 @@ class LoginThrottle:
                 at=self._clock.now(),
                 actor=actor,
                 subject=target[:256],
+                source_address=where.source_address,
+                user_agent=where.user_agent,
+                request_id=where.request_id,
                 details={"counters": str(cleared)},
             )
         )
