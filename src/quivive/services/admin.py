@@ -112,7 +112,7 @@ class Dashboard:
     throttled_accounts: list[ThrottleEntry]
     last_day: list[Bar] = field(default_factory=list)  # 24 hours, oldest first
     last_month: list[Bar] = field(default_factory=list)  # 30 days, oldest first
-    alerts: list[ChainRecord] = field(default_factory=list)  # attacks detected, newest first
+    alerts: list[ChainRecord] = field(default_factory=list)  # officer alerts, newest first
     last_verification: ChainRecord | None = None  # the newest audit.verified record
 
 
@@ -217,7 +217,7 @@ class AdminService:
             throttled_accounts=list(throttled.values()),
             last_day=self._bars(now, timedelta(hours=1), 24, HOUR_WIDTH),
             last_month=self._bars(now, timedelta(days=1), 30, DAY_WIDTH),
-            alerts=queries.audit_page(AuditQuery(action="attack.", limit=RECENT_ALERTS)).records,
+            alerts=queries.recent_alerts(RECENT_ALERTS),
             last_verification=queries.last_record("audit.verified"),
         )
 

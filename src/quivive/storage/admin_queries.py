@@ -28,6 +28,7 @@ from sqlalchemy import (
 
 from quivive.domain.audit_chain import ChainRecord
 from quivive.domain.users import User, UserStatus
+from quivive.storage.alert_records import recent_alerts
 from quivive.storage.tables import (
     audit_records,
     sessions,
@@ -237,6 +238,11 @@ class AdminQueries:
             rows = [ChainRecord._make(row) for row in conn.execute(statement)]
         more = len(rows) > limit
         return AuditPage(rows[:limit], rows[limit - 1].sequence if more else None)
+
+    def recent_alerts(self, limit: int) -> list[ChainRecord]:
+        """The records of the events that alerted the security officer, newest first."""
+        with self._engine.connect() as conn:
+            return recent_alerts(conn, limit)
 
     def last_record(self, action: str) -> ChainRecord | None:
         """The newest record of ``action`` (the ``action, sequence`` index finds it at once)."""
