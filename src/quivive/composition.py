@@ -225,7 +225,13 @@ def build_services(
         accounts=accounts,
         sessions=sessions,
         emergency=_emergency(
-            settings, engine, sessions, (code_guard.totp_of, mfa["mfa"]), audit, alerts, clock
+            settings,
+            engine,
+            sessions,
+            (code_guard.totp_of, passkeys, mfa["mfa"]),
+            audit,
+            alerts,
+            clock,
         ),
         authenticator=PasswordAuthenticator(
             users,
@@ -278,7 +284,8 @@ def _emergency(
     settings: Settings,
     engine: Engine,
     sessions: SessionService,
-    factors: tuple[CodeCheck, MfaService],  # the witness's code; who owes enrolment
+    # The witness's code and passkey; who owes enrolment.
+    factors: tuple[CodeCheck, PasskeyService, MfaService],
     audit: AuditSink,
     alerts: AlertSink,
     clock: Clock,
@@ -294,10 +301,8 @@ def _emergency(
         review_overdue=timedelta(days=config.review_overdue_days),
         allow_without_factor=config.allow_without_factor,
     )
-    stores = EmergencyStores(
-        EmergencyAccessRepository(engine), UserRepository(engine), SessionRepository(engine)
-    )
-    witness_code, mfa = factors
+    stores = EmergencyStores(EmergencyAccessRepository(engine), UserRepository(engine))
+    witness_code, passkeys, mfa = factors
     service = EmergencyAccessService(
         policy,
         stores,
@@ -307,10 +312,7 @@ def _emergency(
         alerts,
         clock,
         owes_enrolment=enrolment_owed_by(mfa),
-        # A second instance over the same tables: the witness ceremony lives in the database.
-        verify_passkey=passkey_witness(
-            _passkeys(settings, engine, stores.users, audit, alerts, clock)
-        ),
+        verify_passkey=passkey_witness(passkeys),
     )
     sessions.subscribe(service)
     return service

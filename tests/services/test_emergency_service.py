@@ -27,7 +27,6 @@ from quivive.services.mfa import Origin
 from quivive.services.sweeps import PeriodicSweeps
 from quivive.storage.database import upgrade
 from quivive.storage.emergency_accesses import EmergencyAccessRepository
-from quivive.storage.sessions import SessionRepository
 from support.admin_console import actor
 from support.quivive import (
     RecordingAudit,
@@ -67,9 +66,7 @@ def service(
 ) -> EmergencyAccessService:
     policy = EmergencyPolicy(roles=frozenset({"infirmier"}), max_uses=2)
     engine = services.engine
-    stores = EmergencyStores(
-        EmergencyAccessRepository(engine), services.users, SessionRepository(engine)
-    )
+    stores = EmergencyStores(EmergencyAccessRepository(engine), services.users)
     built = EmergencyAccessService(
         policy, stores, services.sessions, services.totp.verify, audit, alerts, clock
     )
@@ -272,11 +269,7 @@ def test_no_factor_past_the_deadline_is_refused_unless_the_policy_allows_it(
     assert owes(user)
 
     def built(policy: EmergencyPolicy) -> EmergencyAccessService:
-        stores = EmergencyStores(
-            EmergencyAccessRepository(services.engine),
-            services.users,
-            SessionRepository(services.engine),
-        )
+        stores = EmergencyStores(EmergencyAccessRepository(services.engine), services.users)
         verify = services.totp.verify
         return EmergencyAccessService(
             policy, stores, services.sessions, verify, audit, alerts, clock, owes_enrolment=owes

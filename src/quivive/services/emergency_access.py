@@ -51,7 +51,6 @@ from quivive.storage.emergency_accesses import (
     EmergencyPage,
     NewEmergencyAccess,
 )
-from quivive.storage.sessions import SessionRepository
 from quivive.storage.users import UserRepository
 
 GRANTED_ALERT = "emergency.granted"
@@ -86,7 +85,6 @@ class EmergencyGrant:
 class EmergencyStores:
     accesses: EmergencyAccessRepository
     users: UserRepository
-    sessions: SessionRepository
 
 
 def enrolment_owed_by(mfa: MfaService) -> Callable[[User], bool]:
