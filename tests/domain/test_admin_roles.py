@@ -16,6 +16,7 @@ from quivive.domain.admin_roles import (
 )
 from quivive.domain.sessions import AssuranceLevel, Session
 
+# KEEP_REPORT, like every change outside user support, is the administrator's alone.
 HELPDESK_MAY = {
     Action.VIEW_DASHBOARD,
     Action.VIEW_USERS,

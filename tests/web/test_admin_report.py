@@ -101,3 +101,24 @@ def test_keep_needs_the_csrf_token(client: TestClient, sqlite_services: Services
 
     assert refused.status_code == 403
     assert sqlite_services.posture.build().history == []
+
+
+def test_the_auditor_may_not_keep_a_report(
+    client: TestClient, sqlite_services: Services, audit: RecordingAudit
+) -> None:
+    """Keeping writes history and moves the trend's baseline: a change, not a reading."""
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "reader", "auditor"))
+    page = client.get("/admin/report")
+    token = csrf_token(client.get("/admin/audit").text)  # the report page offers no form
+
+    refused = client.post("/admin/report/keep", data={"csrf_token": token}, follow_redirects=False)
+
+    assert refused.status_code == 403
+    assert 'id="keep"' not in page.text
+    assert sqlite_services.posture.build().history == []
+    assert [
+        (event.actor, event.reason)
+        for event in audit.events
+        if event.action == "admin.forbidden" and event.outcome is Outcome.FAILURE
+    ] == [("reader", "report.keep")]
+    assert ("report.kept", "success") not in audit.actions()

@@ -30,6 +30,7 @@ class Action(enum.StrEnum):
     MANAGE_ADMINS = "admins.manage"  # touch an account holding, or grant, a console role
     MANAGE_POLICIES = "policies.manage"
     VIEW_REPORT = "report.view"  # the posture report: names weak accounts, so not for helpdesk
+    KEEP_REPORT = "report.keep"  # add it to the history: moves the trend's baseline
     VIEW_EMERGENCY = "emergency.view"  # the emergency-access review queue
     REVIEW_EMERGENCY = "emergency.review"  # mark a use justified or unjustified
     VIEW_APPS = "apps.view"  # OIDC clients and gate rules (never a secret)
@@ -51,6 +52,8 @@ PERMISSIONS: Mapping[Action, frozenset[str]] = {
     Action.MANAGE_ADMINS: _ALL,
     Action.MANAGE_POLICIES: _ALL,
     Action.VIEW_REPORT: _READERS,
+    # Keeping writes history and sets the baseline the next trend is read against: a change.
+    Action.KEEP_REPORT: _ALL,
     # The security officer (admin) decides; auditors read the queue, helpdesk has no say.
     Action.VIEW_EMERGENCY: _READERS,
     Action.REVIEW_EMERGENCY: _ALL,

@@ -2,7 +2,8 @@
 
 Admins and auditors only (``Action.VIEW_REPORT``); anyone else is refused and the attempt is
 audited by ``AdminService.authorize``, as on the other console pages. Viewing and downloading
-keep nothing; the "keep" button adds the report to the history the trend is computed from.
+keep nothing; the "keep" button adds the report to the history the trend is computed from, so
+it is a change: admins only (``Action.KEEP_REPORT``).
 """
 
 from __future__ import annotations
@@ -73,10 +74,12 @@ def _nav(web: WebState, request: Request, actor: AdminActor) -> dict[str, object
 async def keep(request: Request) -> Response:
     web = web_state(request)
     await web.posted_form(request)
-    found = await _report(request, reuse_audit_check=False)  # what is kept is verified now
-    if isinstance(found, Response):
-        return found
-    actor, report = found
+    actor = await console_actor(request)
+    if isinstance(actor, Response):
+        return actor
+    await _run(partial(web.services.admin.authorize, actor, Action.KEEP_REPORT))
+    build = partial(web.services.posture.build, reuse_audit_check=False)  # verified now
+    report = await _run(build)
     await _run(partial(web.services.posture.keep, report, kept_by=actor.name))
     return see_other("/admin/report?notice=kept")
 
