@@ -99,3 +99,38 @@ def test_the_pdf_renders_to_a_non_blank_page(report: PostureReport, pages: Pages
     dark = sum(reread.histogram()[:128])  # pixels of text, bars and badges
     assert dark > 2000
     assert ImageStat.Stat(reread).stddev[0] > 20
+
+
+def test_the_pdf_fetches_no_url_named_in_the_html() -> None:
+    """Attack: a value from the database that reaches the HTML as a URL (an image, a stylesheet)
+    must not make the server request it (server-side request forgery)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    hits: list[str] = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    html = (
+        f'<html><head><link rel="stylesheet" href="{base}/style.css">'
+        f"<style>body {{ background: url({base}/background.png) }}</style></head>"
+        f'<body><p>report</p><img src="{base}/image.png"></body></html>'
+    )
+    try:
+        document = render_pdf(html)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert document.startswith(b"%PDF")
+    assert hits == []

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Any, NoReturn
 
 from quivive.domain.posture import (
     DORMANT_AFTER,
@@ -202,5 +202,20 @@ def render_pdf(html: str) -> bytes:
     # Imported here: WeasyPrint loads pango through cffi, which only the PDF output needs.
     from weasyprint import HTML
 
-    document: bytes = HTML(string=html).write_pdf()
+    document: bytes = HTML(string=html, url_fetcher=NoFetch()).write_pdf()
     return document
+
+
+class NoFetch:
+    """A WeasyPrint URL fetcher that fetches nothing.
+
+    The report is self-contained (stylesheet inline, no image), and its HTML carries names and
+    addresses from the database: WeasyPrint's default fetcher would follow any URL in it, from
+    the server, to the network or to ``file://`` (server-side request forgery). A refused
+    resource is a warning in WeasyPrint, and the document renders without it.
+    """
+
+    _fail_on_errors = False  # read by weasyprint.urls.fetch when the fetch fails
+
+    def __call__(self, url: str) -> NoReturn:
+        raise ValueError(f"the posture report fetches no resource ({url[:64]})")
