@@ -69,6 +69,15 @@ _ALERT_BODY = {
     "en": "Security alert {kind} on {when}.\n\n{summary}\n{source}{details}\n— {name}\n",
 }
 _ALERT_SOURCE = {"fr": "Adresse source : {address}\n", "en": "Source address: {address}\n"}
+# An alert's ``summary`` is English (it also goes to the log and the webhook); in a French
+# establishment the officer's e-mail says it in French, from the alert's details.
+_FRENCH_SUMMARIES = {
+    "emergency.granted": "accès d'urgence ouvert par {account} ({reason}) jusqu'au {until} UTC",
+    "emergency.limit_reached": "accès d'urgence refusé à {account} : plafond atteint ({limit} "
+    "sur 30 jours)",
+    "emergency.witness_failed": "accès d'urgence demandé par {account} : la confirmation du "
+    "collègue a échoué",
+}
 
 FACTOR_NAMES = {
     "fr": {
@@ -117,9 +126,22 @@ def alert_email(language: str, establishment: str, alert: Alert) -> tuple[str, s
     body = _ALERT_BODY[lang].format(
         kind=alert.kind,
         when=_when(alert.at),
-        summary=alert.summary,
+        summary=_summary(lang, alert),
         source=source,
         details=details,
         name=establishment,
     )
     return SUBJECTS[lang]["alert"].format(name=establishment, kind=alert.kind), body
+
+
+def _summary(language: str, alert: Alert) -> str:
+    template = _FRENCH_SUMMARIES.get(alert.kind) if language == "fr" else None
+    if template is None:
+        return alert.summary
+    values = dict(alert.details)
+    try:
+        if "expires_at" in values:
+            values["until"] = f"{datetime.fromisoformat(values['expires_at']):%Y-%m-%d %H:%M}"
+        return template.format(**values)
+    except (KeyError, ValueError):  # details missing or odd: English is better than nothing
+        return alert.summary
