@@ -1,4 +1,4 @@
-"""Regenerate the configuration reference in README.md from the settings table in config.py.
+"""Regenerate the configuration reference in README.md from the settings table (config.specs).
 
 ``tests/test_readme.py`` fails when the README and the table disagree, so the manual stays true.
 """

@@ -14,7 +14,7 @@ from quivive.storage.sessions import SessionRepository
 from quivive.storage.tables import sessions
 from support.quivive import RecordingAudit, running_services
 
-# The defaults from config.py: 15 min idle (shared care workstations), 12 h absolute (one shift).
+# Quivive's defaults: 15 min idle (shared care workstations), 12 h absolute (one shift).
 IDLE = timedelta(minutes=15)
 ABSOLUTE = timedelta(hours=12)
 

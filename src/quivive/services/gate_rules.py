@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from quivive.clock import Clock
-from quivive.config_gate import parse_rule
+from quivive.config.gate import parse_rule
 from quivive.domain.audit import AuditEvent, AuditSink, Outcome
 from quivive.domain.gate import GateRule, GateSettings
 from quivive.errors import ConfigError, NotFoundError, ValidationError
