@@ -176,9 +176,12 @@ def test_admin_revokes_a_session_and_the_audit_shows_it(
     page = client.get(f"/admin/users/{nina.id}").text
     action = page.split(f'action="/admin/users/{nina.id}/sessions/')[1].split('"')[0]
 
-    response = client.post(
-        f"/admin/users/{nina.id}/sessions/{action}", data={"csrf_token": csrf_token(page)}
-    )
+    path = f"/admin/users/{nina.id}/sessions/{action}"
+    unconfirmed = client.post(path, data={"csrf_token": csrf_token(page)}, follow_redirects=False)
+    assert unconfirmed.headers["location"].endswith("notice=confirm_required")
+    assert sqlite_services.sessions.resolve(nina_token) is not None
+
+    response = client.post(path, data={"csrf_token": csrf_token(page), "confirm": "yes"})
 
     assert "The session was ended." in response.text
     assert sqlite_services.sessions.resolve(nina_token) is None

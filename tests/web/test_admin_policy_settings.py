@@ -61,7 +61,11 @@ def test_an_admin_changes_a_timeout_and_it_applies(
         "testclient",
     )
 
-    reset = _post(admin, "/admin/policies/settings/reset", key="session.aal2.idle")
+    path = "/admin/policies/settings/reset"
+    unconfirmed = _post(admin, path, key="session.aal2.idle")
+    assert "notice=confirm_required" in unconfirmed
+    assert sqlite_services.policies.value("session.aal2.idle") == 10
+    reset = _post(admin, path, key="session.aal2.idle", confirm="yes")
     assert "follows the configuration again" in admin.get(reset).text
     assert sqlite_services.policies.value("session.aal2.idle") == 15
 

@@ -215,7 +215,11 @@ def test_the_console_lists_and_reviews_and_the_dashboard_flags_overdue(
     detail = console.get(f"/admin/emergency/{access.id}")
     assert "box 4" in detail.text
     form = {"csrf_token": csrf(detail.text), "status": "justified", "comment": "Vu avec le cadre."}
-    done = console.post(f"/admin/emergency/{access.id}/review", data=form, follow_redirects=False)
+    path = f"/admin/emergency/{access.id}/review"
+    unconfirmed = console.post(path, data=form, follow_redirects=False)
+    assert "notice=confirm_required" in unconfirmed.headers["location"]
+    assert services.emergency.get(actor(officer), access.id).review_status.value == "pending"
+    done = console.post(path, data={**form, "confirm": "yes"}, follow_redirects=False)
 
     assert done.status_code == 303
     assert "notice=reviewed" in done.headers["location"]

@@ -292,7 +292,9 @@ async def reset_factors(request: Request, user_id: int) -> Response:
 
 @router.post("/users/{user_id:int}/sessions/{public_id}/revoke")
 async def revoke_session(request: Request, user_id: int, public_id: str) -> Response:
-    def change(web: WebState, actor: AdminActor, _form: dict[str, str]) -> str | None:
+    def change(web: WebState, actor: AdminActor, form: dict[str, str]) -> str | None:
+        if not _confirmed(form):
+            return "confirm_required"  # the user is signed out mid-work: never by a stray click
         admin = web.services.admin
         for session in admin.sessions_of(actor, user_id):
             if session_id(session) == public_id:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from quivive.domain.admin_roles import Action
 from quivive.domain.emergency import (
     MAX_REVIEW_COMMENT_LENGTH,
     EmergencyAccess,
@@ -39,6 +40,7 @@ NOTICES = {
     "reviewed": N_("The review is recorded."),
     "already_reviewed": N_("This use was already reviewed."),
     "invalid": N_("Choose justified or unjustified and write a comment."),
+    "confirm_required": N_("Tick the confirmation box to do this."),
 }
 
 
@@ -109,6 +111,10 @@ async def review(request: Request, access_id: int) -> Response:
     if isinstance(actor, Response):
         return actor
     target = f"/admin/emergency/{access_id}"
+    # A review cannot be undone: ask for the box, once the actor is known to be allowed to.
+    await to_thread.run_sync(web.services.admin.authorize, actor, Action.REVIEW_EMERGENCY)
+    if form.get("confirm") != "yes":
+        return see_other(f"{target}?notice=confirm_required")
     decide = partial(
         web.services.emergency.review,
         actor,

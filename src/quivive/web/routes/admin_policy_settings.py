@@ -55,6 +55,9 @@ async def _posted(request: Request, *, reset: bool) -> Response:
     if isinstance(actor, Response):
         return actor
     key = form.get("key", "")[:MAX_KEY_LENGTH]
+    if reset and form.get("confirm") != "yes":  # allowed first: a refusal is still audited
+        await to_thread.run_sync(partial(_may_change, web, actor, key))
+        return see_other(f"{PAGE}?notice=confirm_required#settings")
     apply = partial(_reset if reset else _set, web, actor, key, form.get("value", "")[:32])
     try:
         await to_thread.run_sync(apply)
@@ -64,6 +67,10 @@ async def _posted(request: Request, *, reset: bool) -> Response:
     except NotFoundError:
         return see_other(f"{PAGE}?notice=not_found")
     return see_other(f"{PAGE}?notice={'setting_reset' if reset else 'setting_saved'}#settings")
+
+
+def _may_change(web: WebState, actor: AdminActor, key: str) -> None:
+    web.services.admin.authorize(actor, Action.MANAGE_POLICIES, f"policy:{key}")
 
 
 def _set(web: WebState, actor: AdminActor, key: str, raw: str) -> PolicyValue:
