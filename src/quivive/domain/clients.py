@@ -63,7 +63,9 @@ class Client:
 
 
 def new_client_id() -> str:
-    return secrets.token_urlsafe(CLIENT_ID_BYTES)
+    # Hex, not base64url: client ids are typed on command lines (`quivive client remove ID`), where
+    # one starting with "-" (1 in 64 base64url ids) would be taken for an option.
+    return secrets.token_hex(CLIENT_ID_BYTES)
 
 
 def new_client_secret() -> tuple[str, str]:
