@@ -98,6 +98,26 @@ def test_an_english_establishment_gets_the_english_summary(
         assert alert.summary.startswith("emergency access")
 
 
+def test_attack_and_administrator_alerts_in_french() -> None:
+    spraying = Alert(
+        kind="attack.spraying",
+        at=WITNESS_FAILED.at,
+        summary="password spraying: one password tried against 12 accounts; source 1.2.3.4 held",
+        source_address="1.2.3.4",
+        details={"accounts": "12", "window": "0:15:00"},
+    )
+    throttled = Alert(
+        kind="throttle.admin",
+        at=WITNESS_FAILED.at,
+        summary="administrator account root throttled (delay_started)",
+        details={"account": "root", "reason": "delay_started"},
+    )
+
+    assert "essayé sur 12 comptes ; source 1.2.3.4 bloquée" in alert_email("fr", "CH", spraying)[1]
+    assert "compte administrateur root freiné" in alert_email("fr", "CH", throttled)[1]
+    assert throttled.summary in alert_email("en", "CH", throttled)[1]
+
+
 def test_a_french_text_missing_a_detail_falls_back_to_the_summary() -> None:
     bare = Alert(kind="emergency.granted", at=WITNESS_FAILED.at, summary="emergency access …")
 

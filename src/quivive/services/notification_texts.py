@@ -77,6 +77,11 @@ _FRENCH_SUMMARIES = {
     "sur 30 jours)",
     "emergency.witness_failed": "accès d'urgence demandé par {account} : la confirmation du "
     "collègue a échoué",
+    "attack.spraying": "pulvérisation de mots de passe : un même mot de passe essayé sur "
+    "{accounts} comptes ; source {source} bloquée",
+    "attack.stuffing": "bourrage d'identifiants : {accounts} comptes en échec depuis {source} ; "
+    "source bloquée",
+    "throttle.admin": "compte administrateur {account} freiné ({reason})",
 }
 
 FACTOR_NAMES = {
@@ -138,7 +143,7 @@ def _summary(language: str, alert: Alert) -> str:
     template = _FRENCH_SUMMARIES.get(alert.kind) if language == "fr" else None
     if template is None:
         return alert.summary
-    values = dict(alert.details)
+    values = {**alert.details, "source": alert.source_address or "?"}
     try:
         if "expires_at" in values:
             values["until"] = f"{datetime.fromisoformat(values['expires_at']):%Y-%m-%d %H:%M}"
