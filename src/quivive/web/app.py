@@ -157,7 +157,7 @@ _CANDIDATE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 def _install_error_pages(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        response = _error_page(request, status if status in messages.PAGE_TITLES else 400)
+        response = await _error_page(request, status if status in messages.PAGE_TITLES else 400)
         if isinstance(exc, HTTPException) and exc.headers:
             response.headers.update(exc.headers)
         if status == 405:
@@ -170,17 +170,17 @@ def _install_error_pages(app: FastAPI) -> None:
         reason = exc.details.get("reason") if isinstance(exc, BadForm) else None
         texts = {"too_long": messages.FIELD_TOO_LONG, REASON: messages.INPUT_NUL}
         text = texts.get(str(reason), messages.FORM_INVALID)
-        return _error_page(request, 400, text)
+        return await _error_page(request, 400, text)
 
     async def csrf_rejected(request: Request, _exc: Exception) -> Response:
-        return _error_page(request, 403, messages.CSRF_FAILED)
+        return await _error_page(request, 403, messages.CSRF_FAILED)
 
     async def forbidden(request: Request, _exc: Exception) -> Response:
-        return _error_page(request, 403, admin_messages.FORBIDDEN)  # audited by the guard
+        return await _error_page(request, 403, admin_messages.FORBIDDEN)  # audited by the guard
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        response = _error_page(request, 500)
+        response = await _error_page(request, 500)
         # Starlette answers this one from ServerErrorMiddleware, outside every middleware we add,
         # so the security headers and the request id must be set here.
         https = web_state(request).services.settings.https
@@ -197,8 +197,10 @@ def _install_error_pages(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected)
 
 
-def _error_page(request: Request, status: int, message: str | None = None) -> Response:
+async def _error_page(request: Request, status: int, message: str | None = None) -> Response:
     web = web_state(request)
+    if status != 500:  # a 500 may come from the database itself: read nothing more
+        await web.mark_emergency_banner(request)
     if not hasattr(request.state, "language"):
         request.state.language = web.services.settings.language
     context = {

@@ -37,6 +37,7 @@ NOTICES = {
 async def login_page(request: Request) -> Response:
     web = web_state(request)
     notice = NOTICES.get(request.query_params.get("notice", ""))
+    await web.mark_emergency_banner(request)  # shown while signed in, so it must carry it
     return web.render_form(
         request,
         "login.html",
@@ -212,7 +213,9 @@ def _login_throttled(
 
 @router.get("/logout", include_in_schema=False)
 async def logout_page(request: Request) -> Response:
-    return web_state(request).render_form(request, "logout.html", {})
+    web = web_state(request)
+    await web.mark_emergency_banner(request)
+    return web.render_form(request, "logout.html", {})
 
 
 @router.post("/logout", include_in_schema=False)
