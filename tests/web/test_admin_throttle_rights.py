@@ -86,3 +86,24 @@ def test_helpdesk_still_clears_a_nurses_throttle(
 
     assert response.status_code == 200, response.text
     assert not _held(sqlite_services, "nina")
+
+
+def test_helpdesk_cannot_clear_an_address_that_holds_an_admin(
+    client: TestClient, sqlite_services: Services, audit: RecordingAudit
+) -> None:
+    """Clearing an address also forgets its address-and-account counters: the one guessing at
+    root's password from 192.0.2.1 must not be released by helpdesk clearing the address."""
+    add_user(sqlite_services, "root", "admin")
+    _throttle(sqlite_services, "root")
+    token = service_token(
+        sqlite_services, requested=("admin:helpdesk",), granted=("admin:helpdesk",)
+    )
+    headers = {"authorization": f"Bearer {token}"}
+
+    response = client.post(
+        "/api/admin/v1/throttles/clear", json={"target": "192.0.2.1"}, headers=headers
+    )
+
+    assert response.status_code == 403, response.text
+    assert _held(sqlite_services, "root")
+    assert ("root", "admins.manage") in _forbidden(audit)

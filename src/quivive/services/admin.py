@@ -26,7 +26,7 @@ from quivive.domain.audit import AuditEvent, AuditSink, Outcome
 from quivive.domain.audit_chain import ChainRecord, format_time, to_json
 from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.sessions import Session
-from quivive.domain.throttling import KeyKind, account_key
+from quivive.domain.throttling import KeyKind, account_key, source_key
 from quivive.domain.users import (
     User,
     clean_display_name,
@@ -377,10 +377,18 @@ class AdminService:
         """Forget an account's or address's counters; an administrator's throttle, like every
         other change to a console account, needs ``MANAGE_ADMINS``."""
         self.authorize(actor, Action.MANAGE_THROTTLES, target[:256])
-        user = self._stores.users.find_by_username(account_key(target))
-        if user is not None and is_console_user(user.roles) and user.id != actor.user_id:
-            self.authorize(actor, Action.MANAGE_ADMINS, user.username)
+        for name in sorted(self._accounts_cleared_with(target)):
+            user = self._stores.users.find_by_username(name)
+            if user is not None and is_console_user(user.roles) and user.id != actor.user_id:
+                self.authorize(actor, Action.MANAGE_ADMINS, user.username)
         return self._throttle.clear(target, actor=actor.name, origin=actor.origin)
+
+    def _accounts_cleared_with(self, target: str) -> set[str]:
+        """The account named, and those whose address-and-account counters an address's clear
+        forgets too: clearing an attacker's address must not lift the brake on an admin."""
+        account, source = account_key(target), source_key(target)
+        paired = {e.key.account for e in self._throttle.entries() if e.key.source == source}
+        return {account} | {name for name in paired if name}
 
     def _target(self, actor: AdminActor, user_id: int, action: Action) -> User:
         """The user to change, once the actor may: console accounts need ``MANAGE_ADMINS``."""
