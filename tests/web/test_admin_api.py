@@ -9,7 +9,6 @@ from starlette.testclient import TestClient
 from quivive.composition import Services
 from quivive.domain.audit import AuditEvent, Outcome
 from quivive.domain.sessions import AssuranceLevel
-from quivive.web.security_headers import CONTENT_SECURITY_POLICY
 from support.admin_console import (
     TOTP_AMR,
     add_user,
@@ -238,17 +237,13 @@ def test_audit_pages_newest_first(
     assert [r["sequence"] for r in only["items"]] == [2]
 
 
-def test_openapi_schema_and_docs_page(client: TestClient) -> None:
+def test_openapi_schema(client: TestClient) -> None:
+    # The docs page built from it: test_admin_api_docs.py and the Chromium test.
     schema = client.get(f"{API}/openapi.json").json()
-    docs = client.get(f"{API}/docs")
 
     assert schema["info"]["title"] == "Quivive admin API"
     assert {"/users", "/users/{user_id}", "/audit", "/throttles"} <= set(schema["paths"])
     assert "ErrorBody" in schema["components"]["schemas"]
-    assert docs.status_code == 200
-    assert "/api/admin/v1/users/{user_id}" in docs.text
-    assert docs.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
-    assert "<script" not in docs.text
 
 
 def test_mfa_rules_put_and_listed(

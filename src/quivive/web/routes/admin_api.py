@@ -2,8 +2,8 @@
 
 Mounted apart from the pages so that its errors are JSON, ``{"error": code, "message": ...}``,
 including FastAPI's request validation (422) which is rewritten into that shape, and so that its
-schema lives at ``/api/admin/v1/openapi.json``. The docs page is server-rendered from the schema:
-Swagger UI would need scripts from a CDN, which the strict CSP (and a hospital network) refuses.
+schema lives at ``/api/admin/v1/openapi.json``; its interactive docs page (Swagger UI served
+from our own origin under the strict CSP) is in ``admin_api_docs``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from quivive.domain.audit_chain import format_time
 from quivive.domain.mfa_policy import MfaRule
@@ -54,7 +54,7 @@ from quivive.web.admin_schemas import (
 )
 from quivive.web.csrf import CsrfRejected
 from quivive.web.input_guard import reject_nul_bytes
-from quivive.web.routes import admin_api_apps
+from quivive.web.routes import admin_api_apps, admin_api_docs
 from quivive.web.routes.account_security import session_id
 from quivive.web.state import WebState, web_state
 
@@ -272,7 +272,7 @@ def create_admin_api(state: WebState) -> FastAPI:
     api.state.quivive = state
     api.include_router(router)
     api.include_router(admin_api_apps.router, responses=_ERRORS)
-    api.add_api_route("/docs", _docs, include_in_schema=False, response_class=HTMLResponse)
+    admin_api_docs.install(api, state, PREFIX)
     api.add_exception_handler(QuiviveError, _quivive_error)
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(HTTPException, _http_error)
@@ -316,16 +316,3 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _error(500, "internal_error", "internal error")
-
-
-async def _docs(request: Request) -> Response:
-    """A plain list of the operations, with the schema's address for tools (no scripts)."""
-    web = web_state(request)
-    schema = request.app.openapi()
-    operations = [
-        (method.upper(), PREFIX + path, spec.get("summary", ""), spec.get("description", ""))
-        for path, methods in schema["paths"].items()
-        for method, spec in methods.items()
-    ]
-    context = {"operations": operations, "schema_url": PREFIX + "/openapi.json"}
-    return web.pages.render(request, "admin_api_docs.html", context)

@@ -1,4 +1,5 @@
-// Passkeys: the one place Quivive runs script, because WebAuthn exists only as a browser API.
+// Passkeys: one of the two places Quivive runs script (with the admin API docs page), because
+// WebAuthn exists only as a browser API.
 // A form marked data-passkey="register" or "authenticate" gets its options from the URL in
 // data-passkey-options (a POST carrying the form's CSRF token), asks the browser for a
 // credential, puts credential.toJSON() in the hidden "credential" field and submits the form:
