@@ -38,6 +38,13 @@ class User:
     password_hash: str | None
     created_at: datetime
     last_login_at: datetime | None
+    # When an administrator reset the user's factors; None once a factor is enrolled again.
+    enrolment_required_at: datetime | None = None
+
+    @property
+    def must_enrol(self) -> bool:
+        """The user must enrol a second factor at next sign-in, whatever their role's rule."""
+        return self.enrolment_required_at is not None
 
     @property
     def is_active(self) -> bool:

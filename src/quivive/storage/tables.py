@@ -77,6 +77,9 @@ users = Table(
     # The time of the last password sign-in when its password was on the shipped blocklist; NULL
     # after one with a password that is not. The posture report counts these accounts.
     Column("password_blocklisted_at", UTCDateTime, nullable=True),
+    # Set when an administrator resets the user's factors: until they enrol one again, sign-in
+    # stops at the enrolment wall whatever their role's MFA rule says. NULL: no such mark.
+    Column("enrolment_required_at", UTCDateTime, nullable=True),
 )
 
 user_roles = Table(

@@ -130,6 +130,20 @@ class UserRepository:
         if result.rowcount != 1:
             raise NotFoundError(f"no user with id {user_id}")
 
+    def require_enrolment(self, user_id: int, now: datetime) -> None:
+        """Mark the user to enrol a second factor at next sign-in (an administrator's reset)."""
+        self._update(user_id, enrolment_required_at=now)
+
+    def clear_enrolment_required(self, user_id: int) -> bool:
+        """Lift the mark; False when there was none (so a second enrolment audits nothing)."""
+        query = (
+            update(users)
+            .where(users.c.id == user_id, users.c.enrolment_required_at.is_not(None))
+            .values(enrolment_required_at=None)
+        )
+        with self._engine.begin() as conn:
+            return conn.execute(query).rowcount == 1
+
     def _update(self, user_id: int, **values: object) -> None:
         with self._engine.begin() as conn:
             result = conn.execute(update(users).where(users.c.id == user_id).values(**values))
@@ -194,4 +208,5 @@ def _to_user(row: Row[tuple[object, ...]], roles: tuple[str, ...]) -> User:
         password_hash=mapping["password_hash"],
         created_at=mapping["created_at"],
         last_login_at=mapping["last_login_at"],
+        enrolment_required_at=mapping["enrolment_required_at"],
     )
