@@ -442,7 +442,7 @@ def _mfa(
     factors = FactorRegistry([PasskeyFactor(passkeys), totp, recovery_codes])
     policy = MfaPolicyService(settings.mfa_rules, MfaRuleRepository(engine), audit, clock)
     return {
-        "mfa": MfaService(factors, policy, sessions, audit, clock),
+        "mfa": MfaService(factors, policy, sessions, audit, clock, marks=UserRepository(engine)),
         "mfa_policy": policy,
         "totp": totp,
         "recovery_codes": recovery_codes,

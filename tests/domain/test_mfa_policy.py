@@ -1,6 +1,11 @@
 from datetime import UTC, date, datetime, timedelta
 
-from quivive.domain.mfa_policy import Enforcement, MfaRule, requirement_for
+from quivive.domain.mfa_policy import (
+    Enforcement,
+    MfaRule,
+    requirement_for,
+    with_enrolment_mark,
+)
 
 RULES = [
     MfaRule("medecin", date(2026, 1, 1), grace_days=30),
@@ -49,3 +54,31 @@ def test_days_left_is_zero_after_the_deadline() -> None:
     requirement = requirement_for(["medecin"], RULES, at("2026-02-01"))
 
     assert requirement.days_left(at("2026-02-01")) == 0
+
+
+def test_an_enrolment_mark_makes_a_role_without_a_rule_required_at_once() -> None:
+    found = requirement_for(["infirmier"], RULES, at("2027-01-01"))
+
+    marked = with_enrolment_mark(found, at("2026-12-31"))
+
+    assert marked.required
+    assert marked.deadline == at("2026-12-31")
+    assert marked.days_left(at("2027-01-01")) == 0
+    assert not marked.phishing_resistant
+    assert with_enrolment_mark(found, None) == found
+
+
+def test_an_enrolment_mark_ends_the_grace_and_keeps_a_passkey_only_rule() -> None:
+    found = requirement_for(["admin"], RULES, at("2026-02-01"))
+    assert found.enforcement is Enforcement.NUDGE
+
+    marked = with_enrolment_mark(found, at("2026-01-31"))
+
+    assert marked.required
+    assert marked.phishing_resistant
+
+
+def test_an_enrolment_mark_leaves_a_rule_in_force_as_it_is() -> None:
+    found = requirement_for(["medecin"], RULES, at("2026-06-01"))
+
+    assert with_enrolment_mark(found, at("2026-05-01")) == found

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 MAX_GRACE_DAYS = 3650
@@ -71,3 +71,12 @@ def requirement_for(roles: Iterable[str], rules: Iterable[MfaRule], now: datetim
     enforcement = Enforcement.REQUIRED if now >= deadline else Enforcement.NUDGE
     phishing_resistant = any(rule.phishing_resistant for rule in matching)
     return Requirement(enforcement, deadline, phishing_resistant)
+
+
+def with_enrolment_mark(requirement: Requirement, marked_at: datetime | None) -> Requirement:
+    """``requirement`` for a user an administrator marked to re-enrol at ``marked_at`` (None: not
+    marked): the mark acts as a deadline already past, so enrolment comes before anything else,
+    even for a role without a rule or still in grace; a passkey-only rule stays passkey-only."""
+    if marked_at is None or requirement.required:
+        return requirement
+    return replace(requirement, enforcement=Enforcement.REQUIRED, deadline=marked_at)

@@ -354,9 +354,13 @@ class AdminService:
         reason = " ".join(reason.split())[:MAX_REASON_LENGTH]
         if not reason:
             raise ValidationError("a reason is required", field="reason", reason="empty")
+        # Marked before the factors go: never a moment with neither a factor nor the mark, when
+        # a password alone would do for a role without an MFA rule (a stolen phone's owner).
+        self._stores.users.require_enrolment(user.id, self._clock.now())
         removed = sum(factor.remove_all(user.id) for factor in self._factors)
         ended = self._sessions.end_all_for_user(user.id)
         details = {"removed": str(removed), "sessions_ended": str(ended), "reason": reason}
+        details["enrolment_required"] = "yes"
         self._record(actor, "factors.reset", user.username, details=details)
         return removed
 

@@ -37,7 +37,12 @@ from typing import Protocol
 from quivive.clock import Clock
 from quivive.domain.assurance import Assurance, Verification, assess, combine
 from quivive.domain.audit import AuditEvent, AuditSink, Outcome
-from quivive.domain.mfa_policy import MfaRule, Requirement, requirement_for
+from quivive.domain.mfa_policy import (
+    MfaRule,
+    Requirement,
+    requirement_for,
+    with_enrolment_mark,
+)
 from quivive.domain.sessions import AssuranceLevel, Session
 from quivive.domain.users import User
 from quivive.errors import (
@@ -130,6 +135,12 @@ class RuleSource(Protocol):
     def rules(self) -> list[MfaRule]: ...
 
 
+class EnrolmentMarks(Protocol):
+    """The per-user "must enrol at next sign-in" mark (``storage.users.UserRepository``)."""
+
+    def clear_enrolment_required(self, user_id: int) -> bool: ...
+
+
 class Step(enum.Enum):
     """What a signed-in request must do before it reaches an ordinary page."""
 
@@ -170,17 +181,22 @@ class MfaService:
         sessions: SessionService,
         audit: AuditSink,
         clock: Clock,
+        *,
+        marks: EnrolmentMarks,
     ) -> None:
         self.factors = factors
         self._rules = rules
         self._sessions = sessions
         self._audit = audit
         self._clock = clock
+        self._marks = marks
 
     # --- what the policy asks -----------------------------------------------------------------
 
     def requirement(self, user: User) -> Requirement:
-        return requirement_for(user.roles, self._rules.rules(), self._clock.now())
+        # The mark travels on the user row the caller already loaded: no query of its own.
+        found = requirement_for(user.roles, self._rules.rules(), self._clock.now())
+        return with_enrolment_mark(found, user.enrolment_required_at)
 
     def standing(
         self,
@@ -278,6 +294,22 @@ class MfaService:
                 if backup.is_backup:
                     backup.remove_all(user.id)
         self.record_factor_change("factor.removed", user, factor_name, credential_id, origin)
+
+    def factor_enrolled(self, user: User, factor_name: str, origin: Origin) -> bool:
+        """A factor was enrolled and confirmed: lift the administrator's "must enrol" mark when
+        that factor satisfies what the user owes (``enrolment.completed``). Recovery codes never
+        do: alone they would be a second password."""
+        factor = self.factors.get(factor_name)
+        if not user.must_enrol or factor.is_backup or not factor.credentials(user.id):
+            return False
+        if self.requirement(user).phishing_resistant and not factor.phishing_resistant:
+            return False  # the role's passkey-only rule: the wall stays until a passkey
+        if not self._marks.clear_enrolment_required(user.id):
+            return False  # a parallel enrolment lifted it first
+        self._record(
+            "enrolment.completed", Outcome.SUCCESS, user, origin, None, {"factor": factor_name}
+        )
+        return True
 
     def rename_credential(
         self, user: User, factor_name: str, credential_id: str, name: str, origin: Origin

@@ -21,8 +21,8 @@ NOTICES = {
     "disabled": N_("The account is disabled and its sessions have ended."),
     "enabled": N_("The account is enabled."),
     "factors_reset": N_(
-        "The sign-in methods were removed and the sessions ended; the user enrols again at next "
-        "sign-in where their role requires a second factor."
+        "The sign-in methods were removed and the sessions ended; the user will have to enrol a "
+        "second factor at next sign-in, before anything else."
     ),
     "session_revoked": N_("The session was ended."),
     "sessions_revoked": N_("All the user's sessions were ended."),

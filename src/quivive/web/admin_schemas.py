@@ -49,6 +49,11 @@ class UserOut(BaseModel):
     has_password: bool
     created_at: datetime
     last_login_at: datetime | None
+    must_enrol: bool = Field(
+        description="An administrator reset the user's factors: they must enrol a second factor "
+        "at next sign-in, before anything else; false again once they have"
+    )
+    enrolment_required_at: datetime | None = Field(description="When that reset happened")
 
     @classmethod
     def of(cls, user: User) -> UserOut:
@@ -63,6 +68,8 @@ class UserOut(BaseModel):
             has_password=user.password_hash is not None,
             created_at=user.created_at,
             last_login_at=user.last_login_at,
+            must_enrol=user.must_enrol,
+            enrolment_required_at=user.enrolment_required_at,
         )
 
 

@@ -402,6 +402,7 @@ def _after_totp_enrolment(
     """Audit the new factor; the first factor also gets its recovery codes."""
     origin = origin_of(request)
     web.services.mfa.record_factor_change("factor.added", active.user, "totp", credential, origin)
+    web.services.mfa.factor_enrolled(active.user, "totp", origin)
     if web.services.recovery_codes.status(active.user.id).remaining:
         return []
     codes = web.services.recovery_codes.generate(active.user.id)

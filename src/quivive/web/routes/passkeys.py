@@ -26,8 +26,8 @@ from quivive.errors import (
     WebAuthnRejected,
 )
 from quivive.protocols.webauthn import CEREMONY_TIMEOUT
-from quivive.services.mfa import Step
-from quivive.services.passkeys import Ceremony, PasskeySignIn
+from quivive.services.mfa import Origin, Step
+from quivive.services.passkeys import FACTOR_NAME, Ceremony, PasskeySignIn
 from quivive.services.sessions import ActiveSession
 from quivive.web import messages
 from quivive.web.devices import remember_device
@@ -252,7 +252,8 @@ async def add_passkey(request: Request) -> Response:
         return see_other(with_next(REAUTH_PATH, ENROL_PATH))
     name = form.get("name", "").strip() or web.translate(request, messages.PASSKEY_DEFAULT_NAME)
     finish = partial(
-        web.services.passkeys.finish_registration,
+        _register,
+        web,
         active.user,
         _ceremony_token(web, request),
         form.get("credential", ""),
@@ -265,6 +266,13 @@ async def add_passkey(request: Request) -> Response:
         reason = "already_registered" if refused.reason == "already_registered" else "failed"
         return _clear_ceremony(web, see_other(f"{ENROL_PATH}?error={reason}"))
     return _clear_ceremony(web, see_other(f"{ENROL_PATH}?notice=added"))
+
+
+def _register(
+    web: WebState, user: User, token: str, credential: str, name: str, origin: Origin
+) -> None:
+    web.services.passkeys.finish_registration(user, token, credential, name, origin)
+    web.services.mfa.factor_enrolled(user, FACTOR_NAME, origin)
 
 
 async def _passkeys_form(
