@@ -9,11 +9,13 @@ import pytest
 
 from quivive.clock import FrozenClock
 from quivive.composition import Services
+from quivive.domain.alerts import Alert
 from quivive.domain.throttling import KeyKind
 from quivive.domain.users import User
 from quivive.errors import CodesThrottled
 from quivive.protocols import totp
 from quivive.services.accounts import NewAccount
+from quivive.services.notification_texts import alert_email
 from support.quivive import RecordingAudit
 from support.race import race
 
@@ -24,10 +26,10 @@ WRONG = "000000"
 
 class RecordingAlerts:
     def __init__(self) -> None:
-        self.kinds: list[str] = []
+        self.alerts: list[Alert] = []
 
-    def send(self, alert: object) -> None:
-        self.kinds.append(getattr(alert, "kind", ""))
+    def send(self, alert: Alert) -> None:
+        self.alerts.append(alert)
 
 
 def alice_with_totp(services: Services, clock: FrozenClock) -> tuple[User, str]:
@@ -108,7 +110,9 @@ def test_after_100_failures_codes_are_refused_until_an_administrator_clears_them
         guess(services, user, right_code(secret, clock))
 
     assert refused.value.exhausted
-    assert alerts.kinds == ["attack.code_guessing"]
+    assert [alert.kind for alert in alerts.alerts] == ["attack.code_guessing"]
+    _subject, body = alert_email("fr", "CH de Valmont", alerts.alerts[0])
+    assert "devinette de codes : 100 codes à usage unique erronés de suite sur alice" in body
     assert [e.action for e in audit.events].count("attack.code_guessing") == 1
     services.throttle.clear("alice", actor="helpdesk")
     assert guess(services, user, right_code(secret, clock)) is not None

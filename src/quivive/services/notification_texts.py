@@ -82,6 +82,9 @@ _FRENCH_SUMMARIES = {
     "attack.stuffing": "bourrage d'identifiants : {accounts} comptes en échec depuis {source} ; "
     "source bloquée",
     "throttle.admin": "compte administrateur {account} freiné ({reason})",
+    "attack.code_guessing": "devinette de codes : {failures} codes à usage unique erronés de "
+    "suite sur {account}, dont le mot de passe est connu ; ses codes sont refusés jusqu'à ce "
+    "qu'un administrateur les débloque",
 }
 
 FACTOR_NAMES = {

@@ -186,7 +186,7 @@ class LoginThrottle:
             self._codes_exhausted(attempt, now)
 
     def _codes_exhausted(self, attempt: CodeAttempt, now: datetime) -> None:
-        details = {"failures": str(attempt.failures)}
+        details = {"failures": str(attempt.failures), "account": attempt.key.account}
         summary = _SUMMARIES[CODE_GUESSING].format(
             account=attempt.key.account, failures=attempt.failures
         )
