@@ -27,7 +27,10 @@ from support.quivive import running_services
 PASSWORD = "correct horse battery staple 42"
 WHY = "Téléphone oublié, patient en détresse respiratoire au box 4, prescription urgente."
 BANNER = 'id="emergency-banner"'
-PAGES = ["/login", "/logout", "/no-such-page", "/account"]
+# The sign-in and sign-out pages, an error page from the exception handler, error pages a route
+# renders itself (unknown enrolment and set-up links), and a page that reads the session.
+PAGES = ["/login", "/logout", "/no-such-page", "/enrol/no-such-link", "/setup/nope", "/account"]
+NOT_FOUND = {"/no-such-page", "/enrol/no-such-link", "/setup/nope"}
 
 
 @pytest.fixture
@@ -94,7 +97,7 @@ def test_every_page_of_an_emergency_session_carries_the_banner(
 
     page = client.get(path, follow_redirects=False)
 
-    assert page.status_code == (404 if path == "/no-such-page" else 200)
+    assert page.status_code == (404 if path in NOT_FOUND else 200)
     assert BANNER in page.text
     assert title in html.unescape(page.text)
 
@@ -116,5 +119,16 @@ def test_a_normal_session_carries_no_banner(
 
     page = client.get(path, follow_redirects=False)
 
-    assert page.status_code == (404 if path == "/no-such-page" else 200)
+    assert page.status_code == (404 if path in NOT_FOUND else 200)
     assert BANNER not in page.text
+
+
+def test_a_refused_form_of_an_emergency_session_carries_the_banner(
+    services: Services, clock: FrozenClock
+) -> None:
+    client = emergency_session(services, clock, "en")
+
+    refused = client.post("/logout", data={"csrf_token": "forged"}, follow_redirects=False)
+
+    assert refused.status_code == 403
+    assert BANNER in refused.text

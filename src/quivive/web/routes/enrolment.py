@@ -101,6 +101,7 @@ def api_send_link(web: Web, actor: Actor, user_id: UserId, response: Response) -
 @router.get("/enrol/{token}")
 async def enrol_page(request: Request, token: str) -> Response:
     web = web_state(request)
+    await web.mark_emergency_banner(request)  # a link opened in a browser already signed in
     links = enrolment_links(web.services)
     user = await to_thread.run_sync(links.user_for, token[:128])
     if user is None:

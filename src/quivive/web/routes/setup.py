@@ -21,6 +21,7 @@ FORM_FIELDS = ("username", "display_name", "email")
 @router.get("/setup/{token}", include_in_schema=False)
 async def setup_page(request: Request, token: str) -> Response:
     web = web_state(request)
+    await web.mark_emergency_banner(request)
     if not await to_thread.run_sync(web.services.first_admin.is_valid, token):
         return _link_invalid(web, request)
     return _form(web, request, token, dict.fromkeys(FORM_FIELDS, ""), [])
