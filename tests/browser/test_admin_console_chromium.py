@@ -134,6 +134,7 @@ def test_first_admin_creates_a_user_then_ends_their_session(
 
     page.goto(nina_page)
     expect(page.locator("#sessions tbody tr")).to_have_count(1)
+    page.locator("#sessions input[name=confirm]").check()  # ending a session is confirmed
     page.locator("#sessions button").click()
     expect(page.locator("#notice")).to_have_text("The session was ended.")
     expect(page.locator("#no-session")).to_be_visible()
