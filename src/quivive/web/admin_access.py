@@ -11,12 +11,13 @@ provider's own code: ``admin`` acts as an administrator, ``admin:helpdesk`` as h
 from __future__ import annotations
 
 from functools import partial
+from typing import NamedTuple
 
 from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from quivive.domain.admin_roles import roles_for_scopes
+from quivive.domain.admin_roles import Action, roles_for_scopes
 from quivive.domain.users import User
 from quivive.errors import AuthenticationFailed, PermissionDenied, SessionInvalid
 from quivive.protocols.oidc.errors import OAuthError
@@ -25,7 +26,7 @@ from quivive.services.mfa import Step
 from quivive.services.sessions import ActiveSession
 from quivive.web import admin_messages, messages
 from quivive.web.mfa_flow import origin_of, signed_in
-from quivive.web.state import SESSION_COOKIE, WebState, no_store, web_state
+from quivive.web.state import SESSION_COOKIE, WebState, no_store, see_other, web_state
 
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -45,6 +46,33 @@ async def console_actor(request: Request) -> AdminActor | Response:
     if reason:
         return _refused_page(request, reason)
     return actor_for(request, gate.user)
+
+
+class ConsolePost(NamedTuple):
+    """A console form posted by an administrator: read strictly, its CSRF token checked."""
+
+    web: WebState
+    form: dict[str, str]
+    actor: AdminActor
+
+    def unconfirmed(self, action: Action, back: str) -> Response | None:
+        """Back to ``back`` asking for the confirmation box of a destructive change, unless it
+        was ticked. The permission comes first, so a role that may not act is refused (and
+        audited) rather than asked to confirm."""
+        if self.form.get("confirm") == "yes":
+            return None
+        self.web.services.admin.authorize(self.actor, action)
+        return see_other(f"{back}?notice=confirm_required")
+
+
+async def console_post(request: Request) -> ConsolePost | Response:
+    """The posted console form and its administrator, or the response to send instead."""
+    web = web_state(request)
+    form = await web.posted_form(request)
+    actor = await console_actor(request)
+    if isinstance(actor, Response):
+        return actor
+    return ConsolePost(web, form, actor)
 
 
 def _entry_refusal(web: WebState, request: Request, active: ActiveSession) -> str:

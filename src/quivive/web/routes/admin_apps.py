@@ -23,7 +23,7 @@ from quivive.protocols.oidc.rp_config import discovery_url, snippets
 from quivive.services.admin import AdminActor
 from quivive.services.oidc_clients import ClientChanges, NewClient
 from quivive.web import admin_apps_messages as texts
-from quivive.web.admin_access import console_actor
+from quivive.web.admin_access import console_actor, console_post
 from quivive.web.admin_app_pages import checked, items, no_store, page_context, refusal, run
 from quivive.web.routes.admin_console import _not_found
 from quivive.web.state import WebState, see_other, web_state
@@ -103,11 +103,10 @@ def _new_page(
 
 @router.post("")
 async def create_app(request: Request) -> Response:
-    web = web_state(request)
-    form = await web.posted_form(request)
-    actor = await console_actor(request)
-    if isinstance(actor, Response):
-        return actor
+    post = await console_post(request)
+    if isinstance(post, Response):
+        return post
+    web, form, actor = post
     public = form.get("kind") == "public"
     new = NewClient(
         name=form.get("name", ""),
@@ -179,11 +178,10 @@ async def _app_page(
 
 @router.post("/{client_id}/edit")
 async def edit_app(request: Request, client_id: str) -> Response:
-    web = web_state(request)
-    form = await web.posted_form(request)
-    actor = await console_actor(request)
-    if isinstance(actor, Response):
-        return actor
+    post = await console_post(request)
+    if isinstance(post, Response):
+        return post
+    web, form, actor = post
     changes = ClientChanges(
         name=form.get("name", ""),
         redirect_uris=items(form.get("redirect_uris", "")),
@@ -208,14 +206,12 @@ async def edit_app(request: Request, client_id: str) -> Response:
 
 @router.post("/{client_id}/rotate")
 async def rotate_secret(request: Request, client_id: str) -> Response:
-    web = web_state(request)
-    form = await web.posted_form(request)
-    actor = await console_actor(request)
-    if isinstance(actor, Response):
-        return actor
-    if not checked(form, "confirm"):
-        web.services.admin.authorize(actor, Action.MANAGE_APPS)
-        return see_other(f"/admin/apps/{client_id}?notice=confirm_required")
+    post = await console_post(request)
+    if isinstance(post, Response):
+        return post
+    web, _, actor = post
+    if refused := post.unconfirmed(Action.MANAGE_APPS, f"/admin/apps/{client_id}"):
+        return refused
     try:
         client, secret = await run(partial(web.services.apps.rotate_secret, actor, client_id))
     except NotFoundError:
@@ -229,14 +225,12 @@ async def rotate_secret(request: Request, client_id: str) -> Response:
 
 @router.post("/{client_id}/remove")
 async def remove_app(request: Request, client_id: str) -> Response:
-    web = web_state(request)
-    form = await web.posted_form(request)
-    actor = await console_actor(request)
-    if isinstance(actor, Response):
-        return actor
-    if not checked(form, "confirm"):
-        web.services.admin.authorize(actor, Action.MANAGE_APPS)
-        return see_other(f"/admin/apps/{client_id}?notice=confirm_required")
+    post = await console_post(request)
+    if isinstance(post, Response):
+        return post
+    web, _, actor = post
+    if refused := post.unconfirmed(Action.MANAGE_APPS, f"/admin/apps/{client_id}"):
+        return refused
     try:
         await run(partial(web.services.apps.remove_client, actor, client_id))
     except NotFoundError:

@@ -25,7 +25,7 @@ from quivive.domain.emergency import (
     ReviewStatus,
 )
 from quivive.errors import ConflictError, NotFoundError, ValidationError
-from quivive.web.admin_access import console_actor
+from quivive.web.admin_access import console_actor, console_post
 from quivive.web.emergency_rows import STATUS_LABELS, review_row
 from quivive.web.i18n import N_
 from quivive.web.routes.admin_api import _ERRORS, Actor, Cursor, Limit, Web
@@ -105,16 +105,14 @@ async def detail(request: Request, access_id: int) -> Response:
 
 @router.post("/{access_id:int}/review")
 async def review(request: Request, access_id: int) -> Response:
-    web = web_state(request)
-    form = await web.posted_form(request)
-    actor = await console_actor(request)
-    if isinstance(actor, Response):
-        return actor
+    post = await console_post(request)
+    if isinstance(post, Response):
+        return post
+    web, form, actor = post
     target = f"/admin/emergency/{access_id}"
     # A review cannot be undone: ask for the box, once the actor is known to be allowed to.
-    await to_thread.run_sync(web.services.admin.authorize, actor, Action.REVIEW_EMERGENCY)
-    if form.get("confirm") != "yes":
-        return see_other(f"{target}?notice=confirm_required")
+    if refused := post.unconfirmed(Action.REVIEW_EMERGENCY, target):
+        return refused
     decide = partial(
         web.services.emergency.review,
         actor,

@@ -23,9 +23,9 @@ from quivive.domain.admin_roles import Action
 from quivive.errors import NotFoundError
 from quivive.services.admin import AdminActor
 from quivive.services.policies import PolicyRefused, PolicyValue
-from quivive.web.admin_access import console_actor
+from quivive.web.admin_access import console_post
 from quivive.web.routes.admin_api import _ERRORS, Actor, Web
-from quivive.web.state import WebState, see_other, web_state
+from quivive.web.state import WebState, see_other
 
 router = APIRouter(prefix="/admin/policies/settings", include_in_schema=False)
 api_router = APIRouter(prefix="/policies/settings", tags=["policies"], responses=_ERRORS)
@@ -49,11 +49,10 @@ async def reset(request: Request) -> Response:
 
 
 async def _posted(request: Request, *, reset: bool) -> Response:
-    web = web_state(request)
-    form = await web.posted_form(request)
-    actor = await console_actor(request)
-    if isinstance(actor, Response):
-        return actor
+    post = await console_post(request)
+    if isinstance(post, Response):
+        return post
+    web, form, actor = post
     key = form.get("key", "")[:MAX_KEY_LENGTH]
     if reset and form.get("confirm") != "yes":  # allowed first: a refusal is still audited
         await to_thread.run_sync(partial(_may_change, web, actor, key))

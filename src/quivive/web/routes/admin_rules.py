@@ -21,7 +21,7 @@ from quivive.errors import ConflictError, NotFoundError, ValidationError
 from quivive.services.admin import AdminActor
 from quivive.services.gate_rules import MAX_RULE_ID, RuleInForce, as_entry
 from quivive.web import admin_apps_messages as texts
-from quivive.web.admin_access import console_actor
+from quivive.web.admin_access import console_actor, console_post
 from quivive.web.admin_app_pages import (
     checked,
     items,
@@ -117,11 +117,10 @@ def _rule_refusal(web: WebState, request: Request, exc: ValidationError | Confli
 
 @router.post("")
 async def create_rule(request: Request) -> Response:
-    web = web_state(request)
-    form = await web.posted_form(request)
-    actor = await console_actor(request)
-    if isinstance(actor, Response):
-        return actor
+    post = await console_post(request)
+    if isinstance(post, Response):
+        return post
+    web, form, actor = post
     try:
         added = await run(partial(web.services.apps.add_rule, actor, _entry(form)))
     except (ValidationError, ConflictError) as exc:
@@ -190,11 +189,10 @@ def _rule_page(
 
 @router.post("/{rule_id:int}/edit")
 async def edit_rule(request: Request, rule_id: int) -> Response:
-    web = web_state(request)
-    form = await web.posted_form(request)
-    actor = await console_actor(request)
-    if isinstance(actor, Response):
-        return actor
+    post = await console_post(request)
+    if isinstance(post, Response):
+        return post
+    web, form, actor = post
     update = partial(web.services.apps.update_rule, actor, min(rule_id, MAX_RULE_ID + 1))
     try:
         await run(partial(update, _entry(form)))
@@ -209,14 +207,12 @@ async def edit_rule(request: Request, rule_id: int) -> Response:
 
 @router.post("/{rule_id:int}/remove")
 async def remove_rule(request: Request, rule_id: int) -> Response:
-    web = web_state(request)
-    form = await web.posted_form(request)
-    actor = await console_actor(request)
-    if isinstance(actor, Response):
-        return actor
-    if not checked(form, "confirm"):
-        web.services.admin.authorize(actor, Action.MANAGE_APPS)
-        return see_other(f"/admin/rules/{rule_id}?notice=confirm_required")
+    post = await console_post(request)
+    if isinstance(post, Response):
+        return post
+    web, _, actor = post
+    if refused := post.unconfirmed(Action.MANAGE_APPS, f"/admin/rules/{rule_id}"):
+        return refused
     try:
         await run(partial(web.services.apps.remove_rule, actor, min(rule_id, MAX_RULE_ID + 1)))
     except NotFoundError:
