@@ -7,7 +7,7 @@ relying on isolation levels. A writer that loses the race reads again and retrie
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -88,9 +88,13 @@ class SqlThrottleStore:
         if not keys:
             return {}
         wanted = set(keys)
+        parameters = {
+            "accounts": sorted({key.account for key in keys}),
+            "sources": sorted({key.source for key in keys}),
+        }
         with self._engine.connect() as conn:
-            rows = _rows_by_key(conn.execute(_SELECT_MANY, _parameters_for(keys)))
-        return {key: _counter(row) for key, row in rows.items() if key in wanted}
+            rows = [(_key(row), row) for row in conn.execute(_SELECT_MANY, parameters)]
+        return {key: _counter(row) for key, row in rows if key in wanted}
 
     def update(self, key: ThrottleKey, change: Change, now: datetime) -> Written:
         stored = Counter()
@@ -111,18 +115,11 @@ class SqlThrottleStore:
         # (SQLite: this transaction holds the write lock from its first write; PostgreSQL: read
         # committed). Every caller takes the keys in the order of ``attempt_keys``, so two such
         # transactions never wait for each other in a cycle.
-        # The counters are read with one statement, not one per key: each first compare-and-set
-        # uses that row, and only a lost one reads its key again (two statements less per login).
         results: list[Written] = []
         with self._engine.begin() as conn:
-            rows = _rows_by_key(conn.execute(_SELECT_MANY, _many_parameters(changes)))
             for key, change in changes:
-                identity = _key_parameters(key)
-                written, final = self._write_over(conn, identity, change, rows.get(key))
-                if not final:
-                    written = self._update_in(conn, identity, change)
-                results.append(written)
-                if not written.written:
+                results.append(self._update_in(conn, _key_parameters(key), change))
+                if not results[-1].written:
                     break
         return results
 
@@ -158,12 +155,7 @@ class SqlThrottleStore:
         self, conn: Connection, identity: dict[str, str], change: Change
     ) -> tuple[Written, bool]:
         """One try: what was written (or refused), and False if another writer got there first."""
-        return self._write_over(conn, identity, change, conn.execute(_SELECT_ONE, identity).first())
-
-    def _write_over(
-        self, conn: Connection, identity: dict[str, str], change: Change, row: Row[Any] | None
-    ) -> tuple[Written, bool]:
-        """``_compare_and_set`` given the row as read (None: no counter yet)."""
+        row = conn.execute(_SELECT_ONE, identity).first()
         stored = _counter(row) if row is not None else Counter()
         new = change(stored)
         if new is None:
@@ -231,22 +223,6 @@ class SqlThrottleStore:
         ).returning(_o.topic)
         with self._engine.begin() as conn:
             return conn.execute(claim).first() is not None
-
-
-def _parameters_for(keys: Sequence[ThrottleKey]) -> dict[str, list[str]]:
-    return {
-        "accounts": sorted({key.account for key in keys}),
-        "sources": sorted({key.source for key in keys}),
-    }
-
-
-def _many_parameters(changes: Sequence[tuple[ThrottleKey, Change]]) -> dict[str, list[str]]:
-    return _parameters_for([key for key, _ in changes])
-
-
-def _rows_by_key(rows: Iterable[Row[Any]]) -> dict[ThrottleKey, Row[Any]]:
-    # Rows of other key combinations may come back too (see _SELECT_MANY); callers pick theirs.
-    return {_key(row): row for row in rows}
 
 
 def _key_parameters(key: ThrottleKey) -> dict[str, str]:
