@@ -12,14 +12,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
 
-from quivive.clock import FrozenClock
-from quivive.composition import Services, build_services
+from quivive.composition import Services
 from quivive.domain.users import User
-from quivive.storage.database import upgrade
-from quivive.web.app import create_app
 from support.admin_console import add_user, service_token, start_session
-from support.live_server import LateApp, LiveServer
-from support.quivive import make_settings
+from support.quivive import live_quivive
 
 DOCS = "/api/admin/v1/docs"
 LIST_USERS = "#operations-users-list_users_users_get"
@@ -49,19 +45,10 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    late = LateApp()
-    with LiveServer(late, lifespan="off") as server:
-        services = build_services(
-            make_settings(tmp_path, public_url=server.url), clock=FrozenClock()
-        )
-        try:
-            upgrade(services.engine)
-            root = add_user(services, "root", "admin", password=False)
-            nina = add_user(services, "nina", "nurse")
-            late.app = create_app(services)
-            yield Site(server.url, services, start_session(services, root), nina)
-        finally:
-            services.close()
+    with live_quivive(tmp_path) as (url, services):
+        root = add_user(services, "root", "admin", password=False)
+        nina = add_user(services, "nina", "nurse")
+        yield Site(url, services, start_session(services, root), nina)
 
 
 def _watch(page: Page) -> list[str]:

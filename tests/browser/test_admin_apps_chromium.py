@@ -10,15 +10,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
 
-from quivive.clock import FrozenClock
-from quivive.composition import Services, build_services
+from quivive.composition import Services
 from quivive.domain.clients import hash_secret
 from quivive.services.accounts import NewAccount
-from quivive.storage.database import upgrade
-from quivive.web.app import create_app
 from support.admin_console import start_session
-from support.live_server import LateApp, LiveServer
-from support.quivive import make_settings
+from support.quivive import live_quivive
 
 WATCH_CSP = """
 window.__csp = [];
@@ -37,18 +33,9 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    late = LateApp()
-    with LiveServer(late, lifespan="off") as server:
-        services = build_services(
-            make_settings(tmp_path, public_url=server.url), clock=FrozenClock()
-        )
-        try:
-            upgrade(services.engine)
-            root = services.accounts.create(NewAccount("root", None, roles=("admin",)), actor="t")
-            late.app = create_app(services)
-            yield Site(server.url, services, start_session(services, root))
-        finally:
-            services.close()
+    with live_quivive(tmp_path) as (url, services):
+        root = services.accounts.create(NewAccount("root", None, roles=("admin",)), actor="t")
+        yield Site(url, services, start_session(services, root))
 
 
 def _watch(page: Page) -> list[str]:

@@ -18,14 +18,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from quivive.clock import FrozenClock
-from quivive.composition import Services, build_services
+from quivive.composition import Services
 from quivive.domain.sessions import AssuranceLevel
 from quivive.services.accounts import NewAccount
-from quivive.storage.database import upgrade
-from quivive.web.app import create_app
-from support.live_server import LateApp, LiveServer
-from support.quivive import make_settings
+from support.quivive import live_quivive
 from support.virtual_authenticator import NO_AUTOFILL, VIRTUAL_AUTHENTICATOR
 
 NURSE_PASSWORD = "tisane de camomille 2026 bleue"
@@ -44,16 +40,8 @@ def browser_locale() -> str:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    late = LateApp()
-    with LiveServer(late, lifespan="off") as server:
-        settings = make_settings(tmp_path, public_url=server.url)
-        services = build_services(settings, clock=FrozenClock())
-        try:
-            upgrade(services.engine)
-            late.app = create_app(services)
-            yield Site(server.url, services)
-        finally:
-            services.close()
+    with live_quivive(tmp_path) as (url, services):
+        yield Site(url, services)
 
 
 def _admin_signed_in(page: Page, site: Site) -> None:

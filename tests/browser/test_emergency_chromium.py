@@ -16,9 +16,7 @@ from playwright.sync_api import Page, expect
 from quivive.clock import FrozenClock
 from quivive.protocols import totp
 from quivive.services.accounts import NewAccount
-from quivive.web.app import create_app
-from support.live_server import LateApp, LiveServer
-from support.quivive import RecordingAudit, running_services
+from support.quivive import RecordingAudit, live_quivive
 
 PASSWORD = "correct horse battery staple 42"
 
@@ -31,20 +29,16 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    late = LateApp()
-    clock = FrozenClock()
-    with LiveServer(late, lifespan="off") as server:
-        audit = RecordingAudit()
-        settings = {"public_url": server.url, "emergency_roles": "infirmier"}
-        with running_services(tmp_path, clock=clock, audit=audit, settings=settings) as services:
-            account = NewAccount("alice", PASSWORD, roles=("infirmier",))
-            user = services.accounts.create(account, actor="test")
-            pending = services.totp.begin(user.id, "alice")
-            services.totp.confirm(
-                user.id, totp.code_at(pending.secret, totp.step_at(clock.now())), "x"
-            )
-            late.app = create_app(services)
-            yield Site(server.url, audit)
+    clock, audit = FrozenClock(), RecordingAudit()
+    with live_quivive(tmp_path, clock=clock, audit=audit, emergency_roles="infirmier") as (
+        url,
+        services,
+    ):
+        account = NewAccount("alice", PASSWORD, roles=("infirmier",))
+        user = services.accounts.create(account, actor="test")
+        pending = services.totp.begin(user.id, "alice")
+        services.totp.confirm(user.id, totp.code_at(pending.secret, totp.step_at(clock.now())), "x")
+        yield Site(url, audit)
 
 
 def test_the_emergency_path_in_french(page: Page, site: Site) -> None:

@@ -20,9 +20,7 @@ from quivive.clock import FrozenClock
 from quivive.composition import Services
 from quivive.protocols import totp
 from quivive.services.accounts import NewAccount
-from quivive.web.app import create_app
-from support.live_server import LateApp, LiveServer
-from support.quivive import RecordingAudit, running_services
+from support.quivive import RecordingAudit, live_quivive
 from support.virtual_authenticator import NO_AUTOFILL, VIRTUAL_AUTHENTICATOR
 
 PASSWORD = "correct horse battery staple 42"
@@ -37,25 +35,17 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    late = LateApp()
-    clock = FrozenClock()
-    with LiveServer(late, lifespan="off") as server:
-        audit = RecordingAudit()
-        settings = {
-            "public_url": server.url,
-            "emergency_roles": "infirmier",
-            "emergency_two_person": "true",
-        }
-        with running_services(tmp_path, clock=clock, audit=audit, settings=settings) as services:
-            for name in ("alice", "bruno"):
-                account = NewAccount(name, PASSWORD, roles=("infirmier",))
-                services.accounts.create(account, actor="test")
-            alice = services.accounts.get("alice")
-            pending = services.totp.begin(alice.id, "alice")
-            code = totp.code_at(pending.secret, totp.step_at(clock.now()))
-            services.totp.confirm(alice.id, code, "phone")
-            late.app = create_app(services)
-            yield Site(server.url, services, audit)
+    clock, audit = FrozenClock(), RecordingAudit()
+    settings = {"emergency_roles": "infirmier", "emergency_two_person": "true"}
+    with live_quivive(tmp_path, clock=clock, audit=audit, **settings) as (url, services):
+        for name in ("alice", "bruno"):
+            account = NewAccount(name, PASSWORD, roles=("infirmier",))
+            services.accounts.create(account, actor="test")
+        alice = services.accounts.get("alice")
+        pending = services.totp.begin(alice.id, "alice")
+        code = totp.code_at(pending.secret, totp.step_at(clock.now()))
+        services.totp.confirm(alice.id, code, "phone")
+        yield Site(url, services, audit)
 
 
 def sign_in(page: Page, site: Site, username: str) -> None:

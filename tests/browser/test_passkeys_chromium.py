@@ -19,9 +19,7 @@ from playwright.sync_api import CDPSession, Page, expect
 
 from quivive.composition import Services
 from quivive.services.accounts import NewAccount
-from quivive.web.app import create_app
-from support.live_server import LateApp, LiveServer
-from support.quivive import RecordingAudit, running_services
+from support.quivive import RecordingAudit, live_quivive
 from support.virtual_authenticator import NO_AUTOFILL, VIRTUAL_AUTHENTICATOR
 
 PASSWORD = "correct horse battery staple 42"
@@ -36,15 +34,11 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    late = LateApp()
-    with LiveServer(late, lifespan="off") as server:
-        settings = {"public_url": server.url}
-        audit = RecordingAudit()
-        with running_services(tmp_path, audit=audit, settings=settings) as services:
-            account = NewAccount(username="alice", password=PASSWORD, display_name="Alice Martin")
-            services.accounts.create(account, actor="test")
-            late.app = create_app(services)
-            yield Site(server.url, services, audit)
+    audit = RecordingAudit()
+    with live_quivive(tmp_path, audit=audit) as (url, services):
+        account = NewAccount(username="alice", password=PASSWORD, display_name="Alice Martin")
+        services.accounts.create(account, actor="test")
+        yield Site(url, services, audit)
 
 
 def add_authenticator(page: Page) -> tuple[CDPSession, str]:

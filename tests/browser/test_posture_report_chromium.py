@@ -24,13 +24,12 @@ from quivive.domain.demo_establishment import ESTABLISHMENT_NAME
 from quivive.domain.sessions import AssuranceLevel
 from quivive.services.demo_seed import seed_demo
 from quivive.services.posture_report import PostureReport
-from quivive.storage.database import upgrade
 from quivive.web.app import create_app
 from quivive.web.pages import Pages
 from quivive.web.posture_render import render_html
 from support.live_server import LateApp, LiveServer
 from support.posture import chained_services, seed
-from support.quivive import make_settings
+from support.quivive import live_quivive, make_settings
 
 # Collected before any page script runs: the browser's own report of each CSP violation.
 WATCH_CSP = """
@@ -50,26 +49,20 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    late, clock = LateApp(), FrozenClock()
-    with LiveServer(late, lifespan="off") as server:
-        services = build_services(make_settings(tmp_path, public_url=server.url), clock=clock)
-        try:
-            upgrade(services.engine)
-            # seed() signs in with asyncio.run, which Playwright's loop forbids in this thread.
-            with ThreadPoolExecutor(1) as pool:
-                people = pool.submit(seed, services, clock).result().users
-            services.posture.keep(services.posture.build(), kept_by="cli")
-            token = services.sessions.start(
-                people["root"],
-                amr=("hwk", "user", "mfa"),
-                aal=AssuranceLevel.AAL3,
-                source_address="127.0.0.1",
-                user_agent="chromium",
-            )
-            late.app = create_app(services)
-            yield Site(server.url, services, token)
-        finally:
-            services.close()
+    clock = FrozenClock()
+    with live_quivive(tmp_path, clock=clock) as (url, services):
+        # seed() signs in with asyncio.run, which Playwright's loop forbids in this thread.
+        with ThreadPoolExecutor(1) as pool:
+            people = pool.submit(seed, services, clock).result().users
+        services.posture.keep(services.posture.build(), kept_by="cli")
+        token = services.sessions.start(
+            people["root"],
+            amr=("hwk", "user", "mfa"),
+            aal=AssuranceLevel.AAL3,
+            source_address="127.0.0.1",
+            user_agent="chromium",
+        )
+        yield Site(url, services, token)
 
 
 def watch(page: Page) -> list[str]:

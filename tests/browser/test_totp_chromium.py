@@ -18,9 +18,7 @@ from playwright.sync_api import Page, expect
 
 from quivive.clock import FrozenClock
 from quivive.services.accounts import NewAccount
-from quivive.web.app import create_app
-from support.live_server import LateApp, LiveServer
-from support.quivive import RecordingAudit, running_services
+from support.quivive import RecordingAudit, live_quivive
 
 PASSWORD = "correct horse battery staple 42"
 
@@ -34,15 +32,11 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    late = LateApp()
     clock = FrozenClock(datetime(2026, 1, 15, 8, 0, 5, tzinfo=UTC))
-    with LiveServer(late, lifespan="off") as server:
-        audit = RecordingAudit()
-        settings = {"public_url": server.url}
-        with running_services(tmp_path, clock=clock, audit=audit, settings=settings) as services:
-            services.accounts.create(NewAccount("alice", PASSWORD), actor="test")
-            late.app = create_app(services)
-            yield Site(server.url, clock, audit)
+    audit = RecordingAudit()
+    with live_quivive(tmp_path, clock=clock, audit=audit) as (url, services):
+        services.accounts.create(NewAccount("alice", PASSWORD), actor="test")
+        yield Site(url, clock, audit)
 
 
 def sign_in_with_password(page: Page, site: Site) -> None:

@@ -20,6 +20,8 @@ from quivive.composition import Services, build_services
 from quivive.config import Settings, load_settings
 from quivive.domain.audit import AuditEvent
 from quivive.storage.database import upgrade
+from quivive.web.app import create_app
+from support.live_server import LateApp, LiveServer
 from support.services import require_service
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -113,3 +115,31 @@ def _built(
         yield services
     finally:
         services.close()
+
+
+@contextmanager
+def live_quivive(
+    data_dir: Path,
+    *,
+    clock: Clock | None = None,
+    audit: RecordingAudit | None = None,
+    **settings: str,
+) -> Iterator[tuple[str, Services]]:
+    """Quivive on a real socket for a browser: (its URL, its services) over SQLite.
+
+    The public URL is the server's own address (the WebAuthn origin). Without ``audit``, the real
+    hash-chained trail records, so that the console's audit pages have something to read.
+    """
+    late = LateApp()
+    with LiveServer(late, lifespan="off") as server:
+        services = build_services(
+            make_settings(data_dir, public_url=server.url, **settings),
+            clock=clock or FrozenClock(),
+            audit=audit,
+        )
+        try:
+            upgrade(services.engine)
+            late.app = create_app(services)
+            yield server.url, services
+        finally:
+            services.close()
