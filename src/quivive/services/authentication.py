@@ -12,8 +12,9 @@ Both depend only on the name typed and the address, never on whether the account
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from functools import partial
-from typing import NoReturn, Protocol
+from typing import NoReturn, Protocol, TypeVar
 
 from anyio import to_thread
 
@@ -26,6 +27,8 @@ from quivive.errors import AuthenticationFailed, ValidationError
 from quivive.services.password_hashing import PasswordHasher
 from quivive.services.throttling import Attempt, LoginThrottle
 from quivive.storage.users import UserRepository
+
+T = TypeVar("T")
 
 
 class FactorCheck(Protocol):
@@ -66,6 +69,38 @@ class PasswordAuthenticator:
         source_address: str | None = None,
         second_factor: FactorCheck | None = None,
     ) -> User:
+        user, attempt = await self._check(raw_username, password, source_address, second_factor)
+        await to_thread.run_sync(self._after_success, user, password, attempt)
+        return user
+
+    async def authenticate_then(
+        self,
+        raw_username: str,
+        password: str,
+        then: Callable[[User], T],
+        *,
+        source_address: str | None = None,
+        second_factor: FactorCheck | None = None,
+    ) -> tuple[User, T]:
+        """``authenticate``, then ``then(user)`` (synchronous) in the worker thread that records
+        the success: the sign-in route starts its session there, one thread trip less per sign-in.
+        ``then`` runs only for a successful attempt, after its success is recorded."""
+        user, attempt = await self._check(raw_username, password, source_address, second_factor)
+
+        def succeed() -> T:
+            self._after_success(user, password, attempt)
+            return then(user)
+
+        return user, await to_thread.run_sync(succeed)
+
+    async def _check(
+        self,
+        raw_username: str,
+        password: str,
+        source_address: str | None,
+        second_factor: FactorCheck | None,
+    ) -> tuple[User, Attempt | None]:
+        """Admit, verify and check the attempt; raise unless it succeeds (not yet recorded)."""
         attempt, user = await self._admit(raw_username, source_address, second_factor)
         if user is None or user.password_hash is None:
             await self._hasher.dummy_verify(password)
@@ -77,8 +112,7 @@ class PasswordAuthenticator:
             await self._fail(attempt, password, raw_username, user, "disabled", source_address)
         if second_factor is not None and not await second_factor.verify(user):
             await self._fail(attempt, password, raw_username, user, "second_factor", source_address)
-        await to_thread.run_sync(self._after_success, user, password, attempt)
-        return user
+        return user, attempt
 
     async def _admit(
         self, raw_username: str, source_address: str | None, second_factor: FactorCheck | None

@@ -31,6 +31,19 @@ def device_check(request: Request, user: User) -> Callable[[], str]:
     return partial(web.services.devices.signed_in, user, presented, origin_of(request))
 
 
+def device_checker(request: Request) -> Callable[[User], str]:
+    """``device_check`` for a user not known yet: the sign-in route checks the device in the
+    worker thread that also records the password's success, before the user is returned."""
+    web = web_state(request)
+    presented = request.cookies.get(web.cookies.name(DEVICE_COOKIE))
+    origin = origin_of(request)
+
+    def check(user: User) -> str:
+        return web.services.devices.signed_in(user, presented, origin)
+
+    return check
+
+
 def set_device_cookie(request: Request, response: Response, device_id: str) -> None:
     # Set again even when known, so that a browser in use keeps its id past the cookie's max age.
     web_state(request).cookies.set(

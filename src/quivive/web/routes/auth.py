@@ -19,7 +19,7 @@ from quivive.errors import AuthenticationFailed
 from quivive.services.mfa import Standing
 from quivive.services.totp import TotpFactor
 from quivive.web import messages
-from quivive.web.devices import device_check, remember_device, set_device_cookie
+from quivive.web.devices import device_checker, remember_device, set_device_cookie
 from quivive.web.forms import MAX_FIELD_LENGTH
 from quivive.web.mfa_flow import after_password, origin_of, standing_after_password
 from quivive.web.state import SESSION_COOKIE, WebState, safe_next, see_other, web_state
@@ -75,9 +75,20 @@ async def login(request: Request) -> Response:
     source = request.state.client_address
     code = form.get("code", "").strip()[:MAX_FIELD_LENGTH]
     second_factor = TotpWithPassword(web.services.totp, code) if code else None
+    start = partial(
+        _start_session,
+        web,
+        previous_token=request.cookies.get(web.cookies.name(SESSION_COOKIE)),
+        source=source,
+        user_agent=request.headers.get("user-agent"),
+        request_id=request.state.request_id,
+        # With a code, the device is checked after the upgrade, as after any second factor.
+        device=None if second_factor else device_checker(request),
+    )
     try:
-        user = await web.services.authenticator.authenticate(
-            username, password, source_address=source, second_factor=second_factor
+        # The session starts in the worker thread that records the success: one trip for both.
+        user, (token, standing, device_id) = await web.services.authenticator.authenticate_then(
+            username, password, start, source_address=source, second_factor=second_factor
         )
     except LoginThrottled as exc:
         return _login_throttled(web, request, username, next_url, exc.seconds_to_wait)
@@ -90,20 +101,6 @@ async def login(request: Request) -> Response:
         return _login_failed(
             web, request, username, next_url, messages.LOGIN_FAILED, ask_code=bool(code)
         )
-    with_code = second_factor is not None and second_factor.credential_id is not None
-    token, standing, device_id = await to_thread.run_sync(
-        partial(
-            _start_session,
-            web,
-            user,
-            previous_token=request.cookies.get(web.cookies.name(SESSION_COOKIE)),
-            source=source,
-            user_agent=request.headers.get("user-agent"),
-            request_id=request.state.request_id,
-            # With a code, the device is checked after the upgrade, as after any second factor.
-            device=None if with_code else device_check(request, user),
-        )
-    )
     if second_factor is not None and second_factor.credential_id is not None:
         token, _assurance = await to_thread.run_sync(
             partial(
@@ -136,7 +133,7 @@ def _start_session(
     source: str | None,
     user_agent: str | None,
     request_id: str,
-    device: Callable[[], str] | None,
+    device: Callable[[User], str] | None,
 ) -> tuple[str, Standing | None, str | None]:
     """Start the session and audit the sign-in; then, for a password alone, work out its MFA
     standing and check the device (``device``): one worker-thread trip for all of it."""
@@ -159,7 +156,7 @@ def _start_session(
     )
     if device is None:
         return token, None, None
-    return token, standing_after_password(web, user), device()
+    return token, standing_after_password(web, user), device(user)
 
 
 class TotpWithPassword:
