@@ -19,7 +19,7 @@ from quivive.errors import (
     QuiviveError,
     ReauthenticationRequired,
 )
-from quivive.services.mfa import SecondFactor, Standing, Step
+from quivive.services.mfa import Origin, SecondFactor, Standing, Step
 from quivive.services.sessions import ActiveSession
 from quivive.web import messages
 from quivive.web.forms import MAX_FIELD_LENGTH
@@ -28,7 +28,6 @@ from quivive.web.mfa_flow import (
     NUDGE_PATH,
     REAUTH_PATH,
     SECOND_FACTOR_PATH,
-    finish_verification,
     here,
     origin_of,
     pending_session,
@@ -156,20 +155,35 @@ async def _verify_code(request: Request, factor: str) -> Response:
         return to_login(request)
     code, next_url = form.get("code", "")[:MAX_FIELD_LENGTH], _next(request, form)
     origin = origin_of(request)
-    check = partial(web.services.code_guard.check, active.user, factor, code, origin.source_address)
+    check = partial(_check_then_upgrade, web, active, factor, code, origin)
     try:
-        credential = await to_thread.run_sync(check)
+        new_token = await to_thread.run_sync(check)
     except CodesThrottled as throttled:
         return await _codes_throttled(request, active, factor, next_url, form, throttled)
-    if credential is None:
+    if new_token is None:
         fail = web.services.mfa.record_failure
         await to_thread.run_sync(fail, active.user, factor, "bad_code", origin)
         error = messages.CODE_REJECTED
         return _code_form(request, factor, next_url, form.get("level"), error)
+    response = see_other(next_url)
+    web.cookies.set(response, SESSION_COOKIE, new_token)
+    return response
+
+
+def _check_then_upgrade(
+    web: WebState, active: ActiveSession, factor: str, code: str, origin: Origin
+) -> str | None:
+    """Check the code under the guess limit and, if right, upgrade the session: the new token, or
+    None for a wrong code. One worker-thread trip for both (``finish_verification`` otherwise)."""
+    credential = web.services.code_guard.check(active.user, factor, code, origin.source_address)
+    if credential is None:
+        return None
     if factor == "recovery_code":
-        await to_thread.run_sync(_notify_recovery_use, web, active)
+        _notify_recovery_use(web, active)
     verification = Verification(factor=factor, amr=("otp",), credential_id=credential)
-    return await finish_verification(request, active, verification, next_url)
+    upgrade = web.services.mfa.upgrade
+    new_token, _ = upgrade(active.token, active.user, verification, origin, session=active.session)
+    return new_token
 
 
 async def _codes_throttled(
