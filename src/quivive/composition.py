@@ -373,6 +373,7 @@ def _admin(
         SetupTokenRepository(engine),
         SignInRepository(engine),
         trail,
+        OutboundDeliveryRepository(engine),
     )
     idle = settings.session.idle_timeout
     return AdminService(

@@ -417,3 +417,29 @@ def test_helpdesk_cannot_export_the_audit(
 
     assert response.status_code == 403
     assert _refusals(audit) == [("admin.forbidden", "audit.view")]
+
+
+def test_dashboard_warns_of_messages_given_up(
+    client: TestClient, sqlite_services: Services
+) -> None:
+    from quivive.storage.outbound_deliveries import OutboundDeliveryRepository
+
+    deliveries = OutboundDeliveryRepository(sqlite_services.engine)
+    for _ in range(2):
+        row = deliveries.add("mail", {"to": "rssi@example.org"}, sqlite_services.clock.now())
+        deliveries.give_up(row, 6, "SMTP connection refused")
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "root", "admin"))
+
+    page = client.get("/admin", headers={"accept-language": "fr"}).text
+
+    warning = page.split('id="failed-deliveries"')[1].split("</p>")[0]
+    assert "2 messages (alertes, e-mails, avis de déconnexion) n\u2019ont pas pu" in warning
+    assert 'href="/admin/audit?action=delivery.failed"' in warning
+
+
+def test_dashboard_without_failed_messages_has_no_warning(
+    client: TestClient, sqlite_services: Services
+) -> None:
+    sign_in_as(client, sqlite_services, add_user(sqlite_services, "root", "admin"))
+
+    assert 'id="failed-deliveries"' not in client.get("/admin").text

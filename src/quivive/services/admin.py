@@ -50,6 +50,7 @@ from quivive.storage.admin_queries import (
     UserPage,
     UserQuery,
 )
+from quivive.storage.outbound_deliveries import OutboundDeliveryRepository
 from quivive.storage.setup_tokens import SetupTokenRepository
 from quivive.storage.sign_ins import SignIn, SignInRepository
 from quivive.storage.users import UserRepository
@@ -114,6 +115,8 @@ class Dashboard:
     last_month: list[Bar] = field(default_factory=list)  # 30 days, oldest first
     alerts: list[ChainRecord] = field(default_factory=list)  # officer alerts, newest first
     last_verification: ChainRecord | None = None  # the newest audit.verified record
+    # Alerts, e-mails and logout notices given up after every retry: SMTP or webhook is broken.
+    failed_deliveries: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,7 @@ class AdminStores:
     tokens: SetupTokenRepository
     sign_ins: SignInRepository
     trail: AuditTrail
+    deliveries: OutboundDeliveryRepository
 
 
 class AdminService:
@@ -219,6 +223,7 @@ class AdminService:
             last_month=self._bars(now, timedelta(days=1), 30, DAY_WIDTH),
             alerts=queries.recent_alerts(RECENT_ALERTS),
             last_verification=queries.last_record("audit.verified"),
+            failed_deliveries=self._stores.deliveries.count_failed(),
         )
 
     def _bars(self, now: datetime, step: timedelta, count: int, width: int) -> list[Bar]:
