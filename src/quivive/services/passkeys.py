@@ -198,14 +198,7 @@ class PasskeyService:
 
     def begin_second_factor(self, user: User) -> Ceremony:
         """Options listing the user's keys; UV preferred, not required (see the module text)."""
-        allow = [passkey.credential_id for passkey in self._passkeys.for_user(user.id)]
-        if not allow:
-            raise NotFoundError("no passkey registered")
-        challenge = new_challenge()
-        options = authentication_options(
-            self._rp, challenge=challenge, allow=allow, require_uv=False
-        )
-        return self._begin(SECOND_FACTOR, user.id, challenge, options)
+        return self._begin_for_own_keys(SECOND_FACTOR, user, require_uv=False)
 
     def finish_second_factor(
         self, user: User, token: str, response: str | Mapping[str, Any], origin: Origin
@@ -228,14 +221,7 @@ class PasskeyService:
         Re-authentication stands in for the password here (ASVS 7.5.1), so it needs what a
         passwordless sign-in needs: the key and the PIN or biometric that unlocks it.
         """
-        allow = [passkey.credential_id for passkey in self._passkeys.for_user(user.id)]
-        if not allow:
-            raise NotFoundError("no passkey registered")
-        challenge = new_challenge()
-        options = authentication_options(
-            self._rp, challenge=challenge, allow=allow, require_uv=True
-        )
-        return self._begin(REAUTHENTICATION, user.id, challenge, options)
+        return self._begin_for_own_keys(REAUTHENTICATION, user, require_uv=True)
 
     def finish_reauthentication(
         self, user: User, token: str, response: str | Mapping[str, Any], origin: Origin
@@ -290,6 +276,17 @@ class PasskeyService:
         return sum(self.remove(user_id, passkey.id) for passkey in self.list_for_user(user_id))
 
     # --- internals ------------------------------------------------------------------------------
+
+    def _begin_for_own_keys(self, purpose: str, user: User, *, require_uv: bool) -> Ceremony:
+        """A ceremony for ``purpose`` that only ``user``'s own registered keys can answer."""
+        allow = [passkey.credential_id for passkey in self._passkeys.for_user(user.id)]
+        if not allow:
+            raise NotFoundError("no passkey registered")
+        challenge = new_challenge()
+        options = authentication_options(
+            self._rp, challenge=challenge, allow=allow, require_uv=require_uv
+        )
+        return self._begin(purpose, user.id, challenge, options)
 
     def _begin(
         self,
