@@ -80,6 +80,15 @@ def add_alice(services: Services, *roles: str) -> None:
     )
 
 
+def alice_with_totp(client: TestClient, services: Services, clock: FrozenClock) -> str:
+    """Alice, who enrolled an authenticator app from her account page and signed out; its key."""
+    add_alice(services)
+    log_in(client)
+    secret, _ = enrol_totp(client, clock)
+    sign_out(client)
+    return secret
+
+
 def sign_out(client: TestClient) -> None:
     assert location(post_form(client, "/logout", "/logout")).startswith("/login")
 
@@ -132,10 +141,7 @@ def test_password_then_totp_sign_in(
 def test_wrong_code_is_refused_and_audited(
     client: TestClient, sqlite_services: Services, clock: FrozenClock, audit: RecordingAudit
 ) -> None:
-    add_alice(sqlite_services)
-    log_in(client)
-    enrol_totp(client, clock)
-    sign_out(client)
+    alice_with_totp(client, sqlite_services, clock)
     log_in(client)
 
     response = post_form(
@@ -204,10 +210,7 @@ def test_after_the_deadline_only_enrolment_and_sign_out_are_reachable(
 def test_a_password_alone_cannot_reach_the_enrolment_page_of_a_protected_user(
     client: TestClient, sqlite_services: Services, clock: FrozenClock
 ) -> None:
-    add_alice(sqlite_services)
-    log_in(client)
-    enrol_totp(client, clock)
-    sign_out(client)
+    alice_with_totp(client, sqlite_services, clock)
     log_in(client)
 
     response = client.get("/account/totp/enrol", follow_redirects=False)
@@ -336,10 +339,7 @@ def test_step_up_to_aal3_is_refused_to_totp(
 def test_step_up_to_aal2_returns_to_the_page_with_a_new_identifier(
     client: TestClient, sqlite_services: Services, clock: FrozenClock
 ) -> None:
-    add_alice(sqlite_services)
-    log_in(client)
-    secret, _ = enrol_totp(client, clock)
-    sign_out(client)
+    secret = alice_with_totp(client, sqlite_services, clock)
     add_sensitive_route(client, AssuranceLevel.AAL2)
     first = location(log_in(client, next_url="/sensitive"))
     before = client.cookies.get("quivive_session")
@@ -394,10 +394,7 @@ def test_one_other_session_can_be_ended_from_the_account_page(
 def test_guessing_codes_is_held_with_a_wait_in_the_users_language(
     client: TestClient, sqlite_services: Services, clock: FrozenClock
 ) -> None:
-    add_alice(sqlite_services)
-    log_in(client)
-    secret, _ = enrol_totp(client, clock)
-    sign_out(client)
+    secret = alice_with_totp(client, sqlite_services, clock)
     log_in(client)
     client.headers["accept-language"] = "fr"
     page = "/login/second-factor/totp"
@@ -417,10 +414,7 @@ def test_guessing_codes_is_held_with_a_wait_in_the_users_language(
 def test_codes_blocked_after_the_limit_point_to_a_passkey_or_the_helpdesk(
     client: TestClient, sqlite_services: Services, clock: FrozenClock
 ) -> None:
-    add_alice(sqlite_services)
-    log_in(client)
-    secret, _ = enrol_totp(client, clock)
-    sign_out(client)
+    secret = alice_with_totp(client, sqlite_services, clock)
     for _ in range(sqlite_services.throttle.policy.max_failures):  # an earlier attacker's run
         attempt = sqlite_services.throttle.admit_code("alice", None)
         if not attempt.allowed:
