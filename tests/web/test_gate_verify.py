@@ -24,33 +24,24 @@ from quivive.services.sessions import ActiveSession
 from quivive.storage.database import upgrade
 from quivive.web.app import create_app
 from support.admin_console import add_user, csrf_token, sign_in_as
+from support.gate_proxy import RULES as PROXY_RULES
 from support.quivive import RecordingAudit, make_settings, postgres_schema, postgres_url
 from support.services import require_service
 
 PASSWORD = "correct horse battery staple 42"
 BASE_URL = "http://localhost:8080"
 APP = "http://app.localhost:9000"
-RULES = """
-[[gate.rules]]
-host = "app.localhost"
-bypass = ["/health"]
-
-[[gate.rules]]
-host = "app.localhost"
-path_prefix = "/admin"
-roles = ["admin"]
-
-[[gate.rules]]
-host = "app.localhost"
-path_prefix = "/secure"
-min_aal = 2
-
+# The proxy tests' rules for app.localhost, and a host whose level depends on the network.
+RULES = (
+    PROXY_RULES
+    + """
 [[gate.rules]]
 host = "lan.localhost"
 min_aal = 2
 networks = ["10.0.0.0/8"]
 networks_min_aal = 1
 """
+)
 LOOPBACK = ("127.0.0.1", 50000)
 
 
