@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import segno
@@ -13,6 +12,7 @@ from starlette.responses import Response
 
 from quivive.domain.assurance import Verification
 from quivive.domain.sessions import AssuranceLevel
+from quivive.domain.throttling import ThrottleDecision
 from quivive.errors import (
     AuthenticationFailed,
     CodesThrottled,
@@ -204,7 +204,7 @@ async def _codes_throttled(
         seconds = None
     else:
         now = web.services.clock.now()
-        seconds = max(1, math.ceil((throttled.not_before - now).total_seconds()))
+        seconds = ThrottleDecision(not_before=throttled.not_before).seconds_to_wait(now)
         wait = web.wait_text(request, seconds)
         error = web.translate(request, messages.CODES_THROTTLED).format(wait=wait)
     response = _code_form(request, factor, next_url, form.get("level"), error, translated=True)
