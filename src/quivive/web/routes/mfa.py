@@ -405,7 +405,7 @@ async def totp_enrol(request: Request) -> Response:
         session=gate.session,
     )
     new_token, _ = await to_thread.run_sync(upgrade)
-    response = _codes_page(request, codes, next_url) if codes else see_other(next_url)
+    response = show_recovery_codes(request, codes, next_url) if codes else see_other(next_url)
     web.cookies.set(response, SESSION_COOKIE, new_token)
     return response
 
@@ -426,12 +426,7 @@ def _after_totp_enrolment(
     return codes
 
 
-def _codes_page(request: Request, codes: list[str], next_url: str) -> Response:
-    web = web_state(request)
-    response = web.render_form(request, "recovery_codes.html", {"codes": codes, "next": next_url})
-    response.headers["cache-control"] = "no-store"
-    return response
-
-
 def show_recovery_codes(request: Request, codes: list[str], next_url: str) -> Response:
-    return _codes_page(request, codes, next_url)
+    """The codes, once (``render_form`` sends them ``no-store``)."""
+    web = web_state(request)
+    return web.render_form(request, "recovery_codes.html", {"codes": codes, "next": next_url})
