@@ -104,7 +104,7 @@ class PasswordAuthenticator:
         attempt, user = await self._admit(raw_username, source_address, second_factor)
         if user is None or user.password_hash is None:
             await self._hasher.dummy_verify(password)
-            await self._fail(attempt, password, raw_username, None, "unknown_user", source_address)
+            await self._fail(attempt, password, raw_username, user, "unknown_user", source_address)
         if not await self._hasher.verify(user.password_hash, password):
             await self._fail(attempt, password, raw_username, user, "bad_password", source_address)
         if not user.is_active:
@@ -124,7 +124,8 @@ class PasswordAuthenticator:
             return None, user
         decision = attempt.decision
         if not decision.allowed:
-            await self._record_failure(raw_username, None, "throttled", source_address)
+            # Refused before any account was read: the audit still names it, if it exists.
+            await self._record_failure(raw_username, None, "throttled", source_address, False)
             raise LoginThrottled(decision.seconds_to_wait(self._clock.now()))
         if decision.password_alone_insufficient and second_factor is None:
             await self._record_failure(
@@ -176,17 +177,30 @@ class PasswordAuthenticator:
         raise AuthenticationFailed()
 
     async def _record_failure(
-        self, raw_username: str, user: User | None, reason: str, source_address: str | None
+        self,
+        raw_username: str,
+        user: User | None,
+        reason: str,
+        source_address: str | None,
+        looked_up: bool = True,
     ) -> None:
+        """Audit a refused attempt; ``user`` is the account found (None: none), unless the
+        attempt was refused before any lookup (``looked_up`` false), which is done here then."""
         # The audit append is a database write: keep it off the event loop, which an attack would
         # otherwise stall for every refused attempt.
-        await to_thread.run_sync(self._write_failure, raw_username, user, reason, source_address)
+        write = partial(self._write_failure, raw_username, user, reason, source_address, looked_up)
+        await to_thread.run_sync(write)
 
     def _write_failure(
-        self, raw_username: str, user: User | None, reason: str, source_address: str | None
+        self,
+        raw_username: str,
+        user: User | None,
+        reason: str,
+        source_address: str | None,
+        looked_up: bool,
     ) -> None:
         # The reason is for the audit trail only; the caller shows one message for all of them.
-        known = user or self._lookup(raw_username)
+        known = user if looked_up else self._lookup(raw_username)
         details = {} if known else self._pseudonym(raw_username)
         self._audit.record(
             AuditEvent(

@@ -443,13 +443,7 @@ class EmergencyAccessService:
         ids = {a.user_id for a in accesses}
         ids |= {a.witness_user_id for a in accesses if a.witness_user_id}
         ids |= {a.reviewed_by_user_id for a in accesses if a.reviewed_by_user_id}
-        names: dict[int, str] = {}
-        for user_id in ids:
-            try:
-                names[user_id] = self._stores.users.get(user_id).username
-            except NotFoundError:
-                continue
-        return names
+        return {user.id: user.username for user in self._stores.users.get_many(sorted(ids))}
 
     def _authorize(self, actor: AdminActor, action: Action) -> None:
         """As ``AdminService.authorize``: a refused action is audited, then raised."""
