@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from typing import TypeVar
+from collections.abc import Mapping
 
-from anyio import to_thread
 from starlette.requests import Request
 
 from quivive.domain.gate_snippets import ProxySetup
@@ -16,16 +14,11 @@ from quivive.web import admin_apps_messages as texts
 from quivive.web.routes.admin_console import _context
 from quivive.web.state import WebState, web_state
 
-T = TypeVar("T")
 # A form's list fields (redirect URIs, roles, networks, paths): one item per line, or separated
 # by spaces or commas; none of these values may contain any of them.
 _SEPARATORS = re.compile(r"[\s,]+")
 # Quivive listening on every address is reached by a proxy on the same machine at loopback.
 _ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - compared, not bound
-
-
-async def run(function: Callable[[], T]) -> T:
-    return await to_thread.run_sync(function)
 
 
 def page_context(request: Request, actor: AdminActor, **values: object) -> dict[str, object]:

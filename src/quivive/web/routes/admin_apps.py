@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from anyio import to_thread
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,7 +25,7 @@ from quivive.services.admin import AdminActor
 from quivive.services.oidc_clients import ClientChanges, NewClient
 from quivive.web import admin_apps_messages as texts
 from quivive.web.admin_access import console_actor, console_post
-from quivive.web.admin_app_pages import checked, items, page_context, refusal, run
+from quivive.web.admin_app_pages import checked, items, page_context, refusal
 from quivive.web.routes.admin_console import _not_found
 from quivive.web.state import WebState, see_other, web_state
 
@@ -75,7 +76,7 @@ async def list_apps(request: Request) -> Response:
     if isinstance(actor, Response):
         return actor
     web = web_state(request)
-    clients = await run(partial(web.services.apps.clients, actor))
+    clients = await to_thread.run_sync(partial(web.services.apps.clients, actor))
     context = page_context(request, actor, clients=clients, **_choice_context(web))
     return web.render_form(request, "admin_apps.html", context)
 
@@ -123,7 +124,9 @@ async def create_app(request: Request) -> Response:
         jwks=form.get("jwks") or None,
     )
     try:
-        client, secret = await run(partial(web.services.apps.create_client, actor, new))
+        client, secret = await to_thread.run_sync(
+            partial(web.services.apps.create_client, actor, new)
+        )
     except (ValidationError, ConflictError) as exc:
         return _new_page(request, actor, form, _client_refusal(web, request, exc))
     return await _app_page(request, actor, client, secret=secret, notice="created")
@@ -140,7 +143,7 @@ async def app_page(request: Request, client_id: str) -> Response:
         return actor
     web = web_state(request)
     try:
-        client = await run(partial(web.services.apps.client, actor, client_id))
+        client = await to_thread.run_sync(partial(web.services.apps.client, actor, client_id))
     except NotFoundError:
         return _not_found(request)
     return await _app_page(request, actor, client)
@@ -194,11 +197,13 @@ async def edit_app(request: Request, client_id: str) -> Response:
         signing_alg=form.get("signing_alg") or None,
     )
     try:
-        await run(partial(web.services.apps.update_client, actor, client_id, changes))
+        await to_thread.run_sync(
+            partial(web.services.apps.update_client, actor, client_id, changes)
+        )
     except NotFoundError:
         return see_other("/admin/apps?notice=not_found")
     except (ValidationError, ConflictError) as exc:
-        client = await run(partial(web.services.apps.client, actor, client_id))
+        client = await to_thread.run_sync(partial(web.services.apps.client, actor, client_id))
         error = _client_refusal(web, request, exc)
         return await _app_page(request, actor, client, form=form, error=error)
     return see_other(f"/admin/apps/{client_id}?notice=updated")
@@ -213,11 +218,13 @@ async def rotate_secret(request: Request, client_id: str) -> Response:
     if refused := post.unconfirmed(Action.MANAGE_APPS, f"/admin/apps/{client_id}"):
         return refused
     try:
-        client, secret = await run(partial(web.services.apps.rotate_secret, actor, client_id))
+        client, secret = await to_thread.run_sync(
+            partial(web.services.apps.rotate_secret, actor, client_id)
+        )
     except NotFoundError:
         return see_other("/admin/apps?notice=not_found")
     except ValidationError as exc:
-        client = await run(partial(web.services.apps.client, actor, client_id))
+        client = await to_thread.run_sync(partial(web.services.apps.client, actor, client_id))
         error = _client_refusal(web, request, exc)
         return await _app_page(request, actor, client, error=error)
     return await _app_page(request, actor, client, secret=secret)
@@ -232,7 +239,7 @@ async def remove_app(request: Request, client_id: str) -> Response:
     if refused := post.unconfirmed(Action.MANAGE_APPS, f"/admin/apps/{client_id}"):
         return refused
     try:
-        await run(partial(web.services.apps.remove_client, actor, client_id))
+        await to_thread.run_sync(partial(web.services.apps.remove_client, actor, client_id))
     except NotFoundError:
         return see_other("/admin/apps?notice=not_found")
     return see_other("/admin/apps?notice=removed")

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
-from typing import TypeVar
 from urllib.parse import urlencode
 
 from anyio import to_thread
@@ -37,7 +36,6 @@ from quivive.web.state import WebState, see_other, web_state
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
-T = TypeVar("T")
 PAGE_SIZE = 50
 USER_EMERGENCY_USES = 10  # on a user's page; the queue filtered by user lists them all
 MAX_QUERY_LENGTH = 256
@@ -45,10 +43,6 @@ MAX_QUERY_LENGTH = 256
 MAX_GRACE_DAYS = 365
 _STATUSES = frozenset(item.value for item in UserStatus)
 _FACTORS = frozenset(item.value for item in FactorFilter)
-
-
-async def _run(function: Callable[[], T]) -> T:
-    return await to_thread.run_sync(function)
 
 
 def _context(request: Request, actor: AdminActor, **values: object) -> dict[str, object]:
@@ -80,11 +74,11 @@ async def dashboard(request: Request) -> Response:
     if isinstance(actor, Response):
         return actor
     web = web_state(request)
-    board = await _run(partial(web.services.admin.dashboard, actor))
+    board = await to_thread.run_sync(partial(web.services.admin.dashboard, actor))
     emergency = web.services.emergency
     overdue = []
     if allowed(actor.roles, Action.VIEW_EMERGENCY):
-        overdue = await _run(partial(emergency.overdue, actor))
+        overdue = await to_thread.run_sync(partial(emergency.overdue, actor))
     context = _context(
         request,
         actor,
@@ -102,7 +96,7 @@ async def users(request: Request) -> Response:
         return actor
     web = web_state(request)
     query = _user_query(request)
-    page = await _run(partial(web.services.admin.users, actor, query))
+    page = await to_thread.run_sync(partial(web.services.admin.users, actor, query))
     filters = {"q": query.search, "role": query.role or "", "status": _value(query.status)}
     filters["factor"] = _value(query.factor)
     following = None
@@ -158,7 +152,7 @@ async def create_user(request: Request) -> Response:
         professional_id=form.get("professional_id") or None,
     )
     try:
-        user = await _run(partial(web.services.admin.create_user, actor, account))
+        user = await to_thread.run_sync(partial(web.services.admin.create_user, actor, account))
     except (ValidationError, ConflictError) as exc:
         context = _context(request, actor, error=_refusal(web, request, exc), form=form)
         return web.render_form(request, "admin_user_new.html", context, status_code=400)
@@ -181,7 +175,7 @@ async def user_page(request: Request, user_id: int) -> Response:
         return actor
     web = web_state(request)
     try:
-        detail = await _run(partial(web.services.admin.detail, actor, user_id))
+        detail = await to_thread.run_sync(partial(web.services.admin.detail, actor, user_id))
     except NotFoundError:
         return _not_found(request)
     sessions = [(session_id(s), s) for s in detail.sessions]
@@ -195,7 +189,7 @@ async def _emergency_uses(
 ) -> dict[str, object] | None:
     """The user's last uses of emergency access, for roles that see them (not helpdesk)."""
     service = web_state(request).services.emergency
-    page = await _run(partial(service.uses_of, actor, user_id, USER_EMERGENCY_USES))
+    page = await to_thread.run_sync(partial(service.uses_of, actor, user_id, USER_EMERGENCY_USES))
     if page is None:
         return None
     rows = [review_row(request, item, {}) for item in page.items]
@@ -228,7 +222,7 @@ async def _change(request: Request, user_id: int, notice: str, change: ChangeFn)
         return actor
     web = web_state(request)
     try:
-        outcome = await _run(partial(change, web, actor, form))
+        outcome = await to_thread.run_sync(partial(change, web, actor, form))
     except NotFoundError:
         return _back(user_id, "not_found")
     except ValidationError as exc:
@@ -333,7 +327,9 @@ async def verify_audit(request: Request) -> Response:
     _form, actor = await _posted(request)
     if isinstance(actor, Response):
         return actor
-    report = await _run(partial(web_state(request).services.admin.verify_audit, actor))
+    report = await to_thread.run_sync(
+        partial(web_state(request).services.admin.verify_audit, actor)
+    )
     return await _audit_page(request, actor, report)
 
 
@@ -348,7 +344,9 @@ async def export_audit(request: Request) -> Response:
     query = _audit_query(request)
     filtered = query if any(_audit_filters(query).values()) else None
     lines = web.services.admin.export_audit(actor, since, filtered)
-    first = await _run(partial(next, lines, ""))  # the permission check runs before streaming
+    first = await to_thread.run_sync(
+        partial(next, lines, "")
+    )  # the permission check runs before streaming
     body = iterate_in_threadpool(_chain(first, lines))
     name = f"quivive-audit-{web.services.clock.now():%Y%m%d-%H%M%S}.jsonl"
     headers = {"content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store"}
@@ -413,7 +411,7 @@ def _audit_filters(query: AuditQuery) -> dict[str, str]:
 async def _audit_page(request: Request, actor: AdminActor, report: VerifyReport | None) -> Response:
     web = web_state(request)
     query = _audit_query(request)
-    page = await _run(partial(web.services.admin.audit_page, actor, query))
+    page = await to_thread.run_sync(partial(web.services.admin.audit_page, actor, query))
     filters = _audit_filters(query)
     following = None
     if page.next_cursor is not None:
@@ -431,10 +429,10 @@ async def policies(request: Request) -> Response:
     if isinstance(actor, Response):
         return actor
     web = web_state(request)
-    rules = await _run(partial(web.services.admin.mfa_rules, actor))
+    rules = await to_thread.run_sync(partial(web.services.admin.mfa_rules, actor))
     today = web.services.clock.now().date().isoformat()
     translate = partial(web.translate, request)
-    values = await _run(partial(admin_policy_settings.in_force, web, actor))
+    values = await to_thread.run_sync(partial(admin_policy_settings.in_force, web, actor))
     refused = policy_texts.refusal(request.query_params, translate)
     settings = policy_texts.rows(values, translate)
     context = _context(request, actor, rules=rules, today=today, settings=settings, refused=refused)
@@ -456,7 +454,7 @@ async def set_mfa_rule(request: Request) -> Response:
         )
         if not 0 <= rule.grace_days <= MAX_GRACE_DAYS:
             raise ValueError("grace days out of range")
-        await _run(partial(web.services.admin.set_mfa_rule, actor, rule))
+        await to_thread.run_sync(partial(web.services.admin.set_mfa_rule, actor, rule))
     except (ValueError, ValidationError):
         return see_other("/admin/policies?notice=invalid")
     return see_other("/admin/policies?notice=policy_saved")

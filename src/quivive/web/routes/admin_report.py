@@ -8,9 +8,7 @@ it is a change: admins only (``Action.KEEP_REPORT``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
-from typing import TypeVar
 
 from anyio import to_thread
 from fastapi import APIRouter
@@ -27,12 +25,6 @@ from quivive.web.state import WebState, see_other, web_state
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
-T = TypeVar("T")
-
-
-async def _run(function: Callable[[], T]) -> T:
-    return await to_thread.run_sync(function)
-
 
 async def _report(
     request: Request, *, reuse_audit_check: bool = True
@@ -41,9 +33,9 @@ async def _report(
     if isinstance(actor, Response):
         return actor
     web = web_state(request)
-    await _run(partial(web.services.admin.authorize, actor, Action.VIEW_REPORT))
+    await to_thread.run_sync(partial(web.services.admin.authorize, actor, Action.VIEW_REPORT))
     build = partial(web.services.posture.build, reuse_audit_check=reuse_audit_check)
-    return actor, await _run(build)
+    return actor, await to_thread.run_sync(build)
 
 
 @router.get("/report")
@@ -77,10 +69,10 @@ async def keep(request: Request) -> Response:
     actor = await console_actor(request)
     if isinstance(actor, Response):
         return actor
-    await _run(partial(web.services.admin.authorize, actor, Action.KEEP_REPORT))
+    await to_thread.run_sync(partial(web.services.admin.authorize, actor, Action.KEEP_REPORT))
     build = partial(web.services.posture.build, reuse_audit_check=False)  # verified now
-    report = await _run(build)
-    await _run(partial(web.services.posture.keep, report, kept_by=actor.name))
+    report = await to_thread.run_sync(build)
+    await to_thread.run_sync(partial(web.services.posture.keep, report, kept_by=actor.name))
     return see_other("/admin/report?notice=kept")
 
 
@@ -103,7 +95,9 @@ async def report_pdf(request: Request) -> Response:
     _actor, report = found
     web = web_state(request)
     html = render_html(report, request.state.language, web.pages)
-    document = await _run(partial(render_pdf, html))  # a second or so of layout: off the loop
+    document = await to_thread.run_sync(
+        partial(render_pdf, html)
+    )  # a second or so of layout: off the loop
     return _download(document, "application/pdf", _name(report, "pdf"))
 
 

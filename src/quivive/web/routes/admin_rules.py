@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from anyio import to_thread
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,7 +29,6 @@ from quivive.web.admin_app_pages import (
     page_context,
     proxy_setup,
     refusal,
-    run,
 )
 from quivive.web.routes.admin_console import _not_found
 from quivive.web.state import WebState, see_other, web_state
@@ -80,7 +80,7 @@ async def list_rules(request: Request) -> Response:
     if isinstance(actor, Response):
         return actor
     web = web_state(request)
-    rules = await run(partial(web.services.apps.rules, actor))
+    rules = await to_thread.run_sync(partial(web.services.apps.rules, actor))
     configured = web.services.gate_rules.configured()
     numbered = [(configured.index(i.rule) + 1 if i.source == "config" else 0, i) for i in rules]
     context = page_context(request, actor, rules=numbered)
@@ -121,7 +121,7 @@ async def create_rule(request: Request) -> Response:
         return post
     web, form, actor = post
     try:
-        added = await run(partial(web.services.apps.add_rule, actor, _entry(form)))
+        added = await to_thread.run_sync(partial(web.services.apps.add_rule, actor, _entry(form)))
     except (ValidationError, ConflictError) as exc:
         return _new_page(request, actor, form, _rule_refusal(web, request, exc))
     return see_other(f"/admin/rules/{added.id}?notice=rule_created")
@@ -134,7 +134,9 @@ async def rule_page(request: Request, rule_id: int) -> Response:
         return actor
     web = web_state(request)
     try:
-        item = await run(partial(web.services.apps.rule, actor, min(rule_id, MAX_RULE_ID + 1)))
+        item = await to_thread.run_sync(
+            partial(web.services.apps.rule, actor, min(rule_id, MAX_RULE_ID + 1))
+        )
     except NotFoundError:
         return _not_found(request)
     return _rule_page(request, actor, item)
@@ -147,7 +149,9 @@ async def file_rule_page(request: Request, number: int) -> Response:
     if isinstance(actor, Response):
         return actor
     web = web_state(request)
-    await run(partial(web.services.apps.rules, actor))  # the role check (and its audit)
+    await to_thread.run_sync(
+        partial(web.services.apps.rules, actor)
+    )  # the role check (and its audit)
     configured = web.services.gate_rules.configured()
     if not 0 < number <= len(configured):
         return _not_found(request)
@@ -194,11 +198,11 @@ async def edit_rule(request: Request, rule_id: int) -> Response:
     web, form, actor = post
     update = partial(web.services.apps.update_rule, actor, min(rule_id, MAX_RULE_ID + 1))
     try:
-        await run(partial(update, _entry(form)))
+        await to_thread.run_sync(partial(update, _entry(form)))
     except NotFoundError:
         return see_other("/admin/rules?notice=not_found")
     except (ValidationError, ConflictError) as exc:
-        item = await run(partial(web.services.apps.rule, actor, rule_id))
+        item = await to_thread.run_sync(partial(web.services.apps.rule, actor, rule_id))
         error = _rule_refusal(web, request, exc)
         return _rule_page(request, actor, item, form=form, error=error)
     return see_other(f"/admin/rules/{rule_id}?notice=rule_updated")
@@ -213,7 +217,9 @@ async def remove_rule(request: Request, rule_id: int) -> Response:
     if refused := post.unconfirmed(Action.MANAGE_APPS, f"/admin/rules/{rule_id}"):
         return refused
     try:
-        await run(partial(web.services.apps.remove_rule, actor, min(rule_id, MAX_RULE_ID + 1)))
+        await to_thread.run_sync(
+            partial(web.services.apps.remove_rule, actor, min(rule_id, MAX_RULE_ID + 1))
+        )
     except NotFoundError:
         return see_other("/admin/rules?notice=not_found")
     return see_other("/admin/rules?notice=rule_removed")
