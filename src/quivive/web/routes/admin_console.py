@@ -28,7 +28,7 @@ from quivive.services.admin import AdminActor, UserChanges
 from quivive.services.audit import VerifyReport
 from quivive.storage.admin_queries import AuditQuery, FactorFilter, UserQuery
 from quivive.web import admin_messages, messages, policy_texts
-from quivive.web.admin_access import console_actor
+from quivive.web.admin_access import console_actor, console_post
 from quivive.web.emergency_rows import review_row
 from quivive.web.routes import admin_policy_settings
 from quivive.web.routes.account_security import session_id
@@ -139,10 +139,10 @@ async def new_user(request: Request) -> Response:
 
 @router.post("/users")
 async def create_user(request: Request) -> Response:
-    form, actor = await _posted(request)
-    if isinstance(actor, Response):
-        return actor
-    web = web_state(request)
+    post = await console_post(request)
+    if isinstance(post, Response):
+        return post
+    web, form, actor = post
     account = NewAccount(
         username=form.get("username", ""),
         password=form.get("password") or None,
@@ -205,22 +205,16 @@ def _not_found(request: Request) -> Response:
     return web.pages.render(request, "error.html", context, status_code=404)
 
 
-async def _posted(request: Request) -> tuple[dict[str, str], AdminActor | Response]:
-    web = web_state(request)
-    form = await web.posted_form(request)
-    return form, await console_actor(request)
-
-
 def _back(user_id: int, notice: str) -> Response:
     return see_other(f"/admin/users/{user_id}?notice={notice}")
 
 
 async def _change(request: Request, user_id: int, notice: str, change: ChangeFn) -> Response:
     """Run one change from a user's page and come back to it with a notice."""
-    form, actor = await _posted(request)
-    if isinstance(actor, Response):
-        return actor
-    web = web_state(request)
+    post = await console_post(request)
+    if isinstance(post, Response):
+        return post
+    web, form, actor = post
     try:
         outcome = await to_thread.run_sync(partial(change, web, actor, form))
     except NotFoundError:
@@ -324,9 +318,10 @@ async def clear_throttle(request: Request, user_id: int) -> Response:
 
 @router.post("/audit/verify")
 async def verify_audit(request: Request) -> Response:
-    _form, actor = await _posted(request)
-    if isinstance(actor, Response):
-        return actor
+    post = await console_post(request)
+    if isinstance(post, Response):
+        return post
+    _, _, actor = post
     report = await to_thread.run_sync(
         partial(web_state(request).services.admin.verify_audit, actor)
     )
@@ -441,10 +436,10 @@ async def policies(request: Request) -> Response:
 
 @router.post("/policies/mfa")
 async def set_mfa_rule(request: Request) -> Response:
-    form, actor = await _posted(request)
-    if isinstance(actor, Response):
-        return actor
-    web = web_state(request)
+    post = await console_post(request)
+    if isinstance(post, Response):
+        return post
+    web, form, actor = post
     try:
         rule = MfaRule(
             role=form.get("role", ""),
