@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from quivive.cli.context import EXIT_USAGE, console, fail, opened_services, state_of
+from quivive.cli.context import EXIT_USAGE, console, fail, opened_services, print_json, state_of
 from quivive.domain.clients import Client
 from quivive.errors import ValidationError
 from quivive.services.oidc_clients import NewClient
@@ -97,7 +95,7 @@ def add(
         except ValidationError as exc:
             fail(exc.message, EXIT_USAGE)
     if as_json:
-        _print_json({"client_id": client.client_id, "client_secret": secret, "name": client.name})
+        print_json({"client_id": client.client_id, "client_secret": secret, "name": client.name})
         return
     console.print(f"client [bold]{client.name}[/] added", highlight=False)
     console.print(f"client_id: {client.client_id}", highlight=False)
@@ -115,7 +113,7 @@ def list_clients(
     with opened_services(state_of(ctx)) as services:
         clients = services.oidc.clients.list()
     if as_json:
-        _print_json([_as_dict(client) for client in clients])
+        print_json([_as_dict(client) for client in clients])
         return
     table = Table("name", "client_id", "type", "grants", "redirect URIs")
     for client in clients:
@@ -149,7 +147,7 @@ def rotate_secret(
         except ValidationError as exc:
             fail(exc.message)
     if as_json:
-        _print_json({"client_id": found.client_id, "client_secret": secret})
+        print_json({"client_id": found.client_id, "client_secret": secret})
         return
     console.print(f"client_secret: {secret}", highlight=False, soft_wrap=True)
 
@@ -181,10 +179,6 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         fail(f"cannot read {path}: {exc.strerror}", EXIT_USAGE)
-
-
-def _print_json(value: object) -> None:
-    sys.stdout.write(json.dumps(value, indent=2) + "\n")
 
 
 def _as_dict(client: Client) -> dict[str, object]:

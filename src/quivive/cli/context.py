@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -48,6 +49,11 @@ def fit_consoles_to_terminal() -> None:
     columns = os.environ.get("COLUMNS", "")
     if columns.isdigit() and int(columns) > 0:
         console.width = errors.width = int(columns)
+
+
+def print_json(value: object) -> None:
+    """``--json`` output for scripts: plain JSON on stdout, never Rich markup or wrapping."""
+    sys.stdout.write(json.dumps(value, indent=2) + "\n")
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:

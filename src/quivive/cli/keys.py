@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import datetime
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from quivive.cli.context import console, opened_services, state_of
+from quivive.cli.context import console, opened_services, print_json, state_of
 
 app = typer.Typer(help="Signing keys and the key protecting stored secrets.", no_args_is_help=True)
 
@@ -38,7 +36,7 @@ def list_keys(
             }
             for key in keys
         ]
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        print_json(rows)
         return
     table = Table("kid", "alg", "created", "retired", "removed after")
     for key in keys:

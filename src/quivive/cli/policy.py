@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import datetime
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from quivive.cli.context import EXIT_USAGE, console, fail, opened_services, state_of
+from quivive.cli.context import EXIT_USAGE, console, fail, opened_services, print_json, state_of
 from quivive.composition import Services
 from quivive.domain.mfa_policy import MAX_GRACE_DAYS, MfaRule, requirement_for
 
@@ -79,7 +77,7 @@ def show(
             ],
             "password_only": [{"username": name, "state": state} for name, state in lagging],
         }
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        print_json(document)
         return
     table = Table("role", "from", "grace days", "enforced from", "factors", "source")
     for item in rules:

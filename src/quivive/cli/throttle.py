@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from quivive.cli.context import console, fail, opened_services, state_of
+from quivive.cli.context import console, fail, opened_services, print_json, state_of
 from quivive.errors import NotFoundError
 from quivive.services.throttling import ThrottleEntry
 
@@ -27,7 +25,7 @@ def list_throttles(
     with opened_services(state_of(ctx)) as services:
         entries = services.throttle.entries()
     if as_json:
-        sys.stdout.write(json.dumps([_as_dict(entry) for entry in entries], indent=2) + "\n")
+        print_json([_as_dict(entry) for entry in entries])
         return
     if not entries:
         console.print("no throttles")

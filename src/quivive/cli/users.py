@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated
 
@@ -14,6 +13,7 @@ from quivive.cli.context import (
     console,
     fail,
     opened_services,
+    print_json,
     read_secret_from_stdin,
     reported_errors,
     state_of,
@@ -90,7 +90,7 @@ def list_users(
     with opened_services(state_of(ctx)) as services:
         users = services.accounts.list()
     if as_json:
-        sys.stdout.write(json.dumps([_as_dict(user) for user in users], indent=2) + "\n")
+        print_json([_as_dict(user) for user in users])
         return
     table = Table("username", "name", "e-mail", "roles", "status", "last sign-in")
     for user in users:
