@@ -43,6 +43,7 @@ class Session:
     emergency: bool = False
 
     def is_valid_at(self, now: datetime) -> bool:
+        # storage.session_validity states this rule in SQL; a contract test keeps the two equal.
         return (
             self.revoked_at is None
             and now < self.expires_at

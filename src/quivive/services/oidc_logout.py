@@ -165,18 +165,13 @@ class LogoutService:
         # Every session of the user ends: the logout token names the user (sub) only.
         self._notify({(grant.client_id, None) for grant in grants}, user_id)
 
-    def sweep_ended_sessions(self) -> int:
+    def sweep_ended_sessions(self, *, batch: int = SWEEP_BATCH) -> int:
         """Sessions that ended without a sign-out (idle or absolute timeout) are logged out of
-        their relying parties too; returns how many. Run it every few minutes (``quivive client
-        purge`` does, before purging)."""
-        now = self._clock.now()
-        ended = [
-            state
-            for state in self._grants.sessions_of_live_grants(SWEEP_BATCH)
-            if state.ended_at(now)
-        ]
-        for state in ended:
-            self.session_ended(state.session_hash, state.user_id)
+        their relying parties too, ``batch`` at most per run; returns how many. Run it every few
+        minutes (``quivive client purge`` does, before purging)."""
+        ended = self._grants.ended_sessions_of_live_grants(self._clock.now(), batch)
+        for session in ended:
+            self.session_ended(session.session_hash, session.user_id)
         return len(ended)
 
     def _notify(self, targets: set[tuple[str, str | None]], user_id: int) -> None:

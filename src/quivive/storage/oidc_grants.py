@@ -11,12 +11,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import Engine, Row, delete, insert, select, update
+from sqlalchemy import Engine, Row, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from quivive.domain.grants import Grant
+from quivive.storage.session_validity import session_valid_at
 from quivive.storage.tables import (
     oidc_consents,
     oidc_grants,
@@ -34,19 +35,9 @@ class RefreshInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class SessionState:
+class EndedSession:
     session_hash: str
     user_id: int
-    expires_at: datetime | None  # None: the session row is gone
-    last_seen_at: datetime | None
-    idle_timeout_s: int | None
-    revoked_at: datetime | None
-
-    def ended_at(self, now: datetime) -> bool:
-        if self.expires_at is None or self.last_seen_at is None or self.idle_timeout_s is None:
-            return True
-        idle_end = self.last_seen_at + timedelta(seconds=self.idle_timeout_s)
-        return self.revoked_at is not None or now >= self.expires_at or now >= idle_end
 
 
 class RefreshOutcome(enum.Enum):
@@ -118,18 +109,15 @@ class GrantRepository:
         with self._engine.begin() as conn:
             return conn.execute(query).rowcount
 
-    def sessions_of_live_grants(self, limit: int) -> list[SessionState]:
-        """The browser sessions that live, non-offline grants hang on, with what tells whether
-        each session is still valid (the ``sessions`` table is read, never written, here)."""
+    def ended_sessions_of_live_grants(self, now: datetime, limit: int) -> list[EndedSession]:
+        """Up to ``limit`` browser sessions that live, non-offline grants hang on and that have
+        ended at ``now`` (revoked, timed out or deleted); the ``sessions`` table is only read.
+
+        Ended is decided in the WHERE clause, before the LIMIT: many live sessions must not hide
+        the ended ones behind them."""
+        ended = or_(sessions.c.token_hash.is_(None), ~session_valid_at(now))
         query = (
-            select(
-                oidc_grants.c.session_hash,
-                oidc_grants.c.user_id,
-                sessions.c.expires_at,
-                sessions.c.last_seen_at,
-                sessions.c.idle_timeout_s,
-                sessions.c.revoked_at,
-            )
+            select(oidc_grants.c.session_hash, oidc_grants.c.user_id)
             .distinct()
             .select_from(
                 oidc_grants.outerjoin(sessions, sessions.c.token_hash == oidc_grants.c.session_hash)
@@ -138,11 +126,12 @@ class GrantRepository:
                 oidc_grants.c.revoked_at.is_(None),
                 oidc_grants.c.offline.is_(False),
                 oidc_grants.c.session_hash.is_not(None),
+                ended,
             )
             .limit(limit)
         )
         with self._engine.connect() as conn:
-            return [SessionState(*row) for row in conn.execute(query)]
+            return [EndedSession(*row) for row in conn.execute(query)]
 
     def revoke_for_user(self, user_id: int, now: datetime) -> list[Grant]:
         return self._revoke_where(now, oidc_grants.c.user_id == user_id)
