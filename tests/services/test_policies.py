@@ -9,7 +9,7 @@ import pytest
 from quivive.clock import FrozenClock
 from quivive.composition import Services
 from quivive.domain.audit import Outcome
-from quivive.domain.sessions import AssuranceLevel
+from quivive.domain.sessions import AssuranceLevel, new_session_token
 from quivive.errors import NotFoundError, PasswordRejected
 from quivive.services.accounts import NewAccount
 from quivive.services.policies import REFRESH_INTERVAL, PolicyRefused, PolicyService
@@ -92,6 +92,29 @@ def test_a_shorter_idle_timeout_applies_to_the_next_session(
         "policy:session.aal2.idle",
     )
     assert event.details == {"key": "session.aal2.idle", "before": "15", "after": "5"}
+
+
+@pytest.mark.parametrize(
+    ("absolute", "ends_after"),
+    [("60", timedelta(minutes=60)), ("600", timedelta(hours=4))],  # the earlier end is kept
+)
+def test_console_timeouts_apply_to_emergency_sessions_too(
+    sqlite_services: Services, clock: FrozenClock, absolute: str, ends_after: timedelta
+) -> None:
+    services = sqlite_services
+    user = add_user(services, "nina", "nurse")
+    services.policies.set("session.aal1.idle", "5", actor="root")
+    services.policies.set("session.aal1.absolute", absolute, actor="root")
+
+    token, token_hash = new_session_token()
+    expires_at = services.sessions.start_emergency(
+        user, token_hash, lifetime=timedelta(hours=4), source_address=None, user_agent=None
+    )
+
+    active = services.sessions.resolve(token)
+    assert active is not None
+    assert active.session.idle_timeout == timedelta(minutes=5)
+    assert active.session.expires_at == expires_at == clock.now() + ends_after
 
 
 def test_a_longer_minimum_password_length_applies_at_once(sqlite_services: Services) -> None:

@@ -131,9 +131,7 @@ class SessionService:
         emergency one from its first request. Returns its absolute end.
         """
         now = self._clock.now()
-        idle, absolute = timeouts_for(
-            AssuranceLevel.AAL1, self._policy.idle_timeout, self._policy.absolute_timeout
-        )
+        idle, absolute = self._timeouts_for(AssuranceLevel.AAL1)
         expires_at = now + min(lifetime, absolute)
         self._sessions.add(
             Session(
