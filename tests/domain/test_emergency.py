@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from quivive.domain.emergency import (
-    EmergencyAccess,
     EmergencyPolicy,
     EmergencyRequest,
     Refusal,
@@ -69,15 +68,6 @@ def test_a_review_is_justified_or_unjustified_with_a_comment() -> None:
     for status, comment in (("pending", "x"), ("maybe", "x"), ("unjustified", "  ")):
         with pytest.raises(ValidationError):
             clean_review(status, comment)
-
-
-def test_pending_uses_past_the_review_delay_are_overdue() -> None:
-    use = EmergencyAccess(
-        1, 1, NOW - timedelta(days=8), NOW, None, "other", WHY, None, None, None,
-        ReviewStatus.PENDING, None, None, None,
-    )  # fmt: skip
-    assert use.is_overdue(POLICY, NOW)
-    assert not use.is_overdue(POLICY, NOW - timedelta(days=2))
 
 
 # --- the gate ------------------------------------------------------------------------------------

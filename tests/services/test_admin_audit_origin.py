@@ -34,7 +34,9 @@ CHANGES: dict[str, Change] = {
 
 
 def _nina(services: Services) -> int:
-    return services.admin.find_user_id("nina")
+    user = services.users.find_by_username("nina")
+    assert user is not None
+    return user.id
 
 
 @pytest.mark.parametrize("action", CHANGES)

@@ -118,10 +118,6 @@ class EmergencyAccess:
     reviewed_at: datetime | None
     review_comment: str | None
 
-    def is_overdue(self, policy: EmergencyPolicy, now: datetime) -> bool:
-        pending = self.review_status is ReviewStatus.PENDING
-        return pending and self.started_at < policy.overdue_before(now)
-
 
 @dataclass(frozen=True, slots=True)
 class UseState:

@@ -33,7 +33,6 @@ from quivive.domain.users import (
     clean_email,
     clean_professional_id,
     clean_roles,
-    normalise_username,
 )
 from quivive.errors import NotFoundError, PermissionDenied, ValidationError
 from quivive.services.accounts import AccountService, NewAccount
@@ -406,12 +405,6 @@ class AdminService:
         if is_console_user(user.roles) and user.id != actor.user_id:
             self.authorize(actor, Action.MANAGE_ADMINS, user.username)
         return user
-
-    def find_user_id(self, raw_username: str) -> int:
-        user = self._stores.users.find_by_username(normalise_username(raw_username))
-        if user is None:
-            raise NotFoundError("no such user")
-        return user.id
 
     def _record(
         self,

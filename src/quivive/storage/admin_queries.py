@@ -105,26 +105,38 @@ class AuditPage:
     next_cursor: int | None
 
 
-def _has_passkey() -> ColumnElement[bool]:
+# Shared with the posture report (storage.posture), which counts the same accounts and factors.
+
+
+def is_active() -> ColumnElement[bool]:
+    return users.c.status == UserStatus.ACTIVE.value
+
+
+def has_passkey() -> ColumnElement[bool]:
     return exists().where(webauthn_credentials.c.user_id == users.c.id)
 
 
-def _has_totp() -> ColumnElement[bool]:
+def has_totp() -> ColumnElement[bool]:
     return exists().where(
         totp_credentials.c.user_id == users.c.id, totp_credentials.c.confirmed_at.is_not(None)
     )
 
 
-def _has_factor() -> ColumnElement[bool]:
-    return or_(_has_passkey(), _has_totp())
+def has_factor() -> ColumnElement[bool]:
+    return or_(has_passkey(), has_totp())
+
+
+def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """How many rows of a group match ``condition`` (NULL over no rows, as any SUM)."""
+    return func.sum(case((condition, 1), else_=0))
 
 
 def _factor_condition(factor: FactorFilter) -> ColumnElement[bool]:
     if factor is FactorFilter.PASSKEY:
-        return _has_passkey()
+        return has_passkey()
     if factor is FactorFilter.ANY:
-        return _has_factor()
-    return ~_has_factor()
+        return has_factor()
+    return ~has_factor()
 
 
 class AdminQueries:
@@ -159,9 +171,9 @@ class AdminQueries:
 
     def coverage(self) -> list[Coverage]:
         """Overall coverage first, then one row per role (the dashboard; not per page view)."""
-        active = users.c.status == UserStatus.ACTIVE.value
-        mfa = func.sum(_flag(_has_factor()))
-        phishing = func.sum(_flag(_has_passkey()))
+        active = is_active()
+        mfa = count_where(has_factor())
+        phishing = count_where(has_passkey())
         overall = select(func.count(), mfa, phishing).select_from(users).where(active)
         by_role = (
             select(user_roles.c.role, func.count(), mfa, phishing)
@@ -203,7 +215,7 @@ class AdminQueries:
         throttled = action == "throttle.triggered"
         period = func.substr(at, 1, width)
         statement = (
-            select(period, func.sum(_flag(failed)), func.sum(_flag(throttled)))
+            select(period, count_where(failed), count_where(throttled))
             .where(at >= since, or_(failed, throttled))
             .group_by(period)
         )
@@ -302,10 +314,6 @@ def _action_condition(action: str) -> ColumnElement[bool]:
     if action.endswith("."):
         return and_(audit_records.c.action >= action, audit_records.c.action < action + _PREFIX_END)
     return audit_records.c.action == action
-
-
-def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return case((condition, 1), else_=0)
 
 
 def _aware(value: object) -> datetime | None:

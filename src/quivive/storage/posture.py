@@ -17,11 +17,9 @@ from sqlalchemy import (
     Engine,
     Table,
     and_,
-    case,
     exists,
     func,
     insert,
-    or_,
     select,
 )
 
@@ -37,7 +35,7 @@ from quivive.domain.posture import (
     Status,
     key_model_name,
 )
-from quivive.domain.users import UserStatus
+from quivive.storage.admin_queries import count_where, has_factor, has_passkey, is_active
 from quivive.storage.tables import (
     audit_records,
     emergency_accesses,
@@ -51,24 +49,6 @@ from quivive.storage.tables import (
 
 MAX_LISTED = 50  # names shown per figure; the console's user list has the rest
 HISTORY_SHOWN = 12
-
-
-def _active() -> ColumnElement[bool]:
-    return users.c.status == UserStatus.ACTIVE.value
-
-
-def _has_passkey() -> ColumnElement[bool]:
-    return exists().where(webauthn_credentials.c.user_id == users.c.id)
-
-
-def _has_totp() -> ColumnElement[bool]:
-    return exists().where(
-        totp_credentials.c.user_id == users.c.id, totp_credentials.c.confirmed_at.is_not(None)
-    )
-
-
-def _count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.sum(case((condition, 1), else_=0))
 
 
 class PostureRepository:
@@ -85,10 +65,10 @@ class PostureRepository:
 
     def _counted(self, condition: ColumnElement[bool]) -> tuple[int, list[str]]:
         """How many active accounts match, and the first MAX_LISTED names (for the report)."""
-        total = select(func.count()).where(_active(), condition)
+        total = select(func.count()).where(is_active(), condition)
         named = (
             select(users.c.username)
-            .where(_active(), condition)
+            .where(is_active(), condition)
             .order_by(users.c.username)
             .limit(MAX_LISTED)
         )
@@ -102,17 +82,17 @@ class PostureRepository:
         console = exists().where(
             user_roles.c.user_id == users.c.id, user_roles.c.role.in_(sorted(CONSOLE_ROLES))
         )
-        total = select(func.count()).where(_active(), console)
+        total = select(func.count()).where(is_active(), console)
         with self._engine.connect() as conn:
             count = int(conn.execute(total).scalar_one())
-        return count, self._counted(and_(console, ~_has_passkey()))[1]
+        return count, self._counted(and_(console, ~has_passkey()))[1]
 
     def password_only_roles(self) -> list[tuple[str, tuple[str, ...]]]:
         """Name and roles of each active account with neither a passkey nor a confirmed TOTP."""
         statement = (
             select(users.c.username, user_roles.c.role)
             .select_from(users.outerjoin(user_roles, user_roles.c.user_id == users.c.id))
-            .where(_active(), ~or_(_has_passkey(), _has_totp()))
+            .where(is_active(), ~has_factor())
             .order_by(users.c.username)
         )
         found: dict[str, list[str]] = {}
@@ -126,9 +106,9 @@ class PostureRepository:
     def attacks(self, since: datetime) -> Attacks:
         action = audit_records.c.action
         statement = select(
-            _count_where(action == "throttle.triggered"),
-            _count_where(action == "attack.spraying"),
-            _count_where(action == "attack.stuffing"),
+            count_where(action == "throttle.triggered"),
+            count_where(action == "attack.spraying"),
+            count_where(action == "attack.stuffing"),
         ).where(
             audit_records.c.at >= format_time(since),
             action.in_(("throttle.triggered", "attack.spraying", "attack.stuffing")),
@@ -141,11 +121,11 @@ class PostureRepository:
         table = emergency_accesses
         status, started = table.c.review_status, table.c.started_at
         statement = select(
-            _count_where(started >= since),
-            _count_where(status == ReviewStatus.PENDING),
-            _count_where(and_(status == ReviewStatus.PENDING, started < overdue_before)),
-            _count_where(and_(status == ReviewStatus.JUSTIFIED, started >= since)),
-            _count_where(and_(status == ReviewStatus.UNJUSTIFIED, started >= since)),
+            count_where(started >= since),
+            count_where(status == ReviewStatus.PENDING),
+            count_where(and_(status == ReviewStatus.PENDING, started < overdue_before)),
+            count_where(and_(status == ReviewStatus.JUSTIFIED, started >= since)),
+            count_where(and_(status == ReviewStatus.UNJUSTIFIED, started >= since)),
         ).select_from(table)
         with self._engine.connect() as conn:
             row = conn.execute(statement).one()
@@ -169,7 +149,7 @@ class PostureRepository:
         statement = (
             select(func.count(func.distinct(table.c.user_id)), func.count())
             .select_from(table.join(users, users.c.id == table.c.user_id))
-            .where(condition, _active())
+            .where(condition, is_active())
         )
         with self._engine.connect() as conn:
             accounts, credentials = conn.execute(statement).one()
@@ -180,7 +160,7 @@ class PostureRepository:
         statement = (
             select(table.c.aaguid, table.c.backup_eligible, func.count())
             .select_from(table.join(users, users.c.id == table.c.user_id))
-            .where(_active())
+            .where(is_active())
             .group_by(table.c.aaguid, table.c.backup_eligible)
             .order_by(func.count().desc(), table.c.aaguid)
         )
