@@ -12,6 +12,7 @@ from quivive.composition import Services, build_services
 from quivive.domain.users import User
 from quivive.errors import AuthenticationFailed
 from quivive.services.accounts import NewAccount
+from quivive.services.authentication import BlocklistVerdicts
 from quivive.services.password_hashing import MIN_MEMORY_KIB
 from support.quivive import RecordingAudit, make_settings
 
@@ -225,3 +226,43 @@ def test_login_at_current_parameters_keeps_the_hash(services: Services) -> None:
     authenticate(services, "alice", PASSWORD)
 
     assert services.users.get_by_username("alice").password_hash == old_hash
+
+
+class CountingBlocklist:
+    """A blocklist holding ``entries`` that counts how often it is asked."""
+
+    def __init__(self, *entries: str) -> None:
+        self.entries = set(entries)
+        self.lookups = 0
+
+    def __contains__(self, password: object) -> bool:
+        self.lookups += 1
+        return password in self.entries
+
+
+def test_a_blocklist_verdict_is_looked_up_once_per_stored_hash() -> None:
+    blocklist = CountingBlocklist("motdepasse123")
+    verdicts = BlocklistVerdicts(blocklist)
+
+    assert verdicts.flagged("$argon2id$hash-1", "motdepasse123") is True
+    asked = blocklist.lookups
+    assert verdicts.flagged("$argon2id$hash-1", "motdepasse123") is True
+    assert blocklist.lookups == asked  # the same password behind the same hash: not asked again
+    # A new password comes with a new hash (a new salt), so it is looked up afresh.
+    assert verdicts.flagged("$argon2id$hash-2", "tulipe ardoise gravier") is False
+    assert blocklist.lookups > asked
+
+
+def test_blocklist_verdicts_forget_the_least_recent_hash_beyond_their_size() -> None:
+    blocklist = CountingBlocklist()
+    verdicts = BlocklistVerdicts(blocklist, kept=2)
+    verdicts.flagged("h1", "p1")
+    verdicts.flagged("h2", "p2")
+    verdicts.flagged("h1", "p1")  # h1 is now the most recent
+    verdicts.flagged("h3", "p3")  # h2 goes
+    asked = blocklist.lookups
+
+    verdicts.flagged("h1", "p1")
+    assert blocklist.lookups == asked
+    verdicts.flagged("h2", "p2")
+    assert blocklist.lookups > asked

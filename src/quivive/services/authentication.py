@@ -12,6 +12,8 @@ Both depend only on the name typed and the address, never on whether the account
 from __future__ import annotations
 
 import hmac
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from typing import NoReturn, Protocol, TypeVar
@@ -29,6 +31,9 @@ from quivive.services.throttling import Attempt, LoginThrottle
 from quivive.storage.users import UserRepository
 
 T = TypeVar("T")
+
+# Stored password hashes whose blocklist verdict is remembered (a few hundred bytes each).
+BLOCKLIST_VERDICTS_KEPT = 4096
 
 
 class FactorCheck(Protocol):
@@ -59,7 +64,7 @@ class PasswordAuthenticator:
         self._clock = clock
         self._throttle = throttle
         self._pseudonym_key = pseudonym_key
-        self._blocklist = blocklist
+        self._verdicts = None if blocklist is None else BlocklistVerdicts(blocklist)
 
     async def authenticate(
         self,
@@ -156,8 +161,9 @@ class PasswordAuthenticator:
             # Parameters were raised since this hash was made: upgrade it now that we hold the
             # plaintext (NIST 800-63B, OWASP).
             self._users.set_password_hash(user.id, self._hasher.hash(password))
-        # In this worker thread already; a lookup costs microseconds (bench/bench_blocklist_login).
-        flagged = None if self._blocklist is None else is_blocklisted(password, self._blocklist)
+        flagged = None
+        if self._verdicts is not None and user.password_hash is not None:
+            flagged = self._verdicts.flagged(user.password_hash, password)
         self._users.record_login(user.id, self._clock.now(), password_blocklisted=flagged)
         if self._throttle is not None and attempt is not None:
             self._throttle.succeeded(attempt)
@@ -225,3 +231,34 @@ class PasswordAuthenticator:
             return {}
         digest = hmac.new(self._pseudonym_key, raw_username.encode("utf-8", "replace"), "sha256")
         return {"unknown_name": digest.hexdigest()[:20]}
+
+
+class BlocklistVerdicts:
+    """Whether the password behind a stored hash is on the blocklist, remembered per hash.
+
+    The posture report's mark is refreshed at every sign-in, but its answer only changes when the
+    password does, and the hash changes with it (a new salt each time): looking the same password
+    up again at each of a nurse's sign-ins of the day bought nothing. A lookup in the shipped list
+    opens and searches files, a sixth of a sign-in's CPU outside Argon2 (bench/, password-login).
+    Only hashes and booleans are kept, never a password.
+    """
+
+    def __init__(self, blocklist: Blocklist, *, kept: int = BLOCKLIST_VERDICTS_KEPT) -> None:
+        self._blocklist = blocklist
+        self._kept = kept
+        self._verdicts: OrderedDict[str, bool] = OrderedDict()
+        self._lock = threading.Lock()  # sign-ins finish in several worker threads at once
+
+    def flagged(self, password_hash: str, password: str) -> bool:
+        """``password`` is the one ``password_hash`` was just verified against."""
+        with self._lock:
+            verdict = self._verdicts.get(password_hash)
+            if verdict is not None:
+                self._verdicts.move_to_end(password_hash)
+                return verdict
+        verdict = is_blocklisted(password, self._blocklist)
+        with self._lock:
+            self._verdicts[password_hash] = verdict
+            if len(self._verdicts) > self._kept:
+                self._verdicts.popitem(last=False)  # the least recently signed-in hash
+        return verdict
