@@ -137,6 +137,33 @@ def test_refused_update_leaves_the_counter(store: ThrottleStore) -> None:
     assert reserve(store, PAIR, NOW + timedelta(seconds=1)) == 11
 
 
+def test_update_each_takes_no_place_when_one_key_is_waiting(store: ThrottleStore) -> None:
+    for _ in range(10):
+        reserve(store, PAIR)  # the pair must now wait a second; the others are free
+    changes = [(key, POLICY.reserve(key, NOW)) for key in (SOURCE, PAIR, ACCOUNT)]
+
+    results = store.update_each(changes, NOW)
+
+    assert [written.written for written in results] == [False, False, False]
+    assert results[1].counter.failures == 10  # the waiting key's counter, to compute the wait
+    assert store.read([SOURCE, PAIR, ACCOUNT]) == {PAIR: store.read([PAIR])[PAIR]}
+
+
+def test_update_each_reserves_every_key_when_none_waits(store: ThrottleStore) -> None:
+    changes = [(key, POLICY.reserve(key, NOW)) for key in (SOURCE, PAIR, ACCOUNT)]
+
+    results = store.update_each(changes, NOW)
+
+    assert [(written.written, written.counter.failures) for written in results] == [(True, 1)] * 3
+    assert {
+        key: counter.failures for key, counter in store.read([SOURCE, PAIR, ACCOUNT]).items()
+    } == {
+        SOURCE: 1,
+        PAIR: 1,
+        ACCOUNT: 1,
+    }
+
+
 def test_times_survive_the_round_trip(store: ThrottleStore) -> None:
     moment = NOW + timedelta(microseconds=123_456)
     until = moment + timedelta(minutes=15)

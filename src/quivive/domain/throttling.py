@@ -27,7 +27,7 @@ import hmac
 import ipaddress
 import math
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -127,6 +127,19 @@ class Written:
     counter: Counter
 
 
+def refused_as_read(
+    changes: Sequence[tuple[ThrottleKey, Change]], stored: Mapping[ThrottleKey, Counter]
+) -> list[Written] | None:
+    """``ThrottleStore.update_each``'s answer when a change refuses a counter as read (every key
+    unwritten, with its counter), or None when none does and the writes may go ahead."""
+    counters = [stored.get(key, Counter()) for key, _ in changes]
+    if all(
+        change(counter) is not None for (_, change), counter in zip(changes, counters, strict=True)
+    ):
+        return None
+    return [Written(False, counter) for counter in counters]
+
+
 class ThrottleStore(Protocol):
     """Counters shared by every node. ``update`` is an atomic compare-and-set: of N concurrent
     updates each sees the value the previous one wrote, so none can slip past a limit."""
@@ -139,7 +152,11 @@ class ThrottleStore(Protocol):
         self, changes: Sequence[tuple[ThrottleKey, Change]], now: datetime
     ) -> list[Written]:
         """``update`` each key in order, stopping after the first one not written; in one
-        transaction where it can (each is still its own compare-and-set)."""
+        transaction where it can (each is still its own compare-and-set).
+
+        The counters are read together first: if a change refuses any of them as they stand,
+        nothing is written and every key comes back unwritten with its counter (an attempt
+        refused by one key must not take a place under the others)."""
         ...
 
     def reset(self, keys: Sequence[ThrottleKey]) -> None: ...

@@ -117,21 +117,23 @@ class LoginThrottle:
         now = self._clock.now()
         account, source = account_key(raw_username), source_key(source_address)
         keys = attempt_keys(account, source)
-        stored = self._store.read(keys)
-        waiting = worst([self._policy.not_before(k, stored.get(k, Counter()), now) for k in keys])
-        if waiting is not None:  # the usual answer to a hammering client: nothing written
-            return Attempt(account, source, source_address, ThrottleDecision(not_before=waiting))
-        reserved: list[tuple[ThrottleKey, Counter]] = []
+        # A key still waiting refuses its reservation, and then the store writes nothing at all
+        # (the usual answer to a hammering client): one read and one transaction either way.
         changes = [(key, self._policy.reserve(key, now)) for key in keys]
-        for key, written in zip(keys, self._store.update_each(changes, now), strict=False):
-            if not written.written:  # another request got there first and set a delay
-                wait = self._policy.not_before(key, written.counter, now) or now + CONTENDED_WAIT
-                decision = ThrottleDecision(not_before=wait)
-                return Attempt(account, source, source_address, decision, tuple(reserved))
-            reserved.append((key, written.counter))
+        outcome = list(zip(keys, self._store.update_each(changes, now), strict=False))
+        reserved = tuple((key, written.counter) for key, written in outcome if written.written)
+        if len(reserved) < len(keys):
+            # Waiting, or another request got there first and set a delay.
+            waits = [
+                self._policy.not_before(key, written.counter, now)
+                for key, written in outcome
+                if not written.written
+            ]
+            decision = ThrottleDecision(not_before=worst(waits) or now + CONTENDED_WAIT)
+            return Attempt(account, source, source_address, decision, reserved)
         beyond = self._policy.beyond_limit(reserved[-1][1].failures)
         decision = ThrottleDecision(password_alone_insufficient=beyond)
-        return Attempt(account, source, source_address, decision, tuple(reserved))
+        return Attempt(account, source, source_address, decision, reserved)
 
     def succeeded(self, attempt: Attempt) -> None:
         """The account's consecutive failures and this address's delay on it start over.

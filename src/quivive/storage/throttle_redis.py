@@ -23,7 +23,15 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, WatchError
 from redis.retry import Retry
 
-from quivive.domain.throttling import Change, Counter, KeyKind, ThrottleKey, ThrottleStore, Written
+from quivive.domain.throttling import (
+    Change,
+    Counter,
+    KeyKind,
+    ThrottleKey,
+    ThrottleStore,
+    Written,
+    refused_as_read,
+)
 from quivive.storage.throttle_sql import MAX_CAS_TRIES
 
 log = logging.getLogger(__name__)
@@ -98,6 +106,9 @@ class RedisThrottleStore:
     def update_each(
         self, changes: Sequence[tuple[ThrottleKey, Change]], now: datetime
     ) -> list[Written]:
+        refused = refused_as_read(changes, self.read([key for key, _ in changes]))
+        if refused is not None:
+            return refused
         results: list[Written] = []
         for key, change in changes:
             results.append(self.update(key, change, now))

@@ -28,7 +28,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from quivive.domain.throttling import Change, Counter, KeyKind, ThrottleKey, Written
+from quivive.domain.throttling import (
+    Change,
+    Counter,
+    KeyKind,
+    ThrottleKey,
+    Written,
+    refused_as_read,
+)
 from quivive.storage.tables import throttle_counters, throttle_observations
 
 # A compare-and-set that loses this many times in a row gives up and refuses the attempt: under
@@ -122,6 +129,9 @@ class SqlThrottleStore:
         results: list[Written] = []
         with self._engine.begin() as conn:
             rows = _select_many(conn, [key for key, _ in changes])
+            refused = refused_as_read(changes, {key: _counter(row) for key, row in rows.items()})
+            if refused is not None:
+                return refused  # the hammering client's usual answer: nothing written
             for key, change in changes:
                 identity = _key_parameters(key)
                 written, final = self._write_over(conn, identity, change, rows.get(key))
