@@ -36,8 +36,7 @@ class RequestContextMiddleware:
         state["client_address"] = client_address(
             peer[0] if peer else None, headers.get("x-forwarded-for"), self.trusted_proxies
         )
-        given = headers.get(REQUEST_ID_HEADER, "")
-        request_id = given if _REQUEST_ID_SHAPE.match(given) else secrets.token_hex(8)
+        request_id = choose_request_id(headers.get(REQUEST_ID_HEADER, ""))
         state["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:
@@ -49,6 +48,11 @@ class RequestContextMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+def choose_request_id(given: str) -> str:
+    """The proxy's request id if it looks like one, else a new one."""
+    return given if _REQUEST_ID_SHAPE.match(given) else secrets.token_hex(8)
 
 
 def _cookie(headers: Headers, name: str) -> str | None:

@@ -58,6 +58,7 @@ from quivive.web import gate_messages
 from quivive.web.client_address import client_address
 from quivive.web.cookies import CookiePolicy
 from quivive.web.mfa_flow import signed_in
+from quivive.web.outer_layers import add_outer_layer
 from quivive.web.state import SESSION_COOKIE, WebState, see_other, web_state
 
 router = APIRouter()
@@ -231,18 +232,9 @@ def _client_of(peer: str | None, forwarded: str | None, trusted_proxies: int) ->
 
 
 def install_fast_path(app: Starlette, services: Services) -> None:
-    """Put ``VerifyFastPath`` outside every middleware, FastAPI's own included.
-
-    ``add_middleware`` would leave it inside FastAPI's error, telemetry and body-limit layers,
-    which cost as much as the check itself; an exception in the fast path still reaches uvicorn,
-    which logs it and answers 500 (nginx then refuses the request: fail closed).
-    """
-    build_stack = app.build_middleware_stack
-
-    def build() -> ASGIApp:
-        return VerifyFastPath(build_stack(), services=services)
-
-    app.build_middleware_stack = build  # type: ignore[method-assign]
+    """Put ``VerifyFastPath`` outside every middleware (``outer_layers``); an exception in it
+    reaches uvicorn, which answers 500, and nginx then refuses the request: fail closed."""
+    add_outer_layer(app, lambda inner: VerifyFastPath(inner, services=services))
 
 
 class VerifyFastPath:
