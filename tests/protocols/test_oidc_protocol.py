@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
 
 from quivive.domain.clients import AuthMethod
 from quivive.domain.sessions import AssuranceLevel
@@ -18,6 +20,7 @@ from quivive.protocols.oidc.acr import ACR_LEVELS, acr_for, required_level
 from quivive.protocols.oidc.authorization import redirect_with
 from quivive.protocols.oidc.discovery import provider_metadata
 from quivive.protocols.oidc.errors import InvalidClient, InvalidGrant, InvalidRequest
+from quivive.protocols.oidc.jose_keys import KeyRing, generate_key
 from quivive.protocols.oidc.logout import BACKCHANNEL_EVENT, logout_token_claims
 from quivive.protocols.oidc.params import parse_form
 
@@ -142,3 +145,22 @@ def test_metadata_lists_only_what_is_supported() -> None:
         for name, value in metadata.items()
         if name.endswith("_endpoint") or name == "jwks_uri"
     )
+
+
+@pytest.mark.parametrize("alg", ["ES256", "RS256"])
+def test_the_key_ring_signs_compact_jws_that_joserfc_verifies(alg: str) -> None:
+    record = generate_key(alg, datetime(2026, 1, 15, tzinfo=UTC))
+    ring = KeyRing([record])
+    keys = KeySet.import_key_set(ring.jwks())  # type: ignore[arg-type]
+
+    access = ring.sign({"sub": "s", "name": "Éloïse", "n": 1}, alg=alg, typ="at+jwt")
+    identity = ring.sign({"sub": "s"}, alg=alg, typ="JWT")
+
+    decoded = jwt.decode(access, keys)
+    assert decoded.header == {"alg": alg, "kid": record.kid, "typ": "at+jwt"}
+    assert decoded.claims == {"sub": "s", "name": "Éloïse", "n": 1}
+    assert jwt.decode(identity, keys).header["typ"] == "JWT"  # one header per typ, not the first
+    assert ring.verify(access, typs=["at+jwt"])["n"] == 1
+    signature = base64.urlsafe_b64decode(access.split(".")[2] + "==")
+    # RFC 7518 §3.4: R || S, 32 bytes each, not the DER that cryptography returns.
+    assert len(signature) == (64 if alg == "ES256" else 256)

@@ -1,10 +1,11 @@
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
 
 import pytest
 
-from quivive.services.group_commit import GroupCommit
+from quivive.services.group_commit import AsyncGroupCommit, GroupCommit
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
@@ -61,3 +62,87 @@ def test_a_failed_write_raises_in_every_caller_of_the_batch() -> None:
         group.submit(1)
     with pytest.raises(RuntimeError, match="database down"):
         group.submit(2)  # the group is usable again after a failure
+
+
+def test_items_submitted_together_are_written_in_one_batch_in_order() -> None:
+    batches: list[list[int]] = []
+
+    def write(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        return [item * 2 for item in items]
+
+    group = GroupCommit[int, int](write)
+
+    assert group.submit_all([3, 1, 2]) == [6, 2, 4]
+    assert batches == [[3, 1, 2]]
+
+
+# --- callers on the event loop -----------------------------------------------------------------
+
+
+def test_loop_callers_arriving_during_a_write_share_the_next_one() -> None:
+    release = threading.Event()
+    batches: list[list[int]] = []
+
+    def write(items: Sequence[int]) -> None:
+        batches.append(list(items))
+        if len(batches) == 1:
+            release.wait(10)  # hold the first write (in its worker thread) while others queue
+
+    group = AsyncGroupCommit[int](write)
+
+    async def main() -> None:
+        first = asyncio.create_task(group.submit(0))
+        while not batches:
+            await asyncio.sleep(0.001)
+        others = [asyncio.create_task(group.submit(item)) for item in range(1, 6)]
+        await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.gather(first, *others)
+
+    asyncio.run(main())
+
+    assert batches == [[0], [1, 2, 3, 4, 5]]
+
+
+def test_a_failed_loop_write_raises_in_every_caller_and_the_group_recovers() -> None:
+    fail = [True]
+
+    def write(items: Sequence[int]) -> None:
+        if fail[0]:
+            raise RuntimeError("database down")
+
+    group = AsyncGroupCommit[int](write)
+
+    async def main() -> list[BaseException | None]:
+        results = await asyncio.gather(group.submit(1), group.submit(2), return_exceptions=True)
+        fail[0] = False
+        await group.submit(3)
+        return list(results)
+
+    results = asyncio.run(main())
+
+    assert [str(result) for result in results] == ["database down", "database down"]
+
+
+def test_a_cancelled_loop_caller_strands_nobody() -> None:
+    release = threading.Event()
+    written: list[int] = []
+
+    def write(items: Sequence[int]) -> None:
+        release.wait(10)
+        written.extend(items)
+
+    group = AsyncGroupCommit[int](write)
+
+    async def main() -> None:
+        leaver = asyncio.create_task(group.submit(1))  # its task starts the writer
+        stayer = asyncio.create_task(group.submit(2))
+        await asyncio.sleep(0.01)
+        leaver.cancel()
+        release.set()
+        await stayer
+
+    asyncio.run(main())
+
+    assert written == [1, 2]  # what was queued is written all the same

@@ -22,6 +22,7 @@ from quivive.domain.sessions import AssuranceLevel
 from quivive.errors import ValidationError
 from quivive.protocols.oidc.errors import InvalidGrant, InvalidToken, OAuthError
 from quivive.protocols.oidc.pkce import s256
+from quivive.services import oidc_keys
 from quivive.services.accounts import NewAccount
 from quivive.services.oidc import NeedConsent, ToClient
 from quivive.services.oidc_clients import NewClient
@@ -392,3 +393,30 @@ def test_a_session_that_times_out_is_logged_out_of_its_applications(
         with pytest.raises(InvalidToken):
             services.oidc.tokens.verify_access_token(body["access_token"])
         assert services.oidc.logout.sweep_ended_sessions() == 0
+
+
+def test_quick_client_credentials_answers_from_memory_only(
+    sqlite_services: Services, audit: RecordingAudit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, secret = sqlite_services.oidc.clients.register(
+        NewClient("batch", grant_types=("client_credentials",)), actor="t"
+    )
+    assert secret is not None
+    form, header = {"grant_type": "client_credentials"}, basic(client.client_id, secret)
+    tokens = sqlite_services.oidc.tokens
+
+    assert tokens.quick_client_credentials(form, header) is None  # the client is not cached yet
+    tokens.token(form, header)  # as the route does: reads the client, and the keys
+    recorded = len(audit.events)
+    issued = tokens.quick_client_credentials(form, header)
+
+    assert issued is not None
+    assert (issued.event.action, issued.event.details) == (
+        "oidc.token",
+        {"detail": "client_credentials"},
+    )
+    assert len(audit.events) == recorded  # recording it is the caller's, before it answers
+    assert tokens.quick_client_credentials(form, basic(client.client_id, "wrong")) is None
+    assert tokens.quick_client_credentials({**form, "scope": "openid"}, header) is None
+    monkeypatch.setattr(oidc_keys, "RELOAD_INTERVAL_S", -1.0)  # a key reload is due
+    assert tokens.quick_client_credentials(form, header) is None

@@ -1,6 +1,8 @@
 """The default audit sink never lets a database failure reach a sign-in."""
 
 import logging
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,7 +11,14 @@ from sqlalchemy import text
 
 from quivive.clock import FrozenClock
 from quivive.domain.audit import AuditEvent, Outcome
-from quivive.services.audit import AuditTrail, ChainedAuditSink, CheckpointSigner
+from quivive.domain.audit_chain import ChainRecord
+from quivive.services.audit import (
+    AuditTrail,
+    ChainedAuditSink,
+    CheckpointSigner,
+    record_together,
+)
+from quivive.services.metrics import MeteredAuditSink, Metrics
 from quivive.storage.audit import AuditRepository
 from quivive.storage.database import create_database_engine
 from support.quivive import running_services
@@ -75,3 +84,43 @@ def test_signing_key_is_private_and_stable(tmp_path: Path) -> None:
     assert (tmp_path / "audit-signing.key").stat().st_mode & 0o777 == 0o600
     assert first.public_pem() == second.public_pem()
     assert first.public_pem().startswith("-----BEGIN PUBLIC KEY-----")
+
+
+def test_events_recorded_together_pass_every_decorator_and_share_one_append(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with running_services(tmp_path, backend) as services:
+        metrics = Metrics()
+        sink = MeteredAuditSink(ChainedAuditSink(services.audit_trail), metrics)
+        trail = services.audit_trail
+        appends: list[int] = []
+        append_all = trail.append_all
+
+        def counted(events: Sequence[AuditEvent]) -> list[ChainRecord]:
+            appends.append(len(events))
+            return append_all(events)
+
+        monkeypatch.setattr(trail, "append_all", counted)
+        events = [replace(EVENT, actor=name) for name in ("alice", "bob", "carol")]
+
+        record_together(sink, events)
+
+        assert appends == [3]
+        assert [record.actor for record in trail.latest(5)] == ["alice", "bob", "carol"]
+        assert metrics.audit_events.labels("login.password", "failure")._value.get() == 3
+        ChainedAuditSink(trail).record(EVENT)  # and the sink appends one by one again
+        assert appends == [3, 1]
+
+
+def test_events_recorded_together_are_logged_when_the_append_fails(
+    tmp_path: Path, backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with running_services(tmp_path, backend) as services:
+        sink = ChainedAuditSink(services.audit_trail)
+        with services.engine.begin() as conn:
+            conn.execute(text("DROP TABLE audit_records"))
+
+        with caplog.at_level(logging.ERROR, logger="quivive.audit"):
+            record_together(sink, [EVENT, replace(EVENT, action="oidc.token")])
+
+    assert "audit append failed for login.password, oidc.token" in caplog.text

@@ -1,14 +1,17 @@
 """Registering and looking up OAuth clients; secrets are shown once and stored hashed.
 
 Lookups by the token endpoint go through a short per-node cache: a client removed or given a new
-secret on one node is refused by the others within ``CACHE_TTL_S``.
+secret on one node is refused by the others within ``CACHE_TTL_S`` (on the node that made the
+change, at once). A time-to-live rather than a version check per request: the check would be the
+database round trip the cache is there to save, and the token endpoint's fast path answers from
+memory, without a thread.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
@@ -30,6 +33,7 @@ from quivive.protocols.oidc.claims import SERVICE_SCOPES, SUPPORTED_SCOPES
 from quivive.services.mfa import Origin
 from quivive.storage.oidc_clients import ClientRepository
 
+# How long another node may still accept a removed client or a rotated secret.
 CACHE_TTL_S = 5.0
 MAX_NAME_LENGTH = 200
 MAX_URI_LENGTH = 2048
@@ -75,23 +79,38 @@ class _Cache:
 
 class ClientRegistry:
     def __init__(
-        self, clients: ClientRepository, audit: AuditSink, clock: Clock, *, allow_http: bool
+        self,
+        clients: ClientRepository,
+        audit: AuditSink,
+        clock: Clock,
+        *,
+        allow_http: bool,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._clients = clients
         self._audit = audit
         self._clock = clock
         self._allow_http = allow_http
+        self._monotonic = monotonic
         self._cache = _Cache()
 
     def find(self, client_id: str) -> Client | None:
         if len(client_id) > 64:
             return None
         cached = self._cache.entries.get(client_id)
-        if cached is not None and time.monotonic() - cached[0] < CACHE_TTL_S:
+        if cached is not None and self._monotonic() - cached[0] < CACHE_TTL_S:
             return cached[1]
         client = self._clients.find(client_id)
-        self._cache.entries[client_id] = (time.monotonic(), client)
+        self._cache.entries[client_id] = (self._monotonic(), client)
         return client
+
+    def cached(self, client_id: str) -> Client | None:
+        """The client if this node looked it up less than ``CACHE_TTL_S`` ago; None when it is
+        unknown, or not known here (``find`` reads the database)."""
+        entry = self._cache.entries.get(client_id)
+        if entry is None or self._monotonic() - entry[0] >= CACHE_TTL_S:
+            return None
+        return entry[1]
 
     def list(self) -> list[Client]:
         return self._clients.list()

@@ -49,6 +49,13 @@ class KeyService:
             ring = self.reload()
         return ring
 
+    def fresh_ring(self) -> KeyRing | None:
+        """The keys if no reload is due, without touching the database; else None."""
+        ring = self._ring
+        if ring is None or time.monotonic() - self._loaded_at > RELOAD_INTERVAL_S:
+            return None
+        return ring
+
     def reload(self) -> KeyRing:
         """Read the keys again, creating a first key for any algorithm that has none."""
         with self._lock:

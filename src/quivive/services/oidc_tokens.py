@@ -34,6 +34,7 @@ from quivive.protocols.oidc.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
+from quivive.protocols.oidc.jose_keys import KeyRing
 from quivive.protocols.oidc.params import space_list
 from quivive.protocols.oidc.tokens import (
     ACCESS_TOKEN_TYP,
@@ -58,6 +59,16 @@ USER_SCOPES = frozenset({"openid", "profile", "email", "offline_access", "health
 GRANT_RETENTION = timedelta(days=1)
 # jti = "<grant id>.<random>" for tokens issued from a grant, so revoking the grant revokes them.
 GRANT_SEPARATOR = "."
+# The audit detail of a client credentials token, which the metrics count apart (services.metrics).
+CLIENT_CREDENTIALS = GrantType.CLIENT_CREDENTIALS.value
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A token response's body, and the audit event to record before it is sent."""
+
+    body: dict[str, Any]
+    event: AuditEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +127,34 @@ class TokenService:
         handler = handlers.get(grant_type)
         if handler is None:
             raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")
-        # RFC 6749 §5.2 unauthorized_client: "The authenticated client is not authorized to use
-        # this authorization grant type."
-        if GrantType(grant_type) not in client.grant_types:
-            raise UnauthorizedClient(f"client may not use grant_type {grant_type}")
+        _may_use(client, GrantType(grant_type))
         return handler(client, form)
+
+    def quick_client_credentials(
+        self, form: Mapping[str, str], authorization: str | None
+    ) -> Issued | None:
+        """The client credentials grant from memory only: no database, no thread.
+
+        Only the ordinary case is answered: a client this node has cached (``ClientRegistry``),
+        authenticated, allowed the grant and the scope, and signing keys that need no reload.
+        Anything else is None, and ``token`` then answers with its exact error and its audit of
+        the failure. The caller must record ``Issued.event`` before it sends ``Issued.body``.
+        """
+        if form.get("grant_type") != CLIENT_CREDENTIALS:
+            return None
+        ring = self._keys.fresh_ring()
+        try:
+            presented = client_auth.extract(authorization, form)
+            client = self._clients.cached(presented.client_id)
+            if client is None or ring is None or not ring.can_sign(client.signing_alg):
+                return None
+            audiences = {self._config.issuer, self._config.issuer + TOKEN_PATH}
+            now = self._clock.now()
+            client_auth.authenticate(presented, client, audiences=audiences, now=now)
+            _may_use(client, GrantType.CLIENT_CREDENTIALS)
+            return self._client_credentials_token(client, form, ring)
+        except OAuthError:
+            return None
 
     def _authorization_code(self, client: Client, form: Mapping[str, str]) -> dict[str, Any]:
         code = form.get("code")
@@ -179,6 +213,13 @@ class TokenService:
         return self._issue(client, grant, user, nonce=None, scope=scope, now=now)
 
     def _client_credentials(self, client: Client, form: Mapping[str, str]) -> dict[str, Any]:
+        issued = self._client_credentials_token(client, form, self._keys.ring())
+        self._audit.record(issued.event)
+        return issued.body
+
+    def _client_credentials_token(
+        self, client: Client, form: Mapping[str, str], ring: KeyRing
+    ) -> Issued:
         # RFC 6749 §4.4: "The client credentials grant type MUST only be used by confidential
         # clients."
         if client.auth_method is AuthMethod.NONE:
@@ -197,9 +238,11 @@ class TokenService:
             now=now,
             lifetime=self._config.access_token_lifetime,
         )
-        token = self._keys.sign(claims, alg=client.signing_alg, typ=ACCESS_TOKEN_TYP)
-        self._record("oidc.token", Outcome.SUCCESS, client.client_id, None, "client_credentials")
-        return self._body(token, scope)
+        token = ring.sign(claims, alg=client.signing_alg, typ=ACCESS_TOKEN_TYP)
+        event = self._event(
+            "oidc.token", Outcome.SUCCESS, client.client_id, None, CLIENT_CREDENTIALS
+        )
+        return Issued(self._body(token, scope), event)
 
     def _issue(
         self,
@@ -403,14 +446,29 @@ class TokenService:
         reason: str | None,
         detail: str | None = None,
     ) -> None:
+        self._audit.record(self._event(action, outcome, client_id, reason, detail))
+
+    def _event(
+        self,
+        action: str,
+        outcome: Outcome,
+        client_id: str,
+        reason: str | None,
+        detail: str | None = None,
+    ) -> AuditEvent:
         details = {"detail": detail} if detail else {}
-        self._audit.record(
-            AuditEvent(
-                action=action,
-                outcome=outcome,
-                at=self._clock.now(),
-                subject=client_id,
-                reason=reason,
-                details=details,
-            )
+        return AuditEvent(
+            action=action,
+            outcome=outcome,
+            at=self._clock.now(),
+            subject=client_id,
+            reason=reason,
+            details=details,
         )
+
+
+def _may_use(client: Client, grant_type: GrantType) -> None:
+    # RFC 6749 §5.2 unauthorized_client: "The authenticated client is not authorized to use
+    # this authorization grant type."
+    if grant_type not in client.grant_types:
+        raise UnauthorizedClient(f"client may not use grant_type {grant_type}")

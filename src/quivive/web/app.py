@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Scope
+from starlette.types import Scope
 
 from quivive.composition import Services
 from quivive.errors import PermissionDenied
@@ -25,6 +25,7 @@ from quivive.web.csrf import CsrfProtection, CsrfRejected
 from quivive.web.forms import BadForm
 from quivive.web.input_guard import REASON, reject_nul_bytes
 from quivive.web.metrics import RequestMetricsMiddleware
+from quivive.web.outer_layers import add_outer_layer
 from quivive.web.pages import Pages
 from quivive.web.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
 from quivive.web.routes import (
@@ -47,6 +48,7 @@ from quivive.web.routes import (
     passkeys,
     setup,
     system,
+    token_fast_path,
 )
 from quivive.web.security_headers import SecurityHeadersMiddleware, security_headers
 from quivive.web.state import WebState, web_state
@@ -117,20 +119,12 @@ def create_app(services: Services) -> FastAPI:
         trusted_proxies=settings.trusted_proxies,
     )
     # Outermost but for the request timer: most /api/verify calls are answered from the session
-    # cache before the stack.
+    # cache, and most client credentials token requests from memory, before the stack.
     gate.install_fast_path(app, services)
-    _time_requests(app, services)
+    token_fast_path.install_fast_path(app, services)
+    # Outside even the fast paths, so that their latency is measured too.
+    add_outer_layer(app, lambda inner: RequestMetricsMiddleware(inner, services.metrics))
     return app
-
-
-def _time_requests(app: FastAPI, services: Services) -> None:
-    """Outside even the gate's fast path, so that /api/verify latency is measured too."""
-    build_stack = app.build_middleware_stack
-
-    def build() -> ASGIApp:
-        return RequestMetricsMiddleware(build_stack(), services.metrics)
-
-    app.build_middleware_stack = build  # type: ignore[method-assign]
 
 
 def _origin(public_url: str) -> str:

@@ -1,0 +1,150 @@
+"""POST /token with the client credentials grant, answered before the middleware stack.
+
+A back end asking for a token per job calls this far more often than people sign in, and the
+stack (FastAPI's layers, routing, the request context, form parsing, a thread for the service)
+cost several times the token's own work. ``TokenFastPath`` answers the ordinary request, an
+authenticated client whose record and signing keys are in memory
+(``TokenService.quick_client_credentials``), with the bytes and headers the route would send.
+Anything else (another grant, a malformed or oversize body, a query string, a wrong secret, a
+client not cached on this node, a key reload due) goes on to the route, with the body replayed,
+so every OAuth error and every audit of a failure stays the route's.
+
+The issuance is audited, durably, before the token leaves, as on the route: through
+``Services.audit`` and its decorators, the events of concurrent requests appended in one
+transaction, from one trip to the thread pool (``AsyncGroupCommit``, ``record_together``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from quivive.composition import Services
+from quivive.domain.audit import AuditEvent
+from quivive.protocols.oidc.discovery import TOKEN_PATH
+from quivive.protocols.oidc.errors import OAuthError
+from quivive.protocols.oidc.params import MAX_BODY_BYTES, parse_form
+from quivive.services.audit import record_together
+from quivive.services.group_commit import AsyncGroupCommit
+from quivive.services.oidc_tokens import Issued
+from quivive.web.outer_layers import add_outer_layer
+from quivive.web.request_context import REQUEST_ID_HEADER, choose_request_id
+from quivive.web.routes.oidc import CORS, FORM_TYPE, NO_STORE
+from quivive.web.security_headers import security_headers
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[bytes, bytes]]
+_REQUEST_ID = REQUEST_ID_HEADER.encode()
+_READ = (b"content-type", b"authorization", _REQUEST_ID)  # the headers the fast path reads
+
+
+def install_fast_path(app: Starlette, services: Services) -> None:
+    add_outer_layer(app, lambda inner: TokenFastPath(inner, services=services))
+
+
+class TokenFastPath:
+    def __init__(self, app: ASGIApp, *, services: Services) -> None:
+        self.app = app
+        self.tokens = services.oidc.tokens
+        audit = services.audit
+        self.audit = AsyncGroupCommit[AuditEvent](lambda events: record_together(audit, events))
+        # In the order the route, then the security headers and request context layers, send
+        # them.
+        self.before_length: Headers = _encoded({**NO_STORE, **CORS}.items())
+        self.after_length: Headers = [
+            (b"content-type", b"application/json"),
+            *security_headers(https=services.settings.https),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _headers(scope, _READ) if _candidate(scope) else {}
+        content_type = headers.get(b"content-type", "").split(";")[0].strip().lower()
+        if content_type != FORM_TYPE:
+            await self.app(scope, receive, send)
+            return
+        received, body = await _read_body(receive)
+        issued = self._issue(body, headers.get(b"authorization")) if body is not None else None
+        if issued is None:
+            await self.app(scope, _replay(received, receive), send)
+            return
+        await self.audit.submit(issued.event)
+        await self._respond(send, issued.body, headers.get(_REQUEST_ID, ""))
+
+    def _issue(self, body: bytes, authorization: str | None) -> Issued | None:
+        try:
+            form = parse_form(body)
+            return self.tokens.quick_client_credentials(form, authorization)
+        except OAuthError:
+            return None
+        except Exception:  # nothing is issued yet: the route does it all again, and answers
+            log.exception("token fast path failed; the route answers")
+            return None
+
+    async def _respond(self, send: Send, body: dict[str, Any], request_id: str) -> None:
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        headers = [
+            *self.before_length,
+            (b"content-length", str(len(payload)).encode()),
+            *self.after_length,
+            (_REQUEST_ID, choose_request_id(request_id).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def _candidate(scope: Scope) -> bool:
+    # RFC 6749 §3.2: the token endpoint takes its parameters from the body; one in the query is
+    # the route's invalid_request.
+    return (
+        scope["type"] == "http"
+        and scope["path"] == TOKEN_PATH
+        and scope["method"] == "POST"
+        and not scope.get("query_string")
+    )
+
+
+def _headers(scope: Scope, names: tuple[bytes, ...]) -> dict[bytes, str]:
+    """The first value of each header named (as Starlette's ``Headers.get`` reads it)."""
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in names and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
+
+
+async def _read_body(receive: Receive) -> tuple[list[Message], bytes | None]:
+    """The messages received, and the body; None for the body when it is over the route's
+    limit or the client went away (the route answers those)."""
+    received: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        received.append(message)
+        if message["type"] != "http.request":
+            return received, None
+        size += len(message.get("body", b""))
+        if size > MAX_BODY_BYTES:
+            return received, None
+        if not message.get("more_body", False):
+            return received, b"".join(part.get("body", b"") for part in received)
+
+
+def _replay(received: list[Message], receive: Receive) -> Receive:
+    """``receive`` as the route must see it: the messages already read, then the rest."""
+    pending = deque(received)
+
+    async def replay() -> Message:
+        return pending.popleft() if pending else await receive()
+
+    return replay
+
+
+def _encoded(headers: Iterable[tuple[str, str]]) -> Headers:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
