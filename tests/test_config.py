@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from quivive import config
 from quivive.config import (
+    POSTGRESQL_WORKER_THREADS,
     SETTING_SPECS,
+    SQLITE_WORKER_THREADS,
     AdminSettings,
     AlertSettings,
     EmergencySettings,
@@ -58,6 +60,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "port": ("9090", 9090),
     "language": ("en", "en"),
     "trusted_proxies": ("2", 2),
+    "worker_threads": ("6", 6),
     "establishment_name": ("CH de Montluçon", "CH de Montluçon"),
     "log_format": ("json", "json"),
     "log_level": ("debug", "debug"),
@@ -139,6 +142,8 @@ BAD_VALUES: list[tuple[str, str]] = [
     ("language", "de"),
     ("trusted_proxies", "11"),
     ("trusted_proxies", "-1"),
+    ("worker_threads", "0"),
+    ("worker_threads", "65"),
     ("establishment_name", ""),
     ("secrets_key_file", ""),
     ("smtp.host", "mail\x07host"),
@@ -252,6 +257,14 @@ def test_verify_workers_default_follows_cpus_within_bounds(
     monkeypatch.setattr(os, "cpu_count", lambda: cpus)
 
     assert load_settings(env={}).password.verify_workers == workers
+
+
+def test_worker_threads_default_follows_the_database(workdir: Path) -> None:
+    postgresql = {"QUIVIVE_DATABASE_URL": "postgresql+psycopg://q@db/quivive"}
+
+    assert load_settings(env={}).worker_threads == SQLITE_WORKER_THREADS
+    assert load_settings(env=postgresql).worker_threads == POSTGRESQL_WORKER_THREADS
+    assert load_settings(env={**postgresql, "QUIVIVE_WORKER_THREADS": "2"}).worker_threads == 2
 
 
 def test_default_database_url_follows_data_dir(workdir: Path) -> None:

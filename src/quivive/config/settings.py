@@ -46,6 +46,9 @@ ARGON2_MAX_MEMORY_KIB = 4 * 1024 * 1024
 ARGON2_MAX_TIME_COST = 64
 ARGON2_MAX_PARALLELISM = 64
 MAX_VERIFY_WORKERS = 64
+SQLITE_WORKER_THREADS = 4
+POSTGRESQL_WORKER_THREADS = 8
+MAX_WORKER_THREADS = 64
 # Plain http is accepted for these hosts: browsers treat them as secure contexts (WebAuthn works).
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -174,6 +177,7 @@ class Settings:
     port: int
     language: str
     trusted_proxies: int
+    worker_threads: int
     establishment_name: str
     log_format: str
     log_level: str

@@ -63,6 +63,9 @@ def create_app(services: Services) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # /api/verify reads the gate rules from memory: load them now, not on its first call.
         await to_thread.run_sync(services.gate_rules.warm)
+        # Requests' blocking work (to_thread) shares this many threads instead of anyio's 40:
+        # more only contend for SQLite's writer and the GIL (config.specs, worker_threads).
+        to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         # Deliveries queued before a restart (or by another node) go out without waiting for
         # this process's first enqueue.
         services.outbox.start()
