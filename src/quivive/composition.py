@@ -375,7 +375,6 @@ def _admin(
         trail,
         OutboundDeliveryRepository(engine),
     )
-    idle = settings.session.idle_timeout
     return AdminService(
         stores,
         accounts,
@@ -384,7 +383,6 @@ def _admin(
         throttle,
         audit,
         clock,
-        idle_timeout=idle,
         policy=policy,
     )
 

@@ -12,11 +12,13 @@ from quivive.clock import FrozenClock
 from quivive.composition import Services
 from quivive.domain.audit import Outcome
 from quivive.domain.mfa_policy import MfaRule
+from quivive.domain.sessions import AssuranceLevel, Session
 from quivive.domain.users import User, UserStatus
 from quivive.errors import PermissionDenied, ValidationError
 from quivive.services.accounts import NewAccount
 from quivive.services.admin import AdminActor, AdminService, UserChanges
 from quivive.storage.admin_queries import AuditQuery, FactorFilter, UserQuery
+from quivive.storage.sessions import SessionRepository
 from support.admin_console import TOTP_AMR, actor, add_user, start_session
 from support.quivive import RecordingAudit
 
@@ -336,3 +338,32 @@ def test_read_models_on_every_backend(services: Services, clock: FrozenClock) ->
     assert board.active_sessions == 1
     assert services.admin.recovery_until(root.id) == clock.now() + timedelta(hours=1)
     assert [record.action for record in page.records] == ["admin.test"]
+
+
+def test_the_dashboard_counts_sessions_by_their_own_idle_limit(
+    services: Services, clock: FrozenClock
+) -> None:
+    root = add_user(services, "root", "admin")
+    nina = add_user(services, "nina", "nurse")
+    start_session(services, root)  # the configured idle limit (15 minutes)
+    now = clock.now()
+    brief = Session(
+        token_hash="b" * 64,
+        user_id=nina.id,
+        created_at=now,
+        auth_time=now,
+        last_seen_at=now,
+        idle_timeout=timedelta(minutes=5),  # as a console override had set when it started
+        expires_at=now + timedelta(hours=12),
+        amr=("pwd",),
+        aal=AssuranceLevel.AAL1,
+        source_address=None,
+        user_agent=None,
+        revoked_at=None,
+    )
+    SessionRepository(services.engine).add(brief)
+    assert services.admin.dashboard(actor(root)).active_sessions == 2
+
+    clock.advance(timedelta(minutes=6))  # past nina's own limit, within the configured one
+
+    assert services.admin.dashboard(actor(root)).active_sessions == 1

@@ -34,7 +34,11 @@ def add_user(services: Services, username: str) -> int:
 
 
 def make_session(
-    user_id: int, token_hash: str, expires_at: datetime = NOW + timedelta(hours=2)
+    user_id: int,
+    token_hash: str,
+    expires_at: datetime = NOW + timedelta(hours=2),
+    *,
+    emergency: bool = False,
 ) -> Session:
     return Session(
         token_hash=token_hash,
@@ -49,6 +53,7 @@ def make_session(
         source_address=None,
         user_agent=None,
         revoked_at=None,
+        emergency=emergency,
     )
 
 
@@ -159,12 +164,12 @@ def test_overdue_lists_only_old_pending_uses(services: Services) -> None:
     assert [a.id for a in repo.pending_before(NOW - timedelta(days=7))] == [old.id]
 
 
-def test_sessions_named_by_a_use_read_back_as_emergency(services: Services) -> None:
+def test_emergency_sessions_read_back_as_such_and_find_their_use(services: Services) -> None:
     repo = EmergencyAccessRepository(services.engine)
     sessions = SessionRepository(services.engine)
     user_id = add_user(services, "alice")
     marked, plain = hash_token("emergency"), hash_token("plain")
-    sessions.add(make_session(user_id, marked))
+    sessions.add(make_session(user_id, marked, emergency=True))
     sessions.add(make_session(user_id, plain))
     repo.add_within_limit(use(user_id, token_hash=marked), since=WINDOW_START, limit=3)
 

@@ -39,7 +39,6 @@ class Session:
     user_agent: str | None
     revoked_at: datetime | None
     # Opened by emergency access (bris de glace): acr urn:quivive:acr:emergency, never renewed.
-    # Not a column: read from emergency_accesses.session_token_hash (storage.sessions).
     emergency: bool = False
 
     def is_valid_at(self, now: datetime) -> bool:

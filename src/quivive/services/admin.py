@@ -139,7 +139,6 @@ class AdminService:
         audit: AuditSink,
         clock: Clock,
         *,
-        idle_timeout: timedelta,
         policy: MfaPolicyService,
     ) -> None:
         self._stores = stores
@@ -150,7 +149,6 @@ class AdminService:
         self._throttle = throttle
         self._audit = audit
         self._clock = clock
-        self._idle_timeout = idle_timeout
         self._policy = policy
 
     # --- the guard ------------------------------------------------------------------------------
@@ -216,7 +214,7 @@ class AdminService:
         return Dashboard(
             coverage=queries.coverage(),
             password_only=queries.password_only(),
-            active_sessions=queries.active_sessions(now, now - self._idle_timeout),
+            active_sessions=queries.active_sessions(now),
             throttled_accounts=list(throttled.values()),
             last_day=self._bars(now, timedelta(hours=1), 24, HOUR_WIDTH),
             last_month=self._bars(now, timedelta(days=1), 30, DAY_WIDTH),

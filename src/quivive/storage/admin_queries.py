@@ -29,6 +29,7 @@ from sqlalchemy import (
 from quivive.domain.audit_chain import ChainRecord
 from quivive.domain.users import User, UserStatus
 from quivive.storage.alert_records import recent_alerts
+from quivive.storage.session_validity import session_valid_at
 from quivive.storage.tables import (
     audit_records,
     sessions,
@@ -194,13 +195,10 @@ class AdminQueries:
         )
         return page.users
 
-    def active_sessions(self, now: datetime, idle_since: datetime) -> int:
-        """Sessions neither revoked, past their absolute limit, nor idle longer than allowed."""
-        statement = select(func.count()).where(
-            sessions.c.revoked_at.is_(None),
-            sessions.c.expires_at > now,
-            sessions.c.last_seen_at > idle_since,
-        )
+    def active_sessions(self, now: datetime) -> int:
+        """Sessions usable at ``now``: each by its own idle limit, which its assurance level and
+        the timeouts in force when it started set (not the configured default)."""
+        statement = select(func.count()).select_from(sessions).where(session_valid_at(now))
         with self._engine.connect() as conn:
             return int(conn.execute(statement).scalar_one())
 

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, Row, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Engine, Row, bindparam, delete, func, insert, or_, select, update
 
 from quivive.domain.sessions import AssuranceLevel, Session
-from quivive.storage.tables import emergency_accesses, sessions
-
-# A session is an emergency one when an emergency_accesses row names its hash. Joined on the
-# user too, so the lookup uses that table's (user_id, started_at) index: a user has few rows.
-_WITH_EMERGENCY = select(sessions, emergency_accesses.c.id.label("emergency_id")).outerjoin(
-    emergency_accesses,
-    and_(
-        emergency_accesses.c.user_id == sessions.c.user_id,
-        emergency_accesses.c.session_token_hash == sessions.c.token_hash,
-    ),
-)
+from quivive.storage.session_validity import session_valid_at
+from quivive.storage.tables import sessions
 
 # Built once: every sign-in and signed-in request runs these, and building a statement per call
 # (and its cache key) cost more CPU than the database's work on it.
-_FIND = _WITH_EMERGENCY.where(sessions.c.token_hash == bindparam("token_hash"))
+_FIND = select(sessions).where(sessions.c.token_hash == bindparam("token_hash"))
 _INSERT = insert(sessions)
 
 
@@ -40,13 +31,12 @@ class SessionRepository:
 
     def for_user(self, user_id: int, *, now: datetime) -> list[Session]:
         query = (
-            _WITH_EMERGENCY.where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
-            .where(sessions.c.expires_at > now)
+            select(sessions)
+            .where(sessions.c.user_id == user_id, session_valid_at(now))
             .order_by(sessions.c.last_seen_at.desc())
         )
         with self._engine.connect() as conn:
-            found = [_to_session(row) for row in conn.execute(query)]
-        return [session for session in found if session.is_valid_at(now)]
+            return [_to_session(row) for row in conn.execute(query)]
 
     def touch(self, token_hash: str, now: datetime) -> None:
         with self._engine.begin() as conn:
@@ -88,10 +78,10 @@ class SessionRepository:
             return conn.execute(query.values(revoked_at=now)).rowcount
 
     def count_active(self, now: datetime) -> int:
-        """Sessions usable at ``now``: the idle limit is checked here too, as in ``for_user``."""
-        query = select(sessions).where(sessions.c.revoked_at.is_(None), sessions.c.expires_at > now)
+        """Sessions usable at ``now`` (each row's own idle limit included), counted in SQL."""
+        query = select(func.count()).select_from(sessions).where(session_valid_at(now))
         with self._engine.connect() as conn:
-            return sum(_to_session(row).is_valid_at(now) for row in conn.execute(query))
+            return int(conn.execute(query).scalar_one())
 
     def purge(self, now: datetime, *, keep_revoked_for: timedelta) -> int:
         """Delete rows past their absolute expiry or revoked long ago."""
@@ -116,6 +106,7 @@ def _row(session: Session) -> dict[str, object]:
         "source_address": session.source_address,
         "user_agent": session.user_agent,
         "revoked_at": session.revoked_at,
+        "emergency": session.emergency,
     }
 
 
@@ -134,5 +125,5 @@ def _to_session(row: Row[tuple[object, ...]]) -> Session:
         source_address=m["source_address"],
         user_agent=m["user_agent"],
         revoked_at=m["revoked_at"],
-        emergency=m.get("emergency_id") is not None,
+        emergency=m["emergency"],
     )

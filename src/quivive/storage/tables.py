@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Dialect
@@ -105,6 +106,8 @@ sessions = Table(
     Column("source_address", String(64), nullable=True),
     Column("user_agent", String(512), nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
+    # Opened by emergency access (bris de glace); set when the session is stored.
+    Column("emergency", Boolean, nullable=False, server_default=false()),
     Index("ix_sessions_user_id", "user_id"),
     # Partial: only revoked rows, the few the gate polls for every second on every node; logins
     # (revoked_at NULL) do not pay for it.
@@ -464,6 +467,7 @@ emergency_accesses = Table(
     Column("review_comment", Text, nullable=True),
     Index("ix_emergency_accesses_user_id_started_at", "user_id", "started_at"),
     Index("ix_emergency_accesses_review_status_started_at", "review_status", "started_at"),
+    Index("ix_emergency_accesses_session_token_hash", "session_token_hash"),
 )
 
 # Posture reports kept (every ``quivive report`` run and every "keep" in the console, never a mere
