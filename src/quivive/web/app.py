@@ -39,6 +39,7 @@ from quivive.web.routes import (
     admin_report,
     admin_rules,
     auth,
+    discovery_fast_path,
     emergency,
     enrolment,
     gate,
@@ -122,7 +123,9 @@ def create_app(services: Services) -> FastAPI:
         trusted_proxies=settings.trusted_proxies,
     )
     # Outermost but for the request timer: most /api/verify calls are answered from the session
-    # cache, and most client credentials token requests from memory, before the stack.
+    # cache, most client credentials token requests and the discovery documents from memory,
+    # before the stack.
+    discovery_fast_path.install_fast_path(app, services)
     gate.install_fast_path(app, services)
     token_fast_path.install_fast_path(app, services)
     # Outside even the fast paths, so that their latency is measured too.

@@ -31,6 +31,7 @@ from quivive.protocols.oidc.errors import (
     InvalidToken,
     OAuthError,
 )
+from quivive.protocols.oidc.jose_keys import KeyRing
 from quivive.protocols.oidc.params import MAX_BODY_BYTES, parse_form, parse_pairs
 from quivive.services.mfa import Step
 from quivive.services.oidc import (
@@ -64,6 +65,8 @@ METADATA_CACHE = "public, max-age=300"
 JWKS_CACHE = "public, max-age=60"
 # Endpoints called by browser apps (public clients) carry no cookies: any origin may read them.
 CORS = {"access-control-allow-origin": "*"}
+METADATA_HEADERS = {"cache-control": METADATA_CACHE, **CORS}
+JWKS_HEADERS = {"cache-control": JWKS_CACHE, **CORS}
 CORS_PREFLIGHT = {
     **CORS,
     "access-control-allow-methods": "GET, POST",
@@ -72,34 +75,50 @@ CORS_PREFLIGHT = {
 }
 
 
+def compact_json(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    payload = json.dumps(body, separators=(",", ":")).encode()
+    payload = compact_json(body)
     return Response(payload, status, headers=dict(headers or {}), media_type="application/json")
 
 
 # --- discovery and keys ----------------------------------------------------------------------
 
 
+def metadata_document(issuer: str) -> bytes:
+    return compact_json(discovery.provider_metadata(issuer))
+
+
+class KeysDocument:
+    """The public JWK Set's bytes, serialised again only when the key ring is another one."""
+
+    def __init__(self) -> None:
+        self._ring: KeyRing | None = None
+        self._payload = b""
+
+    def of(self, ring: KeyRing) -> bytes:
+        if ring is not self._ring:
+            self._payload = compact_json(ring.jwks())
+            self._ring = ring
+        return self._payload
+
+
 async def openid_configuration(request: Request) -> Response:
-    web = web_state(request)
     cached: bytes | None = getattr(request.app.state, "oidc_metadata", None)
     if cached is None:
-        metadata = discovery.provider_metadata(web.services.oidc.config.issuer)
-        cached = json.dumps(metadata, separators=(",", ":")).encode()
+        cached = metadata_document(web_state(request).services.oidc.config.issuer)
         request.app.state.oidc_metadata = cached
-    headers = {"cache-control": METADATA_CACHE, **CORS}
-    return Response(cached, headers=headers, media_type="application/json")
+    return Response(cached, headers=METADATA_HEADERS, media_type="application/json")
 
 
 async def jwks(request: Request) -> Response:
-    keys = web_state(request).services.oidc.keys
-    ring = keys.ring()
-    cached = getattr(request.app.state, "oidc_jwks", None)
-    if cached is None or cached[0] is not ring:
-        cached = (ring, json.dumps(ring.jwks(), separators=(",", ":")).encode())
-        request.app.state.oidc_jwks = cached
-    headers = {"cache-control": JWKS_CACHE, **CORS}
-    return Response(cached[1], headers=headers, media_type="application/json")
+    document: KeysDocument | None = getattr(request.app.state, "oidc_jwks", None)
+    if document is None:
+        document = request.app.state.oidc_jwks = KeysDocument()
+    payload = document.of(web_state(request).services.oidc.keys.ring())
+    return Response(payload, headers=JWKS_HEADERS, media_type="application/json")
 
 
 # --- authorization endpoint ------------------------------------------------------------------

@@ -16,11 +16,8 @@ transaction, from one trip to the thread pool (``AsyncGroupCommit``, ``record_to
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import deque
-from collections.abc import Iterable
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,16 +30,12 @@ from quivive.protocols.oidc.params import MAX_BODY_BYTES, parse_form
 from quivive.services.audit import record_together
 from quivive.services.group_commit import AsyncGroupCommit
 from quivive.services.oidc_tokens import Issued
-from quivive.web.outer_layers import add_outer_layer
-from quivive.web.request_context import REQUEST_ID_HEADER, choose_request_id
-from quivive.web.routes.oidc import CORS, FORM_TYPE, NO_STORE
-from quivive.web.security_headers import security_headers
+from quivive.web.outer_layers import REQUEST_ID, RouteJson, add_outer_layer, first_headers
+from quivive.web.routes.oidc import CORS, FORM_TYPE, NO_STORE, compact_json
 
 log = logging.getLogger(__name__)
 
-Headers = list[tuple[bytes, bytes]]
-_REQUEST_ID = REQUEST_ID_HEADER.encode()
-_READ = (b"content-type", b"authorization", _REQUEST_ID)  # the headers the fast path reads
+_READ = (b"content-type", b"authorization", REQUEST_ID)  # the headers the fast path reads
 
 
 def install_fast_path(app: Starlette, services: Services) -> None:
@@ -55,16 +48,10 @@ class TokenFastPath:
         self.tokens = services.oidc.tokens
         audit = services.audit
         self.audit = AsyncGroupCommit[AuditEvent](lambda events: record_together(audit, events))
-        # In the order the route, then the security headers and request context layers, send
-        # them.
-        self.before_length: Headers = _encoded({**NO_STORE, **CORS}.items())
-        self.after_length: Headers = [
-            (b"content-type", b"application/json"),
-            *security_headers(https=services.settings.https),
-        ]
+        self.answer = RouteJson({**NO_STORE, **CORS}, https=services.settings.https)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = _headers(scope, _READ) if _candidate(scope) else {}
+        headers = first_headers(scope, _READ) if _candidate(scope) else {}
         content_type = headers.get(b"content-type", "").split(";")[0].strip().lower()
         if content_type != FORM_TYPE:
             await self.app(scope, receive, send)
@@ -75,7 +62,7 @@ class TokenFastPath:
             await self.app(scope, _replay(received, receive), send)
             return
         await self.audit.submit(issued.event)
-        await self._respond(send, issued.body, headers.get(_REQUEST_ID, ""))
+        await self.answer.send(send, compact_json(issued.body), headers.get(REQUEST_ID, ""))
 
     def _issue(self, body: bytes, authorization: str | None) -> Issued | None:
         try:
@@ -87,17 +74,6 @@ class TokenFastPath:
             log.exception("token fast path failed; the route answers")
             return None
 
-    async def _respond(self, send: Send, body: dict[str, Any], request_id: str) -> None:
-        payload = json.dumps(body, separators=(",", ":")).encode()
-        headers = [
-            *self.before_length,
-            (b"content-length", str(len(payload)).encode()),
-            *self.after_length,
-            (_REQUEST_ID, choose_request_id(request_id).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
-
 
 def _candidate(scope: Scope) -> bool:
     # RFC 6749 §3.2: the token endpoint takes its parameters from the body; one in the query is
@@ -108,15 +84,6 @@ def _candidate(scope: Scope) -> bool:
         and scope["method"] == "POST"
         and not scope.get("query_string")
     )
-
-
-def _headers(scope: Scope, names: tuple[bytes, ...]) -> dict[bytes, str]:
-    """The first value of each header named (as Starlette's ``Headers.get`` reads it)."""
-    found: dict[bytes, str] = {}
-    for name, value in scope["headers"]:
-        if name in names and name not in found:
-            found[name] = value.decode("latin-1")
-    return found
 
 
 async def _read_body(receive: Receive) -> tuple[list[Message], bytes | None]:
@@ -144,7 +111,3 @@ def _replay(received: list[Message], receive: Receive) -> Receive:
         return pending.popleft() if pending else await receive()
 
     return replay
-
-
-def _encoded(headers: Iterable[tuple[str, str]]) -> Headers:
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
