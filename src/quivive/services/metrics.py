@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,6 +23,11 @@ REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 AUDIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 SIGN_IN_PREFIX = "login."
 CLIENT_CREDENTIALS = "client_credentials"
+# Labelled children remembered by ``Metrics.child``; clients choose some label values (an HTTP
+# method's name), so the memory stays bounded whatever they send.
+MAX_CACHED_CHILDREN = 512
+
+Labelled = TypeVar("Labelled", Counter, Histogram)
 
 
 class Metrics:
@@ -67,6 +73,18 @@ class Metrics:
             buckets=REQUEST_BUCKETS,
             registry=registry,
         )
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: Labelled, *labels: str) -> Labelled:
+        """``metric.labels(*labels)``, remembered: ``labels`` checks its values and takes a lock
+        at every call, a few percent of a fast path's request (token endpoint, /api/verify)."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = metric.labels(*labels)
+            if len(self._children) < MAX_CACHED_CHILDREN:
+                self._children[key] = found
+        return found
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -90,14 +108,14 @@ class Metrics:
 
     def count(self, event: AuditEvent) -> None:
         outcome = event.outcome.value
-        self.audit_events.labels(event.action, outcome).inc()
+        self.child(self.audit_events, event.action, outcome).inc()
         if event.action.startswith(SIGN_IN_PREFIX):
-            self.sign_ins.labels(event.action.removeprefix(SIGN_IN_PREFIX), outcome).inc()
+            self.child(self.sign_ins, event.action.removeprefix(SIGN_IN_PREFIX), outcome).inc()
         elif event.action == "throttle.triggered":
-            self.throttles.labels(event.details.get("key_kind", "")).inc()
+            self.child(self.throttles, event.details.get("key_kind", "")).inc()
         elif event.action == "oidc.token" and outcome == "success":
             grant = event.details.get("detail")
-            self.tokens.labels(grant if grant == CLIENT_CREDENTIALS else "user").inc()
+            self.child(self.tokens, grant if grant == CLIENT_CREDENTIALS else "user").inc()
 
 
 class MeteredAuditSink:
@@ -120,5 +138,5 @@ class MeteredAlertSink:
         self._metrics = metrics
 
     def send(self, alert: Alert) -> None:
-        self._metrics.alerts.labels(alert.kind).inc()
+        self._metrics.child(self._metrics.alerts, alert.kind).inc()
         self._inner.send(alert)

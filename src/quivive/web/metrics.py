@@ -46,7 +46,7 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             elapsed = time.perf_counter() - started
-            self.metrics.requests.labels(scope["method"], str(status)).observe(elapsed)
+            self.metrics.child(self.metrics.requests, scope["method"], str(status)).observe(elapsed)
 
 
 def metrics_response(request: Request, metrics: Metrics, settings: MetricsSettings) -> Response:
