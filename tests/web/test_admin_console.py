@@ -54,10 +54,12 @@ def test_recovery_lets_the_admin_in_for_a_while(
     sign_in_as(client, sqlite_services, root, amr=TOTP_AMR, aal=AssuranceLevel.AAL2)
     sqlite_services.admin.grant_recovery("root", actor="cli")
 
-    response = client.get("/admin")
+    # Every console page's navigation carries the banner: dashboard, report, applications.
+    for path in ("/admin", "/admin/report", "/admin/apps"):
+        response = client.get(path)
 
-    assert response.status_code == 200
-    assert 'id="recovery"' in response.text
+        assert response.status_code == 200, path
+        assert 'id="recovery"' in response.text, path
 
 
 def test_users_without_a_console_role_are_refused(

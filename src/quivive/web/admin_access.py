@@ -17,7 +17,7 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from quivive.domain.admin_roles import Action, roles_for_scopes
+from quivive.domain.admin_roles import Action, allowed, roles_for_scopes
 from quivive.domain.users import User
 from quivive.errors import AuthenticationFailed, PermissionDenied, SessionInvalid
 from quivive.protocols.oidc.errors import OAuthError
@@ -46,6 +46,18 @@ async def console_actor(request: Request) -> AdminActor | Response:
     if reason:
         return _refused_page(request, reason)
     return actor_for(request, gate.user)
+
+
+def nav_context(request: Request, actor: AdminActor, notice: str | None) -> dict[str, object]:
+    """What every console page's navigation (admin_nav.html) reads; ``notice`` untranslated."""
+    web = web_state(request)
+    return {
+        "actor": actor,
+        "can": {action.name.lower(): allowed(actor.roles, action) for action in Action},
+        "notice": web.translate(request, notice) if notice else None,
+        # Read with the entry check, in its worker thread (console_actor): never on the loop.
+        "recovery_until": getattr(request.state, "recovery_until", None),
+    }
 
 
 class ConsolePost(NamedTuple):
@@ -81,6 +93,8 @@ def _entry_refusal(web: WebState, request: Request, active: ActiveSession) -> st
     reason = admin.may_enter(active.user, active.session, require_phishing_resistant=require)
     if reason:
         admin.refuse_console(actor_for(request, active.user), reason)
+    else:  # the banner of a recovered administrator, on every console page
+        request.state.recovery_until = admin.recovery_until(active.user.id)
     return reason
 
 

@@ -28,7 +28,7 @@ from quivive.services.admin import AdminActor, UserChanges
 from quivive.services.audit import VerifyReport
 from quivive.storage.admin_queries import AuditQuery, FactorFilter, UserQuery
 from quivive.web import admin_messages, messages, policy_texts
-from quivive.web.admin_access import console_actor, console_post
+from quivive.web.admin_access import console_actor, console_post, nav_context
 from quivive.web.emergency_rows import review_row
 from quivive.web.routes import admin_policy_settings
 from quivive.web.routes.account_security import session_id
@@ -48,12 +48,8 @@ _FACTORS = frozenset(item.value for item in FactorFilter)
 def _context(request: Request, actor: AdminActor, **values: object) -> dict[str, object]:
     web = web_state(request)
     notice = admin_messages.NOTICES.get(request.query_params.get("notice", ""))
-    until = web.services.admin.recovery_until(actor.user_id) if actor.user_id else None
     return {
-        "actor": actor,
-        "can": {action.name.lower(): allowed(actor.roles, action) for action in Action},
-        "notice": web.translate(request, notice) if notice else None,
-        "recovery_until": until,
+        **nav_context(request, actor, notice),
         "status_labels": _labels(web, request, admin_messages.STATUS_LABELS),
         "factor_labels": _labels(web, request, admin_messages.FACTOR_FILTERS),
         **values,

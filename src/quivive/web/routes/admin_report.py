@@ -15,13 +15,13 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from quivive.domain.admin_roles import Action, allowed
+from quivive.domain.admin_roles import Action
 from quivive.services.admin import AdminActor
 from quivive.services.posture_report import PostureReport
-from quivive.web.admin_access import console_actor
+from quivive.web.admin_access import console_actor, nav_context
 from quivive.web.posture_render import render_html, render_json, render_pdf, template_context
 from quivive.web.posture_texts import REPORT_KEPT
-from quivive.web.state import WebState, see_other, web_state
+from quivive.web.state import see_other, web_state
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -46,20 +46,13 @@ async def report_page(request: Request) -> Response:
     actor, report = found
     web = web_state(request)
     language: str = request.state.language
-    context = {**template_context(report, language, web.pages), **_nav(web, request, actor)}
+    context = {**template_context(report, language, web.pages), **_nav(request, actor)}
     return web.render_form(request, "admin_report.html", context)
 
 
-def _nav(web: WebState, request: Request, actor: AdminActor) -> dict[str, object]:
-    """What admin_nav.html reads."""
+def _nav(request: Request, actor: AdminActor) -> dict[str, object]:
     kept = request.query_params.get("notice") == "kept"
-    until = web.services.admin.recovery_until(actor.user_id) if actor.user_id else None
-    return {
-        "actor": actor,
-        "can": {action.name.lower(): allowed(actor.roles, action) for action in Action},
-        "notice": web.translate(request, REPORT_KEPT) if kept else None,
-        "recovery_until": until,
-    }
+    return nav_context(request, actor, REPORT_KEPT if kept else None)
 
 
 @router.post("/report/keep")
