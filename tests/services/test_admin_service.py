@@ -12,7 +12,6 @@ from quivive.clock import FrozenClock
 from quivive.composition import Services
 from quivive.domain.audit import Outcome
 from quivive.domain.mfa_policy import MfaRule
-from quivive.domain.sessions import AssuranceLevel, Session
 from quivive.domain.users import User, UserStatus
 from quivive.errors import PermissionDenied, ValidationError
 from quivive.services.accounts import NewAccount
@@ -21,6 +20,7 @@ from quivive.storage.admin_queries import AuditQuery, FactorFilter, UserQuery
 from quivive.storage.sessions import SessionRepository
 from support.admin_console import TOTP_AMR, actor, add_user, start_session
 from support.quivive import RecordingAudit
+from support.sessions import session_row
 
 People = dict[str, User]
 Attempt = Callable[[AdminService, AdminActor, People], object]
@@ -346,21 +346,8 @@ def test_the_dashboard_counts_sessions_by_their_own_idle_limit(
     root = add_user(services, "root", "admin")
     nina = add_user(services, "nina", "nurse")
     start_session(services, root)  # the configured idle limit (15 minutes)
-    now = clock.now()
-    brief = Session(
-        token_hash="b" * 64,
-        user_id=nina.id,
-        created_at=now,
-        auth_time=now,
-        last_seen_at=now,
-        idle_timeout=timedelta(minutes=5),  # as a console override had set when it started
-        expires_at=now + timedelta(hours=12),
-        amr=("pwd",),
-        aal=AssuranceLevel.AAL1,
-        source_address=None,
-        user_agent=None,
-        revoked_at=None,
-    )
+    # Five minutes, as a console override had set when it started.
+    brief = session_row(nina.id, "b" * 64, clock.now(), idle_timeout=timedelta(minutes=5))
     SessionRepository(services.engine).add(brief)
     assert services.admin.dashboard(actor(root)).active_sessions == 2
 

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from quivive.clock import FrozenClock
 from quivive.composition import Services
 from quivive.domain.grants import Grant, session_sid
-from quivive.domain.sessions import AssuranceLevel, Session
 from quivive.domain.users import NewUser
 from quivive.storage.oidc_grants import GrantRepository
 from quivive.storage.sessions import SessionRepository
+from support.sessions import session_row
 
 IDLE = timedelta(minutes=15)
 
@@ -18,22 +18,8 @@ IDLE = timedelta(minutes=15)
 def add_session_with_grant(
     services: Services, user_id: int, name: str, now: datetime, *, last_seen_at: datetime
 ) -> None:
-    SessionRepository(services.engine).add(
-        Session(
-            token_hash=f"session-{name}",
-            user_id=user_id,
-            created_at=now,
-            auth_time=now,
-            last_seen_at=last_seen_at,
-            idle_timeout=IDLE,
-            expires_at=now + timedelta(hours=12),
-            amr=("pwd",),
-            aal=AssuranceLevel.AAL1,
-            source_address=None,
-            user_agent=None,
-            revoked_at=None,
-        )
-    )
+    session = session_row(user_id, f"session-{name}", now, last_seen_at=last_seen_at)
+    SessionRepository(services.engine).add(session)
     GrantRepository(services.engine).add(
         Grant(
             grant_id=f"grant-{name}",

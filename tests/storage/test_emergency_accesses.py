@@ -8,11 +8,12 @@ import pytest
 
 from quivive.composition import Services
 from quivive.domain.emergency import ReviewStatus
-from quivive.domain.sessions import AssuranceLevel, Session, hash_token
+from quivive.domain.sessions import Session, hash_token
 from quivive.domain.users import NewUser
 from quivive.storage.emergency_accesses import EmergencyAccessRepository, NewEmergencyAccess
 from quivive.storage.sessions import SessionRepository
 from support.race import race
+from support.sessions import session_row
 
 NOW = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)
 WINDOW_START = NOW - timedelta(days=30)
@@ -40,21 +41,7 @@ def make_session(
     *,
     emergency: bool = False,
 ) -> Session:
-    return Session(
-        token_hash=token_hash,
-        user_id=user_id,
-        created_at=NOW,
-        auth_time=NOW,
-        last_seen_at=NOW,
-        idle_timeout=timedelta(minutes=15),
-        expires_at=expires_at,
-        amr=("pwd",),
-        aal=AssuranceLevel.AAL1,
-        source_address=None,
-        user_agent=None,
-        revoked_at=None,
-        emergency=emergency,
-    )
+    return session_row(user_id, token_hash, NOW, expires_at=expires_at, emergency=emergency)
 
 
 def use(user_id: int, at: datetime = NOW, token_hash: str | None = None) -> NewEmergencyAccess:

@@ -9,29 +9,11 @@ from sqlalchemy import insert, select
 
 from quivive.clock import FrozenClock
 from quivive.composition import Services
-from quivive.domain.sessions import AssuranceLevel, Session
 from quivive.storage.database import _alembic_config, upgrade
 from quivive.storage.sessions import SessionRepository
 from quivive.storage.tables import emergency_accesses, sessions
 from support.admin_console import add_user
-
-
-def _session(token_hash: str, user_id: int, clock: FrozenClock) -> Session:
-    now = clock.now()
-    return Session(
-        token_hash=token_hash,
-        user_id=user_id,
-        created_at=now,
-        auth_time=now,
-        last_seen_at=now,
-        idle_timeout=timedelta(minutes=15),
-        expires_at=now + timedelta(hours=2),
-        amr=("pwd",),
-        aal=AssuranceLevel.AAL1,
-        source_address=None,
-        user_agent=None,
-        revoked_at=None,
-    )
+from support.sessions import session_row
 
 
 def _downgrade(services: Services, revision: str) -> None:
@@ -47,7 +29,7 @@ def test_0015_marks_the_sessions_emergency_access_opened(
     nina = add_user(services, "nina", "nurse")
     repository = SessionRepository(services.engine)
     for token_hash in ("e" * 64, "o" * 64):
-        repository.add(_session(token_hash, nina.id, clock))
+        repository.add(session_row(nina.id, token_hash, clock.now()))
     with services.engine.begin() as conn:
         conn.execute(
             insert(emergency_accesses).values(

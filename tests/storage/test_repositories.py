@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -21,6 +20,7 @@ from quivive.storage.setup_tokens import SetupTokenRepository
 from quivive.storage.tables import metadata, user_roles, users
 from quivive.storage.user_search import ACCELERATORS
 from quivive.storage.users import UserRepository
+from support.sessions import session_row
 
 NOW = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)
 PURPOSE = "first_admin"
@@ -38,21 +38,9 @@ def new_user(username: str, *, roles: tuple[str, ...] = ()) -> NewUser:
 
 
 def make_session(user_id: int, token_hash: str, **changes: Any) -> Session:
-    session = Session(
-        token_hash=token_hash,
-        user_id=user_id,
-        created_at=NOW,
-        auth_time=NOW,
-        last_seen_at=NOW,
-        idle_timeout=timedelta(minutes=15),
-        expires_at=NOW + timedelta(hours=12),
-        amr=("pwd", "otp"),
-        aal=AssuranceLevel.AAL2,
-        source_address="10.0.0.7",
-        user_agent="Firefox",
-        revoked_at=None,
-    )
-    return dataclasses.replace(session, **changes)
+    second_factor = {"amr": ("pwd", "otp"), "aal": AssuranceLevel.AAL2}
+    where = {"source_address": "10.0.0.7", "user_agent": "Firefox"}
+    return session_row(user_id, token_hash, NOW, **{**second_factor, **where, **changes})
 
 
 def count_rows(engine: Engine, table_name: str) -> int:

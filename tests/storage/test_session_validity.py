@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from quivive.composition import Services
-from quivive.domain.sessions import AssuranceLevel, Session
+from quivive.domain.sessions import Session
 from quivive.domain.users import NewUser
 from quivive.storage.session_validity import session_valid_at
 from quivive.storage.sessions import SessionRepository
 from quivive.storage.tables import sessions
+from support.sessions import session_row
 
 # A fraction of a second that SQLite's date functions, which keep milliseconds, would round up.
 T0 = datetime(2026, 1, 15, 8, 0, 0, 999_999, tzinfo=UTC)
@@ -21,20 +22,7 @@ MICROSECOND = timedelta(microseconds=1)
 
 
 def base(user_id: int) -> Session:
-    return Session(
-        token_hash="",
-        user_id=user_id,
-        created_at=T0,
-        auth_time=T0,
-        last_seen_at=T0,
-        idle_timeout=IDLE,
-        expires_at=T0 + timedelta(hours=1),
-        amr=("pwd",),
-        aal=AssuranceLevel.AAL2,
-        source_address=None,
-        user_agent=None,
-        revoked_at=None,
-    )
+    return session_row(user_id, "", T0, idle_timeout=IDLE, expires_at=T0 + timedelta(hours=1))
 
 
 def test_sql_and_python_agree_on_which_sessions_are_valid(services: Services) -> None:
