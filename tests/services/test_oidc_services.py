@@ -20,7 +20,9 @@ from quivive.clock import FrozenClock
 from quivive.composition import Services, build_services
 from quivive.domain.sessions import AssuranceLevel
 from quivive.errors import ValidationError
+from quivive.protocols.oidc import jose_keys
 from quivive.protocols.oidc.errors import InvalidGrant, InvalidToken, OAuthError
+from quivive.protocols.oidc.jose_keys import Jwk, SigningKey
 from quivive.protocols.oidc.pkce import s256
 from quivive.services import oidc_keys
 from quivive.services.accounts import NewAccount
@@ -420,3 +422,25 @@ def test_quick_client_credentials_answers_from_memory_only(
     assert tokens.quick_client_credentials({**form, "scope": "openid"}, header) is None
     monkeypatch.setattr(oidc_keys, "RELOAD_INTERVAL_S", -1.0)  # a key reload is due
     assert tokens.quick_client_credentials(form, header) is None
+
+
+def test_a_reload_keeps_the_keys_it_has_and_imports_only_new_ones(
+    sqlite_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = sqlite_services.oidc.keys
+    keys.ring()
+    imported: list[str] = []
+    real_import = jose_keys._import
+
+    def counting(record: SigningKey) -> Jwk:
+        imported.append(record.kid)
+        return real_import(record)
+
+    monkeypatch.setattr(jose_keys, "_import", counting)
+    keys.reload()
+    assert imported == []  # the same keys: nothing imported again
+
+    created = keys.rotate()
+
+    assert sorted(imported) == sorted(key.kid for key in created)
+    assert {key.kid for key in created} <= set(keys.ring().kids)

@@ -65,7 +65,7 @@ class KeyService:
                 self._keys.add(generate_key(alg, self._clock.now()))
             if missing:
                 records = self._keys.live(self._clock.now())
-            self._ring = KeyRing(records)
+            self._ring = KeyRing(records, known=self._ring)
             self._loaded_at = time.monotonic()
             return self._ring
 

@@ -69,9 +69,15 @@ def _import(record: SigningKey) -> Jwk:
 class KeyRing:
     """The keys in force: the newest unretired key of each algorithm signs, all of them verify."""
 
-    def __init__(self, records: Sequence[SigningKey]) -> None:
+    def __init__(self, records: Sequence[SigningKey], *, known: KeyRing | None = None) -> None:
+        """``known``: the ring this one replaces, whose keys are taken over by ``kid`` (the key's
+        RFC 7638 thumbprint) rather than imported again: importing an RSA private key checks it,
+        tens of milliseconds, and every node reloads its ring every minute."""
         self._records = list(records)
-        self._keys = {record.kid: _import(record) for record in records}
+        imported: dict[str, Jwk] = known._keys if known is not None else {}
+        self._keys: dict[str, Jwk] = {
+            record.kid: imported.get(record.kid) or _import(record) for record in records
+        }
         self._signers: dict[str, tuple[str, Jwk]] = {}
         for record in sorted(records, key=lambda r: r.created_at or datetime.min):
             if record.retired_at is None:
