@@ -68,20 +68,29 @@ async def pending_session(request: Request) -> ActiveSession | None:
 async def standing_of(
     web: WebState, active: ActiveSession, level: AssuranceLevel = AssuranceLevel.AAL1
 ) -> Standing:
-    return await to_thread.run_sync(
-        partial(web.services.mfa.standing, active.user, active.session, level=level)
-    )
+    return await to_thread.run_sync(partial(_standing, web, level, active))
+
+
+async def session_standing(
+    request: Request, level: AssuranceLevel = AssuranceLevel.AAL1
+) -> tuple[ActiveSession, Standing] | None:
+    """The session, complete or not, and its MFA standing for ``level``: one worker-thread trip."""
+    web = web_state(request)
+    return await web.session_with(request, partial(_standing, web, level))
+
+
+def _standing(web: WebState, level: AssuranceLevel, active: ActiveSession) -> Standing:
+    return web.services.mfa.standing(active.user, active.session, level=level)
 
 
 async def signed_in(
     request: Request, *, level: AssuranceLevel = AssuranceLevel.AAL1
 ) -> ActiveSession | Response:
     """The session if it may see an ordinary page, else the redirect to show instead."""
-    web = web_state(request)
-    active = await web.current_session(request)
-    if active is None:
+    found = await session_standing(request, level)
+    if found is None:
         return to_login(request)
-    standing = await standing_of(web, active, level)
+    active, standing = found
     if standing.step is Step.SECOND_FACTOR:
         extra = {"level": str(int(level))} if level > AssuranceLevel.AAL1 else {}
         return see_other(with_next(SECOND_FACTOR_PATH, here(request), **extra))

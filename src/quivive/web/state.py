@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from anyio import to_thread
@@ -20,6 +21,8 @@ from quivive.web.cookies import CookiePolicy
 from quivive.web.csrf import CSRF_FIELD, CsrfProtection
 from quivive.web.forms import read_form
 from quivive.web.pages import Pages
+
+T = TypeVar("T")
 
 SESSION_COOKIE = "quivive_session"
 
@@ -65,14 +68,27 @@ class WebState:
         return self.translate(request, messages.WAIT_MINUTES).format(count=-(-seconds // 60))
 
     async def current_session(self, request: Request) -> ActiveSession | None:
+        found = await self.session_with(request, _nothing)
+        return None if found is None else found[0]
+
+    async def session_with(
+        self, request: Request, then: Callable[[ActiveSession], T]
+    ) -> tuple[ActiveSession, T] | None:
+        """The live session and ``then(session)``, worked out in the worker thread that resolved
+        the session: one trip for both (a page that needs the MFA standing too made two)."""
         request.state.session_read = True
         token = self._session_token(request)
         if token is None:
             return None
-        active = await to_thread.run_sync(self.services.sessions.resolve, token)
-        if active is not None:
-            mark_emergency(request, self.services, active)
-        return active
+
+        def resolve_then() -> tuple[ActiveSession, T] | None:
+            active = self.services.sessions.resolve(token)
+            return None if active is None else (active, then(active))
+
+        found = await to_thread.run_sync(resolve_then)
+        if found is not None:
+            mark_emergency(request, self.services, found[0])
+        return found
 
     async def mark_emergency_banner(self, request: Request) -> None:
         """The banner on a page that does not load the session (sign-in page, error pages).
@@ -98,6 +114,10 @@ class WebState:
     def _session_token(self, request: Request) -> str | None:
         token = request.cookies.get(self.cookies.name(SESSION_COOKIE))
         return token if token and len(token) <= 128 else None
+
+
+def _nothing(_active: ActiveSession) -> None:
+    return None
 
 
 def emergency_end(session: Session) -> str:

@@ -31,7 +31,7 @@ from quivive.web.mfa_flow import (
     here,
     origin_of,
     pending_session,
-    standing_of,
+    session_standing,
     to_login,
     with_next,
 )
@@ -62,11 +62,11 @@ def _level(raw: str | None) -> AssuranceLevel:
 @router.get(SECOND_FACTOR_PATH, include_in_schema=False)
 async def second_factor_page(request: Request) -> Response:
     web = web_state(request)
-    active = await pending_session(request)
-    if active is None:
-        return to_login(request)
     next_url, level = _next(request), _level(request.query_params.get("level"))
-    standing = await standing_of(web, active, level)
+    found = await session_standing(request, level)
+    if found is None:
+        return to_login(request)
+    active, standing = found
     if standing.step is not Step.SECOND_FACTOR:
         return see_other(next_url)
     if active.session.emergency:
@@ -232,10 +232,10 @@ def _notify_recovery_use(web: WebState, active: ActiveSession) -> None:
 @router.get(NUDGE_PATH, include_in_schema=False)
 async def nudge_page(request: Request) -> Response:
     web = web_state(request)
-    active = await pending_session(request)
-    if active is None:
+    found = await session_standing(request)
+    if found is None:
         return to_login(request)
-    standing = await standing_of(web, active)
+    _active, standing = found
     next_url = _next(request)
     if standing.has_second_factor or standing.step is not Step.PROCEED:
         return see_other(next_url)
@@ -251,10 +251,10 @@ async def nudge_page(request: Request) -> Response:
 @router.get(ENROL_REQUIRED_PATH, include_in_schema=False)
 async def required_page(request: Request) -> Response:
     web = web_state(request)
-    active = await pending_session(request)
-    if active is None:
+    found = await session_standing(request)
+    if found is None:
         return to_login(request)
-    standing = await standing_of(web, active)
+    _active, standing = found
     next_url = _next(request)
     if standing.step is not Step.ENROL_REQUIRED:
         return see_other(next_url)
@@ -334,10 +334,10 @@ async def reauth(request: Request) -> Response:
 async def enrolling_session(request: Request) -> ActiveSession | Response:
     """A session allowed to add a factor: signed in (or held at the enrolment wall), recent."""
     web = web_state(request)
-    active = await pending_session(request)
-    if active is None:
+    found = await session_standing(request)
+    if found is None:
         return to_login(request)
-    standing = await standing_of(web, active)
+    active, standing = found
     if standing.step is Step.SECOND_FACTOR:
         return see_other(with_next(SECOND_FACTOR_PATH, here(request)))
     try:
