@@ -35,7 +35,7 @@ class Integer:
         return f"an integer between {self.low} and {self.high}"
 
     def parse(self, raw: object) -> int:
-        value = _to_int(raw)
+        value = to_int(raw)
         if value is None or not self.low <= value <= self.high:
             raise ValueError(f"expected {self.expected}")
         return value
@@ -350,7 +350,8 @@ def _to_str(raw: object, expected: str) -> str:
     return raw.strip()
 
 
-def _to_int(raw: object) -> int | None:
+def to_int(raw: object) -> int | None:
+    """``raw`` as an integer (a TOML integer, or up to 18 ASCII digits, signed or not), or None."""
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
     # ASCII digits only: int() would also take "1_000", " ٣ " and other surprises.

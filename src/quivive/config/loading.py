@@ -17,9 +17,15 @@ from urllib.parse import urlsplit
 
 from quivive.config.display import redact
 from quivive.config.gate import parse_gate
-from quivive.config.kinds import _to_int, format_duration
+from quivive.config.kinds import format_duration, to_int
 from quivive.config.settings import CONFIG_FILE_ENV, LOOPBACK_HOSTS, Settings
-from quivive.config.specs import _SECTIONS, _SPECS, SECRET_KEYS, SETTING_SPECS, SettingSpec
+from quivive.config.specs import (
+    SECRET_KEYS,
+    SECTION_FACTORIES,
+    SETTING_SPECS,
+    SPECS_BY_KEY,
+    SettingSpec,
+)
 from quivive.domain.gate import GateSettings
 from quivive.domain.mfa_policy import MAX_GRACE_DAYS, MfaRule
 from quivive.errors import ConfigError
@@ -122,15 +128,15 @@ def _flatten(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     unknown: list[str] = []
     for name, value in table.items():
-        if name in _SECTIONS:
+        if name in SECTION_FACTORIES:
             if not isinstance(value, dict):
                 raise ConfigError(f"{path}: [{name}] must be a table, got {_show_raw(value)}")
             flat.update((f"{name}.{key}", item) for key, item in value.items())
-        elif isinstance(value, dict) and name not in _SPECS:
-            unknown.append(_unknown("table", name, list(_SECTIONS)))
+        elif isinstance(value, dict) and name not in SPECS_BY_KEY:
+            unknown.append(_unknown("table", name, list(SECTION_FACTORIES)))
         else:
             flat[name] = value
-    unknown += [_unknown("key", key, list(_SPECS)) for key in flat if key not in _SPECS]
+    unknown += [_unknown("key", key, list(SPECS_BY_KEY)) for key in flat if key not in SPECS_BY_KEY]
     if unknown:
         raise ConfigError(f"{path}: " + "; ".join(unknown), unknown=unknown)
     return flat
@@ -162,7 +168,7 @@ def _resolve(
 
 
 def _error(key: str, reason: str, raw: object) -> ConfigError:
-    spec = _SPECS[key]
+    spec = SPECS_BY_KEY[key]
     shown = "a hidden value" if key in SECRET_KEYS else _show_raw(raw)
     return ConfigError(f"{spec.env} / {key}: {reason}, got {shown}", key=key, env=spec.env)
 
@@ -194,7 +200,7 @@ def _build(
                 if key.startswith(name + ".")
             }
         )
-        for name, factory in _SECTIONS.items()
+        for name, factory in SECTION_FACTORIES.items()
     }
     return Settings(**top, **sections, source=source, mfa_rules=mfa_rules)
 
@@ -242,7 +248,7 @@ def _mfa_rule(entry: object, where: str, path: Path | None) -> MfaRule:
         raise _rule_error(
             path, f"{where}.from", f"expected a date like 2026-01-01, got {_show_raw(raw_start)}"
         )
-    grace = _to_int(entry.get("grace_days", 0))
+    grace = to_int(entry.get("grace_days", 0))
     if grace is None or not 0 <= grace <= MAX_GRACE_DAYS:
         got = _show_raw(entry.get("grace_days"))
         raise _rule_error(

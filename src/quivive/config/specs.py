@@ -424,8 +424,9 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
 
 SECRET_KEYS: frozenset[str] = frozenset(spec.key for spec in SETTING_SPECS if spec.secret)
 
-_SPECS = {spec.key: spec for spec in SETTING_SPECS}
-_SECTIONS: dict[str, Callable[..., Any]] = {
+# For the loader: each key's spec, and the settings class building each TOML table.
+SPECS_BY_KEY = {spec.key: spec for spec in SETTING_SPECS}
+SECTION_FACTORIES: dict[str, Callable[..., Any]] = {
     "session": SessionSettings,
     "password": PasswordSettings,
     "smtp": SmtpSettings,
