@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http import cookies as http_cookies
 
 from starlette.responses import Response
 
@@ -37,3 +38,18 @@ class CookiePolicy:
             httponly=True,
             samesite="lax",
         )
+
+
+def cookie_value(header: str, name: str) -> str | None:
+    """``cookie_parser(header).get(name)``, as Starlette's ``request.cookies`` reads a (non-empty)
+    name, without unquoting every other cookie: the last ``name=`` wins, spaces around the name
+    and value are dropped, then the value is unquoted."""
+    if name not in header:
+        return None
+    found = None
+    for chunk in header.split(";"):
+        key, equals, value = chunk.partition("=")
+        if equals and key.strip() == name:
+            found = value
+    # Starlette's own unquoting (http.cookies'), so both paths read a quoted value alike.
+    return None if found is None else http_cookies._unquote(found.strip())

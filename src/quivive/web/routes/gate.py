@@ -28,14 +28,14 @@ import asyncio
 import functools
 import ipaddress
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import cast
 from urllib.parse import quote
 
 from anyio import to_thread
 from fastapi import APIRouter
 from starlette.applications import Starlette
-from starlette.requests import Request, cookie_parser
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -56,7 +56,7 @@ from quivive.domain.gate import (
 from quivive.domain.sessions import hash_token
 from quivive.web import gate_messages
 from quivive.web.client_address import client_address
-from quivive.web.cookies import CookiePolicy
+from quivive.web.cookies import CookiePolicy, cookie_value
 from quivive.web.mfa_flow import signed_in
 from quivive.web.outer_layers import add_outer_layer
 from quivive.web.state import SESSION_COOKIE, WebState, see_other, web_state
@@ -81,6 +81,25 @@ _ANONYMOUS = tuple(
     )
 )
 _LOADED = "quivive_gate_loaded"  # request state: (token, identity) the fast path loaded
+# A proxy asks about the same addresses over and over, so parsed original URLs are kept, and the
+# fast path keeps its answers (per URL, identity and client address, until the rules change).
+# Bounded, as anyone behind the proxy can make up addresses: some 35 MB at worst, every one
+# MAX_URL_LENGTH long. A refused URL is not kept: it is parsed, and refused, every time.
+MAX_CACHED_URLS = 1024
+MAX_CACHED_ANSWERS = 4096
+# The request headers the gate reads; the fast path looks for these only.
+_READ = frozenset(
+    {
+        b"cookie",
+        b"x-original-url",
+        b"x-original-method",
+        b"x-forwarded-method",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"x-forwarded-uri",
+        b"x-forwarded-for",
+    }
+)
 
 
 async def verify(request: Request) -> Response:
@@ -194,6 +213,11 @@ async def _identity(web: WebState, request: Request) -> Identity | None:
 
 
 def _original_request(headers: Mapping[str, str]) -> OriginalRequest:
+    return _parsed_original(*_original_address(headers))
+
+
+def _original_address(headers: Mapping[str, str]) -> tuple[str, str]:
+    """The original method and URL, as the proxy sent them."""
     method = headers.get("x-original-method") or headers.get("x-forwarded-method") or "GET"
     url = headers.get("x-original-url")
     if url is None:
@@ -202,6 +226,12 @@ def _original_request(headers: Mapping[str, str]) -> OriginalRequest:
         if not proto or not host:
             raise BadOriginalRequest("neither X-Original-URL nor X-Forwarded-Proto and -Host")
         url = f"{proto}://{host}{uri}"
+    return method, url
+
+
+@functools.lru_cache(maxsize=MAX_CACHED_URLS)
+def _parsed_original(method: str, url: str) -> OriginalRequest:
+    """``parse_original``, remembered (``OriginalRequest`` is immutable); an exception is not."""
     return parse_original(method, url)
 
 
@@ -230,6 +260,10 @@ def _client_of(peer: str | None, forwarded: str | None, trusted_proxies: int) ->
 
 # --- the fast path ---------------------------------------------------------------------------
 
+_Headers = tuple[tuple[bytes, bytes], ...]
+# The original method and URL, the identity and the client address: what an answer depends on.
+_AnswerKey = tuple[str, str, Identity, str | None]
+
 
 def install_fast_path(app: Starlette, services: Services) -> None:
     """Put ``VerifyFastPath`` outside every middleware (``outer_layers``); an exception in it
@@ -254,6 +288,7 @@ class VerifyFastPath:
         # Without networks rules, the client address cannot change a decision: not worth parsing.
         self._rules: GateSettings | None = None
         self.networks = True
+        self._answers: dict[_AnswerKey, _Headers] = {}  # under self._rules, as _decide found them
         self.cookie = CookiePolicy(settings.https, settings.session.cookie_domain).name(
             SESSION_COOKIE
         )
@@ -264,23 +299,20 @@ class VerifyFastPath:
         if headers is None:
             await self.app(scope, receive, send)
             return
-        start = {"type": "http.response.start", "status": 200, "headers": [*_ALLOWED, *headers]}
+        start = {"type": "http.response.start", "status": 200, "headers": headers}
         await send(start)
         await send({"type": "http.response.body", "body": b""})
 
-    async def _answer(self, scope: Scope) -> tuple[tuple[bytes, bytes], ...] | None:
-        """The identity headers of an allowed request, or None: the route will answer."""
+    async def _answer(self, scope: Scope) -> _Headers | None:
+        """The response headers of an allowed request, or None: the route will answer."""
         gate = self.services.gate
         if gate.claim_poll():
             await to_thread.run_sync(gate.poll)
-        # A plain dict: each Headers lookup would scan the list again.
-        headers = {
-            name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
-        }
+        headers = _read_headers(scope["headers"])
         client = scope.get("client")
         peer = str(client[0]) if client else None
         settings = self.services.settings
-        token = cookie_parser(headers.get("cookie", "")).get(self.cookie)
+        token = cookie_value(headers.get("cookie", ""), self.cookie)
         if not _from_proxy(peer, settings.trusted_proxies) or not token or len(token) > 128:
             return None
         identity = gate.cached(token) or await self._load(token)
@@ -289,22 +321,41 @@ class VerifyFastPath:
         if identity is None:
             return None
         try:
-            original = _original_request(headers)
+            method, url = _original_address(headers)
         except BadOriginalRequest:
             return None
         forwarded = headers.get("x-forwarded-for")
         rules = self._current_rules()
         address = _client_of(peer, forwarded, settings.trusted_proxies) if self.networks else None
+        key = (method, url, identity, address)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._decide(rules, key)
+        return answer or None
+
+    def _decide(self, rules: GateSettings, key: _AnswerKey) -> _Headers:
+        """The response headers of an allowed request, or () for any other; remembered, as
+        ``decide`` is a function of its arguments and the rules, and forgotten when they change."""
+        method, url, identity, address = key
+        try:
+            original = _parsed_original(method, url)
+        except BadOriginalRequest:
+            return ()
         decision = decide(rules.rules, original, identity, address)
-        if decision.outcome is Outcome.ALLOW:
-            return identity_headers(identity)
-        return None
+        answer = (
+            (*_ALLOWED, *identity_headers(identity)) if decision.outcome is Outcome.ALLOW else ()
+        )
+        if len(self._answers) >= MAX_CACHED_ANSWERS:
+            self._answers.clear()
+        self._answers[key] = answer
+        return answer
 
     def _current_rules(self) -> GateSettings:
         """The rules in force; whether any has networks is worked out once per change."""
         rules = self.services.gate_rules.current()
         if rules is not self._rules:
             self.networks = any(rule.networks for rule in rules.rules)
+            self._answers.clear()
             self._rules = rules
         return rules
 
@@ -328,6 +379,23 @@ class VerifyFastPath:
             return identity
         finally:
             del self._loading[key]
+
+
+def _read_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The headers the gate reads, as the route's ``request`` has them: the first value of each,
+    but every ``Cookie`` header (``request.cookies`` reads them all, a later cookie overriding an
+    earlier one), joined by ``;``, which parses as the headers one after the other do. A dict of
+    every header would cost more than the rest of the check."""
+    found: dict[str, str] = {}
+    for name, value in raw:
+        if name not in _READ:
+            continue
+        key = name.decode("latin-1")
+        if key == "cookie" and key in found:
+            found[key] += ";" + value.decode("latin-1")
+        else:
+            found.setdefault(key, value.decode("latin-1"))
+    return found
 
 
 # --- the browser's side: sign in (or step up) for an application, then back to it -------------

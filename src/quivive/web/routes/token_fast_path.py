@@ -51,7 +51,10 @@ class TokenFastPath:
         self.answer = RouteJson({**NO_STORE, **CORS}, https=services.settings.https)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = first_headers(scope, _READ) if _candidate(scope) else {}
+        if not _candidate(scope):  # every other request, /api/verify's among them: at once
+            await self.app(scope, receive, send)
+            return
+        headers = first_headers(scope, _READ)
         content_type = headers.get(b"content-type", "").split(";")[0].strip().lower()
         if content_type != FORM_TYPE:
             await self.app(scope, receive, send)
