@@ -171,6 +171,24 @@ def test_emergency_sessions_read_back_as_such_and_find_their_use(services: Servi
     assert repo.for_session(marked) is not None
 
 
+def test_a_session_stored_without_the_flag_but_named_by_a_use_is_an_emergency_one(
+    services: Services,
+) -> None:
+    # As a node still running the release before migration 0015 stores it, mid-upgrade.
+    repo = EmergencyAccessRepository(services.engine)
+    sessions = SessionRepository(services.engine)
+    user_id = add_user(services, "alice")
+    marked = hash_token("emergency")
+    repo.add_within_limit(use(user_id, token_hash=marked), since=WINDOW_START, limit=3)
+    sessions.add(make_session(user_id, marked))  # emergency=False: the column's default
+
+    found = sessions.find(marked)
+
+    assert found is not None
+    assert found.emergency
+    assert [s.emergency for s in sessions.for_user(user_id, now=NOW)] == [True]
+
+
 def test_states_from_tell_live_sessions_from_the_watermark_on(services: Services) -> None:
     repo = EmergencyAccessRepository(services.engine)
     sessions = SessionRepository(services.engine)

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, Row, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, Row, bindparam, delete, exists, func, insert, or_, select, update
 
 from quivive.domain.sessions import AssuranceLevel, Session
 from quivive.storage.session_validity import session_valid_at
-from quivive.storage.tables import sessions
+from quivive.storage.tables import emergency_accesses, sessions
+
+# A node still on the release before migration 0015 (a rolling upgrade on PostgreSQL) stores an
+# emergency session without the flag, but names it in emergency_accesses first: either says so,
+# or the gate and relying parties would take it for an ordinary session. The lookup is indexed.
+_EMERGENCY = or_(
+    sessions.c.emergency,
+    exists().where(emergency_accesses.c.session_token_hash == sessions.c.token_hash),
+).label("is_emergency")
+_SESSIONS = select(sessions, _EMERGENCY)
 
 # Built once: every sign-in and signed-in request runs these, and building a statement per call
 # (and its cache key) cost more CPU than the database's work on it.
-_FIND = select(sessions).where(sessions.c.token_hash == bindparam("token_hash"))
+_FIND = _SESSIONS.where(sessions.c.token_hash == bindparam("token_hash"))
 _INSERT = insert(sessions)
 
 
@@ -30,10 +39,8 @@ class SessionRepository:
         return None if row is None else _to_session(row)
 
     def for_user(self, user_id: int, *, now: datetime) -> list[Session]:
-        query = (
-            select(sessions)
-            .where(sessions.c.user_id == user_id, session_valid_at(now))
-            .order_by(sessions.c.last_seen_at.desc())
+        query = _SESSIONS.where(sessions.c.user_id == user_id, session_valid_at(now)).order_by(
+            sessions.c.last_seen_at.desc()
         )
         with self._engine.connect() as conn:
             return [_to_session(row) for row in conn.execute(query)]
@@ -125,5 +132,5 @@ def _to_session(row: Row[tuple[object, ...]]) -> Session:
         source_address=m["source_address"],
         user_agent=m["user_agent"],
         revoked_at=m["revoked_at"],
-        emergency=m["emergency"],
+        emergency=bool(m["is_emergency"]),
     )
