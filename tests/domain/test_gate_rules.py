@@ -146,6 +146,19 @@ def test_unusable_original_urls_are_refused(url: str) -> None:
         parse_original("GET", url)
 
 
+@pytest.mark.parametrize("method", ["G" * 33, "GET /x", "GE\x00T", "1GET", "GET\r\n"])
+def test_an_original_method_that_is_no_http_method_is_refused(method: str) -> None:
+    with pytest.raises(BadOriginalRequest):
+        parse_original(method, "https://dpi.hopital.example/")
+
+
+@pytest.mark.parametrize("method", ["get", "PROPFIND", "BASELINE-CONTROL", ""])
+def test_http_methods_are_taken_as_the_original_method(method: str) -> None:
+    assert parse_original(method, "https://dpi.hopital.example/").method == (
+        method.upper() or "GET"
+    )
+
+
 DOMAINS = ("hopital.example", "auth.hopital.example")
 
 

@@ -35,6 +35,9 @@ _PLAIN_URL = re.compile(
     re.IGNORECASE,
 )
 _SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+# An HTTP method is a short token (WebDAV's longest, BASELINE-CONTROL, has 16 characters): any
+# other value is not a request a proxy forwards, and would only bloat what the gate keeps.
+_METHOD = re.compile(r"[A-Za-z][A-Za-z-]{0,31}")
 _HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 
 
@@ -115,6 +118,8 @@ def parse_original(method: str, url: str) -> OriginalRequest:
     """Parse ``scheme://host[:port]/path?query`` as sent by the proxy."""
     if len(url) > MAX_URL_LENGTH or _SPACE_OR_CONTROL.search(url):
         raise BadOriginalRequest("original URL too long or with spaces or control characters")
+    if method and not _METHOD.fullmatch(method):
+        raise BadOriginalRequest("original method is not an HTTP method")
     plain = _PLAIN_URL.fullmatch(url)
     if plain is not None and int(plain["port"] or 0) <= 65535:
         # The common shape, read in one match (urlsplit and its properties cost several times
