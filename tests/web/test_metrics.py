@@ -41,6 +41,16 @@ def test_localhost_reads_metrics(tmp_path: Path) -> None:
     assert 'quivive_http_request_duration_seconds_count{method="GET",status="200"}' in response.text
 
 
+def test_made_up_methods_share_one_label(tmp_path: Path) -> None:
+    with client(tmp_path, LOCAL) as local:
+        for method in ("BREW", "WHEN", "BREW"):
+            local.request(method, "/healthz")
+        text = local.get("/metrics").text
+
+    assert 'quivive_http_request_duration_seconds_count{method="OTHER",status="405"} 3.0' in text
+    assert "BREW" not in text
+
+
 def test_a_remote_peer_is_refused_by_default(tmp_path: Path) -> None:
     with client(tmp_path, REMOTE) as remote:
         response = remote.get("/metrics")

@@ -20,6 +20,11 @@ from quivive.services.metrics import Metrics
 
 METRICS_PATH = "/metrics"
 LOOPBACK_PEERS = frozenset({"127.0.0.1", "::1"})
+# Other method names (a client may send any, h11 passes them on) share one label: a series per
+# made-up name would grow /metrics and the registry without bound.
+HTTP_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"}
+)
 
 
 class RequestMetricsMiddleware:
@@ -46,7 +51,8 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             elapsed = time.perf_counter() - started
-            self.metrics.child(self.metrics.requests, scope["method"], str(status)).observe(elapsed)
+            method = scope["method"] if scope["method"] in HTTP_METHODS else "OTHER"
+            self.metrics.child(self.metrics.requests, method, str(status)).observe(elapsed)
 
 
 def metrics_response(request: Request, metrics: Metrics, settings: MetricsSettings) -> Response:
