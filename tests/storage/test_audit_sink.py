@@ -57,7 +57,7 @@ def test_sink_logs_and_carries_on_when_the_schema_is_gone(
 
     [line] = [r for r in caplog.records if r.name == "quivive.audit"]
     assert line.levelno == logging.ERROR
-    assert "audit append failed for login.password" in line.getMessage()
+    assert "audit append failed for 1 record(s) (login.password;" in line.getMessage()
 
 
 def test_sink_logs_and_carries_on_when_the_database_is_unreachable(
@@ -73,7 +73,8 @@ def test_sink_logs_and_carries_on_when_the_database_is_unreachable(
     with caplog.at_level(logging.ERROR, logger="quivive.audit"):
         ChainedAuditSink(trail).record(EVENT)
 
-    assert "audit append failed for login.password: OperationalError" in caplog.text
+    assert "audit append failed for 1 record(s) (login.password;" in caplog.text
+    assert "OperationalError" in caplog.text
     assert "s3cret" not in caplog.text
 
 
@@ -121,6 +122,8 @@ def test_events_recorded_together_are_logged_when_the_append_fails(
             conn.execute(text("DROP TABLE audit_records"))
 
         with caplog.at_level(logging.ERROR, logger="quivive.audit"):
-            record_together(sink, [EVENT, replace(EVENT, action="oidc.token")])
+            token = replace(EVENT, action="oidc.token", subject="client-batch")
+            record_together(sink, [EVENT, token])
 
-    assert "audit append failed for login.password, oidc.token" in caplog.text
+    assert "audit append failed for 2 record(s) (login.password, oidc.token;" in caplog.text
+    assert "client-batch" in caplog.text

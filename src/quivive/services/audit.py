@@ -248,13 +248,18 @@ class ChainedAuditSink:
             self._trail.append_all(events)
         except Exception as exc:  # any failure: the sign-in it records must still go through
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:1]
+            # A batch (record_together) loses all its records at once: say how many, and whose.
             log.error(
-                "audit append failed for %s: %s %s",
+                "audit append failed for %d record(s) (%s; subjects %s): %s %s",
+                len(events),
                 ", ".join(sorted({event.action for event in events})),
+                ", ".join(sorted({event.subject or "-" for event in events})[:MAX_LOGGED_SUBJECTS]),
                 type(exc).__name__,
                 reason[0] if reason else "",
             )
 
+
+MAX_LOGGED_SUBJECTS = 20  # in the log line of a failed batch; the count says if there were more
 
 # Set while ``record_together`` runs: what reaches a ``ChainedAuditSink`` is gathered there.
 _GATHERED: ContextVar[list[tuple[ChainedAuditSink, AuditEvent]] | None] = ContextVar(

@@ -11,7 +11,9 @@ so every OAuth error and every audit of a failure stays the route's.
 
 The issuance is audited, durably, before the token leaves, as on the route: through
 ``Services.audit`` and its decorators, the events of concurrent requests appended in one
-transaction, from one trip to the thread pool (``AsyncGroupCommit``, ``record_together``).
+transaction, from one trip to the thread pool (``AsyncGroupCommit``, ``record_together``). As on
+the route, an append that fails is logged (with the number of records and their clients) and the
+token still goes out: the audit trail must never become the way to stop every service at once.
 """
 
 from __future__ import annotations
