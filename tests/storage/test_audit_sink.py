@@ -104,11 +104,14 @@ def test_events_recorded_together_pass_every_decorator_and_share_one_append(
         monkeypatch.setattr(trail, "append_all", counted)
         events = [replace(EVENT, actor=name) for name in ("alice", "bob", "carol")]
 
-        record_together(sink, events)
+        record_together(sink, events, observe=metrics.audit_append.observe)
 
         assert appends == [3]
         assert [record.actor for record in trail.latest(5)] == ["alice", "bob", "carol"]
         assert metrics.audit_events.labels("login.password", "failure")._value.get() == 3
+        # Timed once per event by the batch's append, not by the decorator around the gathering.
+        timed = metrics.registry.get_sample_value("quivive_audit_append_seconds_count")
+        assert timed == 3
         ChainedAuditSink(trail).record(EVENT)  # and the sink appends one by one again
         assert appends == [3, 1]
 

@@ -11,7 +11,8 @@ few minutes unsigned until the next append).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -267,13 +268,19 @@ _GATHERED: ContextVar[list[tuple[ChainedAuditSink, AuditEvent]] | None] = Contex
 )
 
 
-def record_together(sink: AuditSink, events: Sequence[AuditEvent]) -> None:
+def record_together(
+    sink: AuditSink,
+    events: Sequence[AuditEvent],
+    *,
+    observe: Callable[[float], None] | None = None,
+) -> None:
     """``sink.record`` each event, but append them to the chain in one transaction, not one each.
 
     The events go through every decorator of ``sink`` as usual; the chain at its end only
     gathers them, and they are appended together once all went through. Returns once they are
-    committed, like ``record``; a failed append is logged, like ``record``'s. A timing
-    decorator (``MeteredAuditSink``) then times only the gathering, microseconds.
+    committed, like ``record``; a failed append is logged, like ``record``'s. A timing decorator
+    would time only the gathering, so ``MeteredAuditSink`` leaves it (``gathering``) and
+    ``observe``, when given, receives the append's real time once per event.
     """
     gathered: list[tuple[ChainedAuditSink, AuditEvent]] = []
     token = _GATHERED.set(gathered)
@@ -282,5 +289,15 @@ def record_together(sink: AuditSink, events: Sequence[AuditEvent]) -> None:
             sink.record(event)
     finally:
         _GATHERED.reset(token)
+    started = time.perf_counter()
     for chain in dict.fromkeys(chain for chain, _ in gathered):  # one, but for tests
         chain.append_all([event for owner, event in gathered if owner is chain])
+    if observe is not None:
+        elapsed = time.perf_counter() - started
+        for _ in gathered:
+            observe(elapsed)
+
+
+def gathering() -> bool:
+    """True inside ``record_together``, where records are gathered, not yet appended."""
+    return _GATHERED.get() is not None
