@@ -117,8 +117,12 @@ async def jwks(request: Request) -> Response:
     document: KeysDocument | None = getattr(request.app.state, "oidc_jwks", None)
     if document is None:
         document = request.app.state.oidc_jwks = KeysDocument()
-    payload = document.of(web_state(request).services.oidc.keys.ring())
-    return Response(payload, headers=JWKS_HEADERS, media_type="application/json")
+    keys = web_state(request).services.oidc.keys
+    # A reload due reads the key table: in a worker thread, never on the event loop.
+    ring = keys.fresh_ring()
+    if ring is None:
+        ring = await to_thread.run_sync(keys.ring)
+    return Response(document.of(ring), headers=JWKS_HEADERS, media_type="application/json")
 
 
 # --- authorization endpoint ------------------------------------------------------------------
