@@ -4,6 +4,7 @@ change, and a refused URL refused every time; the headers read as the route read
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from starlette.types import Message, Receive, Scope, Send
@@ -16,6 +17,7 @@ from quivive.services.mfa import Origin
 from quivive.web.routes import gate
 from quivive.web.routes.gate import MAX_CACHED_URLS, VERIFY_PATH, VerifyFastPath
 from quivive.web.state import SESSION_COOKIE
+from support.quivive import running_services
 
 PASSWORD = "correct horse battery staple 42"
 PASSED_ON = 418  # what the stack behind the fast path answers: the route would decide
@@ -87,6 +89,24 @@ def test_a_rule_change_applies_at_once(services: Services, token: str) -> None:
         actor="test",
         origin=Origin(),
     )
+    assert ask(fast_path, *url_of("http://app.localhost/admin/x", token))[0] == PASSED_ON
+
+
+def test_a_rule_change_on_another_node_applies_after_the_poll(
+    services: Services, token: str, tmp_path: Path
+) -> None:
+    fast_path = VerifyFastPath(stack, services=services)
+    assert ask(fast_path, *url_of("http://app.localhost/admin/x", token))[0] == 200
+    database = services.engine.url.render_as_string(hide_password=False)
+    with running_services(tmp_path / "other-node", settings={"database_url": database}) as other:
+        other.gate_rules.add(
+            {"host": "app.localhost", "path_prefix": "/admin", "roles": ["dsi"]},
+            actor="test",
+            origin=Origin(),
+        )
+
+    services.gate.poll()  # what every node does once a second
+
     assert ask(fast_path, *url_of("http://app.localhost/admin/x", token))[0] == PASSED_ON
 
 
