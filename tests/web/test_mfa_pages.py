@@ -392,7 +392,7 @@ def test_one_other_session_can_be_ended_from_the_account_page(
 
 
 def test_guessing_codes_is_held_with_a_wait_in_the_users_language(
-    client: TestClient, sqlite_services: Services, clock: FrozenClock
+    client: TestClient, sqlite_services: Services, clock: FrozenClock, audit: RecordingAudit
 ) -> None:
     secret = alice_with_totp(client, sqlite_services, clock)
     log_in(client)
@@ -406,6 +406,9 @@ def test_guessing_codes_is_held_with_a_wait_in_the_users_language(
     assert held.status_code == 429
     assert int(held.headers["retry-after"]) >= 1
     assert "Trop de codes erronés." in html.unescape(held.text)
+    reasons = [event.reason for event in audit.events if event.action == "login.totp"]
+    free = sqlite_services.throttle.policy.pair.free_attempts
+    assert reasons[-free - 1 :] == ["bad_code"] * free + ["codes_throttled"]
     assert client.get("/account", follow_redirects=False).status_code == 303
     clock.advance(timedelta(seconds=int(held.headers["retry-after"])))
     assert location(post_form(client, page, page, code=code_now(secret, clock))) == "/account"

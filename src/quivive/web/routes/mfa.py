@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 import segno
@@ -150,45 +151,55 @@ async def recovery_verify(request: Request) -> Response:
 async def _verify_code(request: Request, factor: str) -> Response:
     web = web_state(request)
     form = await web.posted_form(request)
-    active = await pending_session(request)
-    if active is None:
-        return to_login(request)
     code, next_url = form.get("code", "")[:MAX_FIELD_LENGTH], _next(request, form)
-    origin = origin_of(request)
-    check = partial(_check_then_upgrade, web, active, factor, code, origin)
-    try:
-        new_token = await to_thread.run_sync(check)
-    except CodesThrottled as throttled:
-        return await _codes_throttled(request, active, factor, next_url, form, throttled)
-    if new_token is None:
-        fail = web.services.mfa.record_failure
-        await to_thread.run_sync(fail, active.user, factor, "bad_code", origin)
+    check = partial(_check_then_upgrade, web, factor, code, origin_of(request))
+    found = await web.session_with(request, check)
+    if found is None:
+        return to_login(request)
+    _active, outcome = found
+    if outcome.throttled is not None:
+        return _codes_throttled(request, factor, next_url, form, outcome.throttled)
+    if outcome.token is None:
         error = messages.CODE_REJECTED
         return _code_form(request, factor, next_url, form.get("level"), error)
     response = see_other(next_url)
-    web.cookies.set(response, SESSION_COOKIE, new_token)
+    web.cookies.set(response, SESSION_COOKIE, outcome.token)
     return response
 
 
+@dataclass(frozen=True, slots=True)
+class CodeOutcome:
+    """What a code typed on the second-factor page came to."""
+
+    token: str | None = None  # the upgraded session's: the code was right
+    throttled: CodesThrottled | None = None  # refused before it was checked
+
+
 def _check_then_upgrade(
-    web: WebState, active: ActiveSession, factor: str, code: str, origin: Origin
-) -> str | None:
-    """Check the code under the guess limit and, if right, upgrade the session: the new token, or
-    None for a wrong code. One worker-thread trip for both (``finish_verification`` otherwise)."""
-    credential = web.services.code_guard.check(active.user, factor, code, origin.source_address)
+    web: WebState, factor: str, code: str, origin: Origin, active: ActiveSession
+) -> CodeOutcome:
+    """Check the code under the guess limit; upgrade the session if it is right, audit the
+    refusal if not. Runs in the worker thread that resolved the session (``session_with``): the
+    whole step is one trip, where it was three (resolve, check and upgrade, audit a refusal)."""
+    record_failure = web.services.mfa.record_failure
+    try:
+        credential = web.services.code_guard.check(active.user, factor, code, origin.source_address)
+    except CodesThrottled as throttled:
+        record_failure(active.user, factor, "codes_throttled", origin)
+        return CodeOutcome(throttled=throttled)
     if credential is None:
-        return None
+        record_failure(active.user, factor, "bad_code", origin)
+        return CodeOutcome()
     if factor == "recovery_code":
         _notify_recovery_use(web, active)
     verification = Verification(factor=factor, amr=("otp",), credential_id=credential)
     upgrade = web.services.mfa.upgrade
     new_token, _ = upgrade(active.token, active.user, verification, origin, session=active.session)
-    return new_token
+    return CodeOutcome(token=new_token)
 
 
-async def _codes_throttled(
+def _codes_throttled(
     request: Request,
-    active: ActiveSession,
     factor: str,
     next_url: str,
     form: dict[str, str],
@@ -196,9 +207,6 @@ async def _codes_throttled(
 ) -> Response:
     """429: wait (with Retry-After), or, once the limit is spent, another factor or the helpdesk."""
     web = web_state(request)
-    origin = origin_of(request)
-    fail = web.services.mfa.record_failure
-    await to_thread.run_sync(fail, active.user, factor, "codes_throttled", origin)
     if throttled.exhausted or throttled.not_before is None:
         error = web.translate(request, messages.CODES_EXHAUSTED)
         seconds = None
