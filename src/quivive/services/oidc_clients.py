@@ -97,9 +97,9 @@ class ClientRegistry:
     def find(self, client_id: str) -> Client | None:
         if len(client_id) > 64:
             return None
-        cached = self._cache.entries.get(client_id)
-        if cached is not None and self._monotonic() - cached[0] < CACHE_TTL_S:
-            return cached[1]
+        entry = self._fresh_entry(client_id)
+        if entry is not None:
+            return entry[1]  # None too: an unknown client is remembered as such
         client = self._clients.find(client_id)
         self._cache.entries[client_id] = (self._monotonic(), client)
         return client
@@ -107,10 +107,15 @@ class ClientRegistry:
     def cached(self, client_id: str) -> Client | None:
         """The client if this node looked it up less than ``CACHE_TTL_S`` ago; None when it is
         unknown, or not known here (``find`` reads the database)."""
+        entry = self._fresh_entry(client_id)
+        return None if entry is None else entry[1]
+
+    def _fresh_entry(self, client_id: str) -> tuple[float, Client | None] | None:
+        """This node's entry for ``client_id`` if younger than ``CACHE_TTL_S``, else None."""
         entry = self._cache.entries.get(client_id)
         if entry is None or self._monotonic() - entry[0] >= CACHE_TTL_S:
             return None
-        return entry[1]
+        return entry
 
     def list(self) -> list[Client]:
         return self._clients.list()

@@ -44,10 +44,9 @@ class KeyService:
         self._unknown_reload_at = 0.0
 
     def ring(self) -> KeyRing:
-        ring = self._ring
-        if ring is None or time.monotonic() - self._loaded_at > RELOAD_INTERVAL_S:
-            ring = self.reload()
-        return ring
+        """The keys, read again from the database when a reload is due."""
+        ring = self.fresh_ring()
+        return ring if ring is not None else self.reload()
 
     def fresh_ring(self) -> KeyRing | None:
         """The keys if no reload is due, without touching the database; else None."""
