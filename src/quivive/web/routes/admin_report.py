@@ -21,7 +21,7 @@ from quivive.services.posture_report import PostureReport
 from quivive.web.admin_access import console_actor, nav_context
 from quivive.web.posture_render import render_html, render_json, render_pdf, template_context
 from quivive.web.posture_texts import REPORT_KEPT
-from quivive.web.state import see_other, web_state
+from quivive.web.state import WebState, see_other, web_state
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -62,11 +62,15 @@ async def keep(request: Request) -> Response:
     actor = await console_actor(request)
     if isinstance(actor, Response):
         return actor
-    await to_thread.run_sync(partial(web.services.admin.authorize, actor, Action.KEEP_REPORT))
-    build = partial(web.services.posture.build, reuse_audit_check=False)  # verified now
-    report = await to_thread.run_sync(build)
-    await to_thread.run_sync(partial(web.services.posture.keep, report, kept_by=actor.name))
+    await to_thread.run_sync(_keep_report, web, actor)
     return see_other("/admin/report?notice=kept")
+
+
+def _keep_report(web: WebState, actor: AdminActor) -> None:
+    """Authorise, build and keep, in one worker-thread trip."""
+    web.services.admin.authorize(actor, Action.KEEP_REPORT)
+    report = web.services.posture.build(reuse_audit_check=False)  # the chain verified now
+    web.services.posture.keep(report, kept_by=actor.name)
 
 
 @router.get("/report.json")
@@ -88,9 +92,7 @@ async def report_pdf(request: Request) -> Response:
     _actor, report = found
     web = web_state(request)
     html = render_html(report, request.state.language, web.pages)
-    document = await to_thread.run_sync(
-        partial(render_pdf, html)
-    )  # a second or so of layout: off the loop
+    document = await to_thread.run_sync(render_pdf, html)  # a second or so of layout: off the loop
     return _download(document, "application/pdf", _name(report, "pdf"))
 
 
