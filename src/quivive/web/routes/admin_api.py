@@ -60,6 +60,7 @@ from quivive.web.state import WebState, web_state
 
 PREFIX = "/api/admin/v1"
 MAX_USER_ID = 2**31 - 1
+LARGEST_USER_ID = 2**31 - 1
 Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,12}$", description="From next_cursor")]
 Limit = Annotated[int, Query(ge=1, le=200)]
 UserId = Annotated[int, Path(ge=1, le=MAX_USER_ID)]
@@ -110,7 +111,10 @@ def list_users(
     status: UserStatus | None = None,
     factor: FactorFilter | None = None,
 ) -> UserList:
-    query = UserQuery(q, role, status, factor, int(cursor or 0), limit)
+    # A cursor past the largest id a user can have (users.id is a 32-bit INTEGER) means "after
+    # every user": an empty page, not a database error on PostgreSQL.
+    after = min(int(cursor or 0), LARGEST_USER_ID)
+    query = UserQuery(q, role, status, factor, after, limit)
     page = web.services.admin.users(actor, query)
     following = None if page.next_cursor is None else str(page.next_cursor)
     return UserList(items=[UserOut.of(user) for user in page.users], next_cursor=following)
