@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
-from typing import Any
-
-from sqlalchemy import event
 
 from quivive.clock import FrozenClock
 from quivive.composition import Services
@@ -17,6 +12,7 @@ from quivive.protocols import totp
 from quivive.services.mfa import Origin, Step
 from support.admin_console import actor, add_user
 from support.quivive import RecordingAudit
+from support.statements import executed_statements
 
 ORIGIN = Origin("192.0.2.10", "pytest", "req-1")
 
@@ -95,29 +91,15 @@ def test_a_passkey_only_rule_in_grace_still_applies_to_a_marked_user(
     assert sqlite_services.users.get(marie.id).must_enrol
 
 
-@contextmanager
-def counted(services: Services) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(services.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(services.engine, "before_cursor_execute", count)
-
-
 def test_the_mark_costs_the_sign_in_no_query(sqlite_services: Services) -> None:
     # The mark travels on the user row the sign-in has already read.
     plain = add_user(sqlite_services, "nina", "nurse")
     marked = reset(sqlite_services, add_user(sqlite_services, "marc", "nurse"))
     sqlite_services.mfa.standing(plain)  # warm the rules cache
 
-    with counted(sqlite_services) as for_plain:
+    with executed_statements(sqlite_services.engine) as for_plain:
         sqlite_services.mfa.standing(plain)
-    with counted(sqlite_services) as for_marked:
+    with executed_statements(sqlite_services.engine) as for_marked:
         sqlite_services.mfa.standing(marked)
 
     assert len(for_marked) == len(for_plain)

@@ -39,6 +39,7 @@ from quivive.storage.tables import (
     users,
     webauthn_credentials,
 )
+from quivive.storage.unit_of_work import connection
 from quivive.storage.user_search import search_condition
 from quivive.storage.users import UserRepository
 
@@ -150,7 +151,7 @@ class AdminQueries:
         if query.after >= MAX_ID:
             return UserPage([], None)
         statement = self._users_statement(query).limit(limit + 1)
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             ids = [int(value) for value in conn.execute(statement).scalars()]
         found = self._users.get_many(ids[:limit])
         return UserPage(found, ids[limit - 1] if len(ids) > limit else None)
@@ -183,7 +184,7 @@ class AdminQueries:
             .group_by(user_roles.c.role)
             .order_by(user_roles.c.role)
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             total = conn.execute(overall).one()
             rows = conn.execute(by_role).all()
         first = Coverage(None, int(total[0]), int(total[1] or 0), int(total[2] or 0))
@@ -199,7 +200,7 @@ class AdminQueries:
         """Sessions usable at ``now``: each by its own idle limit, which its assurance level and
         the timeouts in force when it started set (not the configured default)."""
         statement = select(func.count()).select_from(sessions).where(session_valid_at(now))
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return int(conn.execute(statement).scalar_one())
 
     def failures_by_period(self, since: str, width: int) -> dict[str, tuple[int, int]]:
@@ -217,7 +218,7 @@ class AdminQueries:
             .where(at >= since, or_(failed, throttled))
             .group_by(period)
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return {
                 str(row[0]): (int(row[1] or 0), int(row[2] or 0)) for row in conn.execute(statement)
             }
@@ -229,7 +230,7 @@ class AdminQueries:
             setup_tokens.c.used_at.is_(None),
             setup_tokens.c.expires_at > now,
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             value = conn.execute(statement).scalar()
         return _aware(value)
 
@@ -244,14 +245,14 @@ class AdminQueries:
             .order_by(audit_records.c.sequence.desc())
             .limit(limit + 1)
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             rows = [ChainRecord._make(row) for row in conn.execute(statement)]
         more = len(rows) > limit
         return AuditPage(rows[:limit], rows[limit - 1].sequence if more else None)
 
     def recent_alerts(self, limit: int) -> list[ChainRecord]:
         """The records of the events that alerted the security officer, newest first."""
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return recent_alerts(conn, limit)
 
     def last_record(self, action: str) -> ChainRecord | None:
@@ -270,7 +271,7 @@ class AdminQueries:
                 .order_by(audit_records.c.sequence)
                 .limit(batch)
             )
-            with self._engine.connect() as conn:
+            with connection(self._engine) as conn:
                 rows = [ChainRecord._make(row) for row in conn.execute(statement)]
             yield from rows
             if len(rows) < batch:

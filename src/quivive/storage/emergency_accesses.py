@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, Row, and_, func, insert, select, upda
 
 from quivive.domain.emergency import EmergencyAccess, ReviewStatus, UseState
 from quivive.storage.tables import emergency_accesses, sessions, users
+from quivive.storage.unit_of_work import connection, transaction
 
 _T = emergency_accesses
 
@@ -51,6 +52,7 @@ class EmergencyAccessRepository:
 
         None when the limit is reached (nothing written). Atomic under parallel calls.
         """
+        # Never joins a unit of work: this takes its own lock with its own BEGIN (see _lock_user).
         with self._engine.connect() as conn:
             _lock_user(conn, use.user_id)
             if _count(conn, use.user_id, since) >= limit:
@@ -71,17 +73,17 @@ class EmergencyAccessRepository:
         return found
 
     def count_since(self, user_id: int, since: datetime) -> int:
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return _count(conn, user_id, since)
 
     def get(self, access_id: int) -> EmergencyAccess | None:
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             row = conn.execute(select(_T).where(_T.c.id == access_id)).first()
         return None if row is None else _to_access(row)
 
     def for_session(self, token_hash: str) -> EmergencyAccess | None:
         query = select(_T).where(_T.c.session_token_hash == token_hash)
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             row = conn.execute(query).first()
         return None if row is None else _to_access(row)
 
@@ -101,7 +103,7 @@ class EmergencyAccessRepository:
             query = query.where(_T.c.review_status == status.value)
         if before is not None:
             query = query.where(_T.c.id < before)
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             found = [_to_access(row) for row in conn.execute(query)]
         more = len(found) > limit
         items = found[:limit]
@@ -114,7 +116,7 @@ class EmergencyAccessRepository:
             .where(_T.c.review_status == ReviewStatus.PENDING.value, _T.c.started_at < moment)
             .order_by(_T.c.started_at)
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return [_to_access(row) for row in conn.execute(query)]
 
     def review(
@@ -140,7 +142,7 @@ class EmergencyAccessRepository:
                 review_comment=comment,
             )
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(query).rowcount == 1
 
     def states_from(self, first_id: int) -> list[UseState]:
@@ -163,7 +165,7 @@ class EmergencyAccessRepository:
             .where(_T.c.id >= first_id)
             .order_by(_T.c.id)
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return [
                 UseState(
                     row.id,

@@ -13,6 +13,7 @@ from quivive.domain.gate import GateRule
 from quivive.domain.sessions import AssuranceLevel
 from quivive.errors import ConflictError, NotFoundError
 from quivive.storage.tables import gate_rules, gate_rules_revision
+from quivive.storage.unit_of_work import connection, transaction
 
 REVISION_ROW = 1
 
@@ -31,11 +32,11 @@ class GateRuleRepository:
 
     def list(self) -> list[StoredRule]:
         query = select(gate_rules).order_by(gate_rules.c.host, gate_rules.c.path_prefix)
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return [_to_stored(row) for row in conn.execute(query).all()]
 
     def get(self, rule_id: int) -> StoredRule:
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             row = conn.execute(select(gate_rules).where(gate_rules.c.id == rule_id)).first()
         if row is None:
             raise NotFoundError(f"no gate rule {rule_id}")
@@ -44,12 +45,12 @@ class GateRuleRepository:
     def revision(self) -> int:
         """The change counter: one small read, for every node's poll."""
         query = select(gate_rules_revision.c.revision).where(gate_rules_revision.c.id == 1)
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return int(conn.execute(query).scalar() or 0)
 
     def add(self, rule: GateRule, *, now: datetime, actor: str) -> int:
         try:
-            with self._engine.begin() as conn:
+            with transaction(self._engine) as conn:
                 values = {**_to_row(rule), "updated_at": now, "updated_by": actor}
                 result = conn.execute(insert(gate_rules).values(**values))
                 _bump(conn)
@@ -61,7 +62,7 @@ class GateRuleRepository:
     def replace(self, rule_id: int, rule: GateRule, *, now: datetime, actor: str) -> None:
         values = {**_to_row(rule), "updated_at": now, "updated_by": actor}
         try:
-            with self._engine.begin() as conn:
+            with transaction(self._engine) as conn:
                 query = update(gate_rules).where(gate_rules.c.id == rule_id).values(**values)
                 if conn.execute(query).rowcount != 1:
                     raise NotFoundError(f"no gate rule {rule_id}")
@@ -70,7 +71,7 @@ class GateRuleRepository:
             raise ConflictError(_taken(rule)) from exc
 
     def remove(self, rule_id: int) -> None:
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             if conn.execute(delete(gate_rules).where(gate_rules.c.id == rule_id)).rowcount != 1:
                 raise NotFoundError(f"no gate rule {rule_id}")
             _bump(conn)

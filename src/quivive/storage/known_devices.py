@@ -5,20 +5,32 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Delete, Engine, bindparam, case, delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
+from quivive.storage.driver_sql import DriverStatement
 from quivive.storage.tables import known_devices
+from quivive.storage.unit_of_work import connection, transaction
 
 # Built once: every sign-in asks.
-_LOOKUP = select(
-    func.count(),
-    func.max(case((known_devices.c.device_hash == bindparam("device_hash"), 1), else_=0)),
-).where(known_devices.c.user_id == bindparam("user_id"))
+_LOOKUP = DriverStatement(
+    select(
+        func.count(),
+        func.max(case((known_devices.c.device_hash == bindparam("device_hash"), 1), else_=0)),
+    ).where(known_devices.c.user_id == bindparam("user_id"))
+)
 
 
 class KnownDeviceRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        dialect_insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        # A conflict (another request of this user just added the device) inserts nothing, with
+        # no error: an error would abort the transaction of the sign-in this runs in.
+        self._insert = (
+            dialect_insert(known_devices)
+            .on_conflict_do_nothing()
+            .returning(known_devices.c.user_id)
+        )
 
     def lookup(self, user_id: int, device_hash: str) -> tuple[bool, int]:
         """Whether the user has this device, and how many devices they have.
@@ -26,8 +38,11 @@ class KnownDeviceRepository:
         Every sign-in asks, so both come from one query.
         """
         parameters = {"user_id": user_id, "device_hash": device_hash}
-        with self._engine.connect() as conn:
-            count, found = conn.execute(_LOOKUP, parameters).one()
+        with connection(self._engine) as conn:
+            row = _LOOKUP.first(conn, parameters)
+        if row is None:
+            raise RuntimeError("an aggregate query returned no row")
+        count, found = row
         return bool(found), int(count)
 
     def add(self, user_id: int, device_hash: str, now: datetime, *, keep: int) -> bool:
@@ -35,16 +50,11 @@ class KnownDeviceRepository:
 
         The insert and the pruning are one transaction: one commit per new device.
         """
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(
-                    known_devices.insert().values(
-                        user_id=user_id, device_hash=device_hash, first_seen=now
-                    )
-                )
-                conn.execute(_prune(user_id, keep))
-        except IntegrityError:
-            return False
+        row = {"user_id": user_id, "device_hash": device_hash, "first_seen": now}
+        with transaction(self._engine) as conn:
+            if conn.execute(self._insert.values(**row)).first() is None:
+                return False
+            conn.execute(_prune(user_id, keep))
         return True
 
 

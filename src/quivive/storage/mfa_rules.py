@@ -8,6 +8,7 @@ from sqlalchemy import Engine, Row, delete, insert, select, update
 
 from quivive.domain.mfa_policy import MfaRule
 from quivive.storage.tables import mfa_rules
+from quivive.storage.unit_of_work import connection, transaction
 
 # Built once: every sign-in reads the rules in force (MFA standing).
 _LIST = select(mfa_rules).order_by(mfa_rules.c.role)
@@ -18,7 +19,7 @@ class MfaRuleRepository:
         self._engine = engine
 
     def list(self) -> list[MfaRule]:
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             rows = conn.execute(_LIST).all()
         return [_to_rule(row) for row in rows]
 
@@ -31,7 +32,7 @@ class MfaRuleRepository:
             "updated_at": now,
             "updated_by": actor,
         }
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             changed = conn.execute(
                 update(mfa_rules).where(mfa_rules.c.role == rule.role).values(**values)
             ).rowcount
@@ -39,7 +40,7 @@ class MfaRuleRepository:
                 conn.execute(insert(mfa_rules).values(role=rule.role, **values))
 
     def remove(self, role: str) -> bool:
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(delete(mfa_rules).where(mfa_rules.c.role == role)).rowcount == 1
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from quivive.domain.clients import AuthMethod, Client, GrantType
 from quivive.errors import ConflictError, NotFoundError
 from quivive.storage.tables import oidc_clients
+from quivive.storage.unit_of_work import connection, transaction
 
 
 class ClientRepository:
@@ -16,30 +17,30 @@ class ClientRepository:
 
     def add(self, client: Client) -> None:
         try:
-            with self._engine.begin() as conn:
+            with transaction(self._engine) as conn:
                 conn.execute(insert(oidc_clients).values(**_to_row(client)))
         except IntegrityError as exc:
             raise ConflictError(f"client id already taken: {client.client_id}") from exc
 
     def find(self, client_id: str) -> Client | None:
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             row = conn.execute(
                 select(oidc_clients).where(oidc_clients.c.client_id == client_id)
             ).first()
         return None if row is None else _to_client(row)
 
     def find_by_name(self, name: str) -> Client | None:
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             row = conn.execute(select(oidc_clients).where(oidc_clients.c.name == name)).first()
         return None if row is None else _to_client(row)
 
     def list(self) -> list[Client]:
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             rows = conn.execute(select(oidc_clients).order_by(oidc_clients.c.name)).all()
         return [_to_client(row) for row in rows]
 
     def remove(self, client_id: str) -> None:
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             result = conn.execute(delete(oidc_clients).where(oidc_clients.c.client_id == client_id))
         if result.rowcount != 1:
             raise NotFoundError(f"no client {client_id!r}")
@@ -52,7 +53,7 @@ class ClientRepository:
         query = (
             update(oidc_clients).where(oidc_clients.c.client_id == client.client_id).values(values)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             if conn.execute(query).rowcount != 1:
                 raise NotFoundError(f"no client {client.client_id!r}")
 
@@ -62,7 +63,7 @@ class ClientRepository:
             .where(oidc_clients.c.client_id == client_id)
             .values(secret_hash=secret_hash)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             if conn.execute(query).rowcount != 1:
                 raise NotFoundError(f"no client {client_id!r}")
 

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, Row, delete, insert, or_, select, update
+from sqlalchemy import Engine, Row, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from quivive.domain.grants import Grant
+from quivive.storage.driver_sql import DriverStatement
 from quivive.storage.session_validity import session_valid_at
 from quivive.storage.tables import (
     oidc_consents,
@@ -24,6 +25,14 @@ from quivive.storage.tables import (
     oidc_refresh_tokens,
     oidc_revoked_tokens,
     sessions,
+)
+from quivive.storage.unit_of_work import connection, transaction
+
+# Built once: every second factor (a session upgrade) moves the session's grants.
+_MOVE_SESSION = DriverStatement(
+    update(oidc_grants)
+    .where(oidc_grants.c.session_hash == bindparam("old_hash"))
+    .values(session_hash=bindparam("new_hash"))
 )
 
 
@@ -51,7 +60,7 @@ class GrantRepository:
         self._engine = engine
 
     def add(self, grant: Grant) -> None:
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             conn.execute(insert(oidc_grants).values(**_grant_row(grant)))
 
     def find(self, grant_id: str) -> Grant | None:
@@ -73,7 +82,7 @@ class GrantRepository:
             .values(code_used_at=now)
             .returning(*oidc_grants.c)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             row = conn.execute(query).first()
         return None if row is None else _to_grant(row)
 
@@ -83,7 +92,7 @@ class GrantRepository:
             .where(oidc_grants.c.grant_id == grant_id, oidc_grants.c.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(query).rowcount == 1
 
     def end_session(self, session_hash: str, now: datetime) -> list[Grant]:
@@ -92,7 +101,7 @@ class GrantRepository:
         query = select(oidc_grants).where(
             oidc_grants.c.session_hash == session_hash, oidc_grants.c.revoked_at.is_(None)
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             live = [_to_grant(row) for row in conn.execute(query)]
         self._revoke_where(
             now, oidc_grants.c.session_hash == session_hash, oidc_grants.c.offline.is_(False)
@@ -101,13 +110,9 @@ class GrantRepository:
 
     def move_session(self, old_hash: str, new_hash: str) -> int:
         """Re-attach grants to a session's new identifier (the session was upgraded)."""
-        query = (
-            update(oidc_grants)
-            .where(oidc_grants.c.session_hash == old_hash)
-            .values(session_hash=new_hash)
-        )
-        with self._engine.begin() as conn:
-            return conn.execute(query).rowcount
+        parameters = {"old_hash": old_hash, "new_hash": new_hash}
+        with transaction(self._engine) as conn:
+            return _MOVE_SESSION.execute(conn, parameters)
 
     def ended_sessions_of_live_grants(self, now: datetime, limit: int) -> list[EndedSession]:
         """Up to ``limit`` browser sessions that live, non-offline grants hang on and that have
@@ -130,7 +135,7 @@ class GrantRepository:
             )
             .limit(limit)
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return [EndedSession(*row) for row in conn.execute(query)]
 
     def revoke_for_user(self, user_id: int, now: datetime) -> list[Grant]:
@@ -143,12 +148,12 @@ class GrantRepository:
             .values(revoked_at=now)
             .returning(*oidc_grants.c)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return [_to_grant(row) for row in conn.execute(query)]
 
     def is_live(self, grant_id: str) -> bool:
         query = select(oidc_grants.c.revoked_at).where(oidc_grants.c.grant_id == grant_id)
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             row = conn.execute(query).first()
         return row is not None and row.revoked_at is None
 
@@ -163,7 +168,7 @@ class GrantRepository:
             "created_at": now,
             "expires_at": expires_at,
         }
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             conn.execute(insert(oidc_refresh_tokens).values(**values))
 
     def use_refresh(self, token_hash: str, now: datetime) -> tuple[RefreshOutcome, str | None]:
@@ -176,7 +181,7 @@ class GrantRepository:
             .values(used_at=now)
             .returning(table.c.grant_id)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             row = conn.execute(query).first()
             if row is not None:
                 return RefreshOutcome.ROTATED, str(row.grant_id)
@@ -196,7 +201,7 @@ class GrantRepository:
         query = select(table.c.grant_id, table.c.expires_at, table.c.used_at).where(
             table.c.token_hash == token_hash
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             row = conn.execute(query).first()
         if row is None:
             return None
@@ -206,14 +211,14 @@ class GrantRepository:
 
     def revoke_access_token(self, jti: str, expires_at: datetime) -> None:
         try:
-            with self._engine.begin() as conn:
+            with transaction(self._engine) as conn:
                 conn.execute(insert(oidc_revoked_tokens).values(jti=jti, expires_at=expires_at))
         except IntegrityError:
             pass  # already revoked: RFC 7009 revocation is idempotent
 
     def is_access_token_revoked(self, jti: str) -> bool:
         query = select(oidc_revoked_tokens.c.jti).where(oidc_revoked_tokens.c.jti == jti)
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return conn.execute(query).first() is not None
 
     # --- consents -----------------------------------------------------------------------------
@@ -222,7 +227,7 @@ class GrantRepository:
         query = select(oidc_consents.c.scope).where(
             oidc_consents.c.user_id == user_id, oidc_consents.c.client_id == client_id
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             row = conn.execute(query).first()
         return () if row is None else tuple(row.scope.split())
 
@@ -230,7 +235,7 @@ class GrantRepository:
         self, user_id: int, client_id: str, scope: Sequence[str], now: datetime
     ) -> None:
         key = (oidc_consents.c.user_id == user_id) & (oidc_consents.c.client_id == client_id)
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             conn.execute(delete(oidc_consents).where(key))
             conn.execute(
                 insert(oidc_consents).values(
@@ -248,7 +253,7 @@ class GrantRepository:
         live_refresh = select(oidc_refresh_tokens.c.grant_id).where(
             oidc_refresh_tokens.c.grant_id == oidc_grants.c.grant_id
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             removed = conn.execute(
                 delete(oidc_revoked_tokens).where(oidc_revoked_tokens.c.expires_at <= now)
             ).rowcount
@@ -263,7 +268,7 @@ class GrantRepository:
         return removed
 
     def _find_one(self, condition: object) -> Grant | None:
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             row = conn.execute(select(oidc_grants).where(condition)).first()  # type: ignore[arg-type]
         return None if row is None else _to_grant(row)
 

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, Row, delete, insert, select, update
 
 from quivive.protocols.oidc.jose_keys import SigningKey
 from quivive.storage.tables import oidc_signing_keys
+from quivive.storage.unit_of_work import connection, transaction
 
 
 class SigningKeyRepository:
@@ -21,7 +22,7 @@ class SigningKeyRepository:
         self._engine = engine
 
     def add(self, key: SigningKey) -> None:
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             conn.execute(
                 insert(oidc_signing_keys).values(
                     kid=key.kid,
@@ -41,7 +42,7 @@ class SigningKeyRepository:
             .where((table.c.remove_after.is_(None)) | (table.c.remove_after > now))
             .order_by(table.c.created_at)
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return [_to_key(row) for row in conn.execute(query)]
 
     def retire_all(self, now: datetime, remove_after: datetime) -> int:
@@ -52,12 +53,12 @@ class SigningKeyRepository:
             .where(table.c.retired_at.is_(None))
             .values(retired_at=now, remove_after=remove_after)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(query).rowcount
 
     def purge(self, now: datetime) -> int:
         table = oidc_signing_keys
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(delete(table).where(table.c.remove_after <= now)).rowcount
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, and_, delete, func, insert, or_, select, update
 
 from quivive.storage.tables import outbound_deliveries as table
+from quivive.storage.unit_of_work import connection, transaction
 
 PENDING = "pending"
 FAILED = "failed"  # gave up after the last attempt; kept for the dashboard and investigation
@@ -47,7 +48,7 @@ class OutboundDeliveryRepository:
             "created_at": now,
             "next_attempt_at": now,
         }
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             result = conn.execute(insert(table).values(**values).returning(table.c.id))
             return int(result.scalar_one())
 
@@ -59,7 +60,7 @@ class OutboundDeliveryRepository:
         A few more candidates than ``limit`` are read, so that losing a race for the oldest to
         another node still leaves this one something to send.
         """
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             candidates = conn.execute(
                 select(table.c.id)
                 .where(_claimable(kinds, now))
@@ -79,7 +80,7 @@ class OutboundDeliveryRepository:
     def _claim(
         self, row_id: int, kinds: Collection[str], now: datetime, lease_until: datetime
     ) -> ClaimedDelivery | None:
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             row = conn.execute(
                 update(table)
                 .where(table.c.id == row_id, _claimable(kinds, now))
@@ -91,7 +92,7 @@ class OutboundDeliveryRepository:
         return ClaimedDelivery(row.id, row.kind, json.loads(row.payload), row.attempts)
 
     def delete(self, row_id: int) -> None:
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             conn.execute(delete(table).where(table.c.id == row_id))
 
     def reschedule(self, row_id: int, attempts: int, next_attempt_at: datetime, error: str) -> None:
@@ -104,14 +105,14 @@ class OutboundDeliveryRepository:
 
     def delete_failed_before(self, cutoff: datetime) -> int:
         """Forget deliveries given up before ``cutoff`` (their last attempt); how many."""
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             result = conn.execute(
                 delete(table).where(table.c.status == FAILED, table.c.next_attempt_at < cutoff)
             )
         return result.rowcount
 
     def _release(self, row_id: int, attempts: int, error: str, **values: Any) -> None:
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             conn.execute(
                 update(table)
                 .where(table.c.id == row_id)
@@ -135,13 +136,13 @@ class OutboundDeliveryRepository:
         return self._count(table.c.status == FAILED)
 
     def _count(self, *conditions: ColumnElement[bool]) -> int:
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return int(conn.execute(select(func.count()).where(*conditions)).scalar_one())
 
     def next_attempt_at(self, kinds: Collection[str], now: datetime) -> datetime | None:
         """When the earliest unleased pending delivery of ``kinds`` is due (the worker sleeps
         until then); one leased by a node still sending it is that node's business."""
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             due: datetime | None = conn.execute(
                 select(func.min(table.c.next_attempt_at)).where(
                     table.c.status == PENDING,

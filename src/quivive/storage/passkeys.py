@@ -23,6 +23,7 @@ from quivive.domain.passkeys import Passkey
 from quivive.errors import ConflictError, NotFoundError
 from quivive.protocols.webauthn import NewCredential
 from quivive.storage.tables import webauthn_credentials as creds
+from quivive.storage.unit_of_work import connection, transaction
 
 # Built once: every sign-in reads the user's passkeys (MFA standing).
 _FOR_USER = select(creds).where(creds.c.user_id == bindparam("user_id")).order_by(creds.c.id)
@@ -51,7 +52,7 @@ class PasskeyRepository:
             "created_at": now,
         }
         try:
-            with self._engine.begin() as conn:
+            with transaction(self._engine) as conn:
                 conn.execute(insert(creds).values(**values))
         except IntegrityError as exc:
             # WebAuthn L3 §7.1 step 26: "If the credentialId is already known then the Relying
@@ -69,18 +70,18 @@ class PasskeyRepository:
         return self._first(and_(creds.c.id == passkey_id, creds.c.user_id == user_id))
 
     def for_user(self, user_id: int) -> list[Passkey]:
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return [_to_passkey(row) for row in conn.execute(_FOR_USER, {"user_id": user_id})]
 
     def count_for_user(self, user_id: int) -> int:
         query = select(func.count()).select_from(creds).where(creds.c.user_id == user_id)
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return int(conn.execute(query).scalar_one())
 
     def user_handle_of(self, user_id: int) -> bytes | None:
         """The handle the user's existing keys carry, so all of them name one account."""
         query = select(creds.c.user_handle).where(creds.c.user_id == user_id).limit(1)
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             handle = conn.execute(query).scalar_one_or_none()
         return None if handle is None else base64url_to_bytes(handle)
 
@@ -101,7 +102,7 @@ class PasskeyRepository:
             .where(creds.c.id == passkey_id, moves_forward)
             .values(sign_count=sign_count, backup_state=backup_state, last_used_at=now)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(query).rowcount == 1
 
     def rename(self, user_id: int, passkey_id: int, name: str) -> bool:
@@ -110,16 +111,16 @@ class PasskeyRepository:
             .where(creds.c.id == passkey_id, creds.c.user_id == user_id)
             .values(name=name)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(query).rowcount == 1
 
     def remove(self, user_id: int, passkey_id: int) -> bool:
         query = delete(creds).where(creds.c.id == passkey_id, creds.c.user_id == user_id)
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(query).rowcount == 1
 
     def _first(self, condition: ColumnElement[bool]) -> Passkey | None:
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             row = conn.execute(select(creds).where(condition)).first()
         return None if row is None else _to_passkey(row)
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Engine, delete, insert, select, update
 
 from quivive.storage.tables import policy_overrides
+from quivive.storage.unit_of_work import connection, transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,13 +25,13 @@ class PolicyOverrideRepository:
 
     def list(self) -> list[StoredOverride]:
         statement = select(policy_overrides).order_by(policy_overrides.c.key)
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             rows = conn.execute(statement).all()
         return [StoredOverride(**row._mapping) for row in rows]
 
     def put(self, key: str, value: str, *, now: datetime, actor: str) -> None:
         values = {"value": value, "updated_at": now, "updated_by": actor}
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             changed = conn.execute(
                 update(policy_overrides).where(policy_overrides.c.key == key).values(**values)
             ).rowcount
@@ -38,6 +39,6 @@ class PolicyOverrideRepository:
                 conn.execute(insert(policy_overrides).values(key=key, **values))
 
     def remove(self, key: str) -> bool:
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             statement = delete(policy_overrides).where(policy_overrides.c.key == key)
             return conn.execute(statement).rowcount == 1

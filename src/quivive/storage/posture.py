@@ -46,6 +46,7 @@ from quivive.storage.tables import (
     users,
     webauthn_credentials,
 )
+from quivive.storage.unit_of_work import connection, transaction
 
 MAX_LISTED = 50  # names shown per figure; the console's user list has the rest
 HISTORY_SHOWN = 12
@@ -72,7 +73,7 @@ class PostureRepository:
             .order_by(users.c.username)
             .limit(MAX_LISTED)
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             count = int(conn.execute(total).scalar_one())
             names = [str(name) for name in conn.execute(named).scalars()]
         return count, names
@@ -83,7 +84,7 @@ class PostureRepository:
             user_roles.c.user_id == users.c.id, user_roles.c.role.in_(sorted(CONSOLE_ROLES))
         )
         total = select(func.count()).where(is_active(), console)
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             count = int(conn.execute(total).scalar_one())
         return count, self._counted(and_(console, ~has_passkey()))[1]
 
@@ -96,7 +97,7 @@ class PostureRepository:
             .order_by(users.c.username)
         )
         found: dict[str, list[str]] = {}
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             for username, role in conn.execute(statement):
                 roles = found.setdefault(str(username), [])
                 if role is not None:
@@ -113,7 +114,7 @@ class PostureRepository:
             audit_records.c.at >= format_time(since),
             action.in_(("throttle.triggered", "attack.spraying", "attack.stuffing")),
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             row = conn.execute(statement).one()
         return Attacks(*(int(value or 0) for value in row))
 
@@ -127,7 +128,7 @@ class PostureRepository:
             count_where(and_(status == ReviewStatus.JUSTIFIED, started >= since)),
             count_where(and_(status == ReviewStatus.UNJUSTIFIED, started >= since)),
         ).select_from(table)
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             row = conn.execute(statement).one()
         return Emergency(*(int(value or 0) for value in row))
 
@@ -151,7 +152,7 @@ class PostureRepository:
             .select_from(table.join(users, users.c.id == table.c.user_id))
             .where(condition, is_active())
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             accounts, credentials = conn.execute(statement).one()
         return AuthenticatorKind(name, int(accounts), int(credentials))
 
@@ -164,7 +165,7 @@ class PostureRepository:
             .group_by(table.c.aaguid, table.c.backup_eligible)
             .order_by(func.count().desc(), table.c.aaguid)
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             rows = conn.execute(statement).all()
         return [
             KeyModel(str(aaguid), key_model_name(str(aaguid)), bool(synced), int(count))
@@ -185,7 +186,7 @@ class PostureRepository:
             "failed": sum(1 for status in results.values() if status is Status.FAIL),
             "results": json.dumps({key: value.value for key, value in results.items()}),
         }
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             conn.execute(insert(posture_reports).values(**values))
 
     def history(self, limit: int = HISTORY_SHOWN) -> list[KeptReport]:
@@ -195,7 +196,7 @@ class PostureRepository:
             .order_by(posture_reports.c.created_at.desc(), posture_reports.c.id.desc())
             .limit(limit)
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             rows = conn.execute(statement).all()
         return [KeptReport(at, int(score), _statuses(text)) for at, score, text in rows]
 

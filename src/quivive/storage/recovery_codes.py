@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
 
 from quivive.storage.tables import recovery_codes
+from quivive.storage.unit_of_work import connection, transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ class RecoveryCodeRepository:
             {"user_id": user_id, "salt": salt, "code_hash": code_hash, "created_at": now}
             for salt, code_hash in hashed
         ]
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
             conn.execute(insert(recovery_codes), rows)
 
@@ -48,7 +49,7 @@ class RecoveryCodeRepository:
         query = select(
             recovery_codes.c.id, recovery_codes.c.salt, recovery_codes.c.code_hash
         ).where(recovery_codes.c.user_id == user_id, recovery_codes.c.used_at.is_(None))
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return [StoredCode(row.id, row.salt, row.code_hash) for row in conn.execute(query)]
 
     def consume(self, code_id: int, now: datetime) -> bool:
@@ -57,16 +58,16 @@ class RecoveryCodeRepository:
             .where(recovery_codes.c.id == code_id, recovery_codes.c.used_at.is_(None))
             .values(used_at=now)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(query).rowcount == 1
 
     def status(self, user_id: int) -> CodeStatus:
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             count, created = conn.execute(_STATUS, {"user_id": user_id}).one()
         return CodeStatus(int(count), created)
 
     def remove_all(self, user_id: int) -> int:
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(
                 delete(recovery_codes).where(recovery_codes.c.user_id == user_id)
             ).rowcount

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from quivive.clock import Clock
 from quivive.services.gate import Revocations
 from quivive.storage.tables import sessions
+from quivive.storage.unit_of_work import connection
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class SqlRevocationFeed:
 
     def revoked_since(self, since: datetime) -> Revocations:
         query = select(sessions.c.token_hash).where(sessions.c.revoked_at >= since)
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             hashes = frozenset(conn.execute(query).scalars())
         return Revocations(token_hashes=hashes)
 

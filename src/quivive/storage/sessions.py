@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Engine, bindparam, delete, exists, func, insert, or_, select, update
 
 from quivive.domain.sessions import AssuranceLevel, Session
+from quivive.storage.driver_sql import DriverStatement
 from quivive.storage.session_validity import session_valid_at
 from quivive.storage.tables import emergency_accesses, sessions
+from quivive.storage.unit_of_work import connection, transaction
 
 # A node still on the release before migration 0015 (a rolling upgrade on PostgreSQL) stores an
 # emergency session without the flag, but names it in emergency_accesses first: either says so,
@@ -21,8 +24,20 @@ _SESSIONS = select(sessions, _EMERGENCY)
 
 # Built once: every sign-in and signed-in request runs these, and building a statement per call
 # (and its cache key) cost more CPU than the database's work on it.
-_FIND = _SESSIONS.where(sessions.c.token_hash == bindparam("token_hash"))
-_INSERT = insert(sessions)
+_FIND = DriverStatement(_SESSIONS.where(sessions.c.token_hash == bindparam("token_hash")))
+_INSERT = DriverStatement(insert(sessions).values({c.key: bindparam(c.key) for c in sessions.c}))
+_TOUCH = DriverStatement(
+    update(sessions)
+    .where(sessions.c.token_hash == bindparam("token_hash"))
+    .values(last_seen_at=bindparam("now"))
+)
+# Only a live session is revoked: the compare-and-set of a rotation (two parallel upgrades of one
+# session, one wins).
+_REVOKE = DriverStatement(
+    update(sessions)
+    .where(sessions.c.token_hash == bindparam("token_hash"), sessions.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"))
+)
 
 
 class SessionRepository:
@@ -30,44 +45,37 @@ class SessionRepository:
         self._engine = engine
 
     def add(self, session: Session) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(_INSERT, _row(session))
+        with transaction(self._engine) as conn:
+            _INSERT.execute(conn, _row(session))
 
     def find(self, token_hash: str) -> Session | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(_FIND, {"token_hash": token_hash}).first()
+        with connection(self._engine) as conn:
+            row = _FIND.first(conn, {"token_hash": token_hash})
         return None if row is None else _to_session(row)
 
     def for_user(self, user_id: int, *, now: datetime) -> list[Session]:
         query = _SESSIONS.where(sessions.c.user_id == user_id, session_valid_at(now)).order_by(
             sessions.c.last_seen_at.desc()
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return [_to_session(row) for row in conn.execute(query)]
 
     def touch(self, token_hash: str, now: datetime) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(
-                update(sessions).where(sessions.c.token_hash == token_hash).values(last_seen_at=now)
-            )
+        with transaction(self._engine) as conn:
+            _TOUCH.execute(conn, {"token_hash": token_hash, "now": now})
 
     def replace(self, old_hash: str, now: datetime, new: Session) -> bool:
         """Revoke ``old_hash`` (compare-and-set: False if it was not live) and add ``new``, in
         one transaction: a rotation is one commit, and never leaves both sessions live."""
-        with self._engine.begin() as conn:
-            revoked = conn.execute(
-                update(sessions)
-                .where(sessions.c.token_hash == old_hash, sessions.c.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
-            if revoked.rowcount != 1:
+        with transaction(self._engine) as conn:
+            if _REVOKE.execute(conn, {"token_hash": old_hash, "now": now}) != 1:
                 return False
-            conn.execute(_INSERT, _row(new))
+            _INSERT.execute(conn, _row(new))
         return True
 
     def revoke(self, token_hash: str, now: datetime) -> bool:
         """Revoke one session; True if it was live (so callers audit only real revocations)."""
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             result = conn.execute(
                 update(sessions)
                 .where(sessions.c.token_hash == token_hash, sessions.c.revoked_at.is_(None))
@@ -81,13 +89,13 @@ class SessionRepository:
         )
         if keep is not None:
             query = query.where(sessions.c.token_hash != keep)
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(query.values(revoked_at=now)).rowcount
 
     def count_active(self, now: datetime) -> int:
         """Sessions usable at ``now`` (each row's own idle limit included), counted in SQL."""
         query = select(func.count()).select_from(sessions).where(session_valid_at(now))
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return int(conn.execute(query).scalar_one())
 
     def purge(self, now: datetime, *, keep_revoked_for: timedelta) -> int:
@@ -95,7 +103,7 @@ class SessionRepository:
         query = delete(sessions).where(
             or_(sessions.c.expires_at < now, sessions.c.revoked_at < now - keep_revoked_for)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(query).rowcount
 
 
@@ -117,20 +125,20 @@ def _row(session: Session) -> dict[str, object]:
     }
 
 
-def _to_session(row: Row[tuple[object, ...]]) -> Session:
-    m = row._mapping
+def _to_session(row: Any) -> Session:
+    """A row of ``_SESSIONS``: SQLAlchemy's or a DriverStatement's (both name their columns)."""
     return Session(
-        token_hash=m["token_hash"],
-        user_id=m["user_id"],
-        created_at=m["created_at"],
-        auth_time=m["auth_time"],
-        last_seen_at=m["last_seen_at"],
-        idle_timeout=timedelta(seconds=m["idle_timeout_s"]),
-        expires_at=m["expires_at"],
-        amr=tuple(m["amr"].split()),
-        aal=AssuranceLevel(m["aal"]),
-        source_address=m["source_address"],
-        user_agent=m["user_agent"],
-        revoked_at=m["revoked_at"],
-        emergency=bool(m["is_emergency"]),
+        token_hash=row.token_hash,
+        user_id=row.user_id,
+        created_at=row.created_at,
+        auth_time=row.auth_time,
+        last_seen_at=row.last_seen_at,
+        idle_timeout=timedelta(seconds=row.idle_timeout_s),
+        expires_at=row.expires_at,
+        amr=tuple(row.amr.split()),
+        aal=AssuranceLevel(row.aal),
+        source_address=row.source_address,
+        user_agent=row.user_agent,
+        revoked_at=row.revoked_at,
+        emergency=bool(row.is_emergency),
     )

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Engine, and_, insert, select, update
 
 from quivive.storage.tables import setup_tokens
+from quivive.storage.unit_of_work import connection, transaction
 
 
 class SetupTokenRepository:
@@ -14,7 +15,7 @@ class SetupTokenRepository:
         self._engine = engine
 
     def add(self, token_hash: str, purpose: str, *, now: datetime, expires_at: datetime) -> None:
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             conn.execute(
                 insert(setup_tokens).values(
                     token_hash=token_hash, purpose=purpose, created_at=now, expires_at=expires_at
@@ -22,7 +23,7 @@ class SetupTokenRepository:
             )
 
     def is_usable(self, token_hash: str, purpose: str, now: datetime) -> bool:
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             row = conn.execute(
                 setup_tokens.select().where(_usable(token_hash, purpose, now))
             ).first()
@@ -30,7 +31,7 @@ class SetupTokenRepository:
 
     def consume(self, token_hash: str, purpose: str, now: datetime) -> bool:
         """Mark the token used; True for exactly one caller even when several race."""
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             result = conn.execute(
                 update(setup_tokens).where(_usable(token_hash, purpose, now)).values(used_at=now)
             )
@@ -43,13 +44,13 @@ class SetupTokenRepository:
             setup_tokens.c.used_at.is_(None),
             setup_tokens.c.expires_at > now,
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             value = conn.execute(statement).scalar()
         return None if value is None else str(value)
 
     def retire(self, purpose: str, now: datetime) -> int:
         """Mark every usable token of ``purpose`` used: a new link replaces the earlier ones."""
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             result = conn.execute(
                 update(setup_tokens)
                 .where(

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, bindparam, insert, select
 
+from quivive.storage.driver_sql import DriverStatement
 from quivive.storage.tables import sign_ins
+from quivive.storage.unit_of_work import connection, transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +22,11 @@ class SignIn:
 
 
 # Built once: one per sign-in, on its path.
-_INSERT = insert(sign_ins)
+_INSERT = DriverStatement(
+    insert(sign_ins).values(
+        {column.key: bindparam(column.key) for column in sign_ins.c if column.key != "id"}
+    )
+)
 
 
 class SignInRepository:
@@ -28,9 +34,9 @@ class SignInRepository:
         self._engine = engine
 
     def add(self, user_id: int, sign_in: SignIn) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(
-                _INSERT,
+        with transaction(self._engine) as conn:
+            _INSERT.execute(
+                conn,
                 {
                     "user_id": user_id,
                     "at": sign_in.at,
@@ -48,7 +54,7 @@ class SignInRepository:
             .order_by(sign_ins.c.at.desc(), sign_ins.c.id.desc())
             .limit(limit)
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return [
                 SignIn(row.at, row.method, row.outcome, row.source_address, row.user_agent)
                 for row in conn.execute(query)

@@ -16,7 +16,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
-    Row,
     and_,
     bindparam,
     delete,
@@ -36,7 +35,9 @@ from quivive.domain.throttling import (
     Written,
     refused_as_read,
 )
+from quivive.storage.driver_sql import DriverStatement
 from quivive.storage.tables import throttle_counters, throttle_observations
+from quivive.storage.unit_of_work import connection, transaction
 
 # A compare-and-set that loses this many times in a row gives up and refuses the attempt: under
 # that much contention, refusing one login is better than letting a guess through uncounted.
@@ -44,6 +45,8 @@ MAX_CAS_TRIES = 200
 _MARK_PREFIX = "mark:"
 
 _c = throttle_counters.c
+# A row of throttle_counters, attributes by column name: SQLAlchemy's or a DriverStatement's.
+_CounterRow = Any
 _o = throttle_observations.c
 
 # The statements of every login, built once with bind parameters: building a SQLAlchemy expression
@@ -53,8 +56,8 @@ _THIS_KEY = and_(
     _c.source == bindparam("k_source"),
     _c.kind == bindparam("k_kind"),
 )
-_SELECT_ONE = select(throttle_counters).where(_THIS_KEY)
-_DELETE_ONE = delete(throttle_counters).where(_THIS_KEY)
+_SELECT_ONE = DriverStatement(select(throttle_counters).where(_THIS_KEY))
+_DELETE_ONE = DriverStatement(delete(throttle_counters).where(_THIS_KEY))
 # Every (account, source) combination of the keys asked for; the rows not asked for are dropped.
 _SELECT_MANY = select(throttle_counters).where(
     _c.account.in_(bindparam("accounts", expanding=True)),
@@ -62,9 +65,11 @@ _SELECT_MANY = select(throttle_counters).where(
 )
 # The same for at most two accounts and two sources (every attempt: its account, its address and
 # ""), with plain bind parameters: an expanding IN is rendered again at each execution (~100 µs).
-_SELECT_TWO_BY_TWO = select(throttle_counters).where(
-    _c.account.in_([bindparam("account_1"), bindparam("account_2")]),
-    _c.source.in_([bindparam("source_1"), bindparam("source_2")]),
+_SELECT_TWO_BY_TWO = DriverStatement(
+    select(throttle_counters).where(
+        _c.account.in_([bindparam("account_1"), bindparam("account_2")]),
+        _c.source.in_([bindparam("source_1"), bindparam("source_2")]),
+    )
 )
 _COUNTER_VALUES: dict[str, BindParameter[Any]] = {
     "failures": bindparam("v_failures"),
@@ -72,7 +77,7 @@ _COUNTER_VALUES: dict[str, BindParameter[Any]] = {
     "blocked_until": bindparam("v_blocked_until"),
     "expires_at": bindparam("v_expires_at"),
 }
-_CAS_UPDATE = (
+_CAS_UPDATE = DriverStatement(
     update(throttle_counters)
     .where(_THIS_KEY, _c.revision == bindparam("expected_revision"))
     .values(**_COUNTER_VALUES, revision=bindparam("new_revision"))
@@ -84,7 +89,7 @@ class SqlThrottleStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        self._insert_new = (
+        self._insert_new = DriverStatement(
             self._insert(throttle_counters)
             .values(
                 account=bindparam("k_account"),
@@ -101,7 +106,7 @@ class SqlThrottleStore:
         if not keys:
             return {}
         wanted = set(keys)
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             rows = _select_many(conn, keys)
         return {key: _counter(row) for key, row in rows.items() if key in wanted}
 
@@ -109,7 +114,7 @@ class SqlThrottleStore:
         stored = Counter()
         identity = _key_parameters(key)
         for _ in range(MAX_CAS_TRIES):
-            with self._engine.begin() as conn:
+            with transaction(self._engine) as conn:
                 written, final = self._compare_and_set(conn, identity, change)
             if final:
                 return written
@@ -127,7 +132,7 @@ class SqlThrottleStore:
         # The counters are read with one statement, not one per key: each first compare-and-set
         # uses that row, and only a lost one reads its key again (two statements less per login).
         results: list[Written] = []
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             rows = _select_many(conn, [key for key, _ in changes])
             refused = refused_as_read(changes, {key: _counter(row) for key, row in rows.items()})
             if refused is not None:
@@ -153,8 +158,8 @@ class SqlThrottleStore:
 
     def reset(self, keys: Sequence[ThrottleKey]) -> None:
         if keys:
-            with self._engine.begin() as conn:
-                conn.execute(_DELETE_ONE, [_key_parameters(key) for key in keys])
+            with transaction(self._engine) as conn:
+                _DELETE_ONE.execute_many(conn, [_key_parameters(key) for key in keys])
 
     def reset_then_update(
         self, keys: Sequence[ThrottleKey], key: ThrottleKey, change: Change, now: datetime
@@ -164,20 +169,20 @@ class SqlThrottleStore:
         # The update comes first: ``update_each`` takes the source counter before the others, and
         # the same order here keeps a sign-in's reset from waiting on an attempt that waits on it.
         identity = _key_parameters(key)
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             written, final = self._compare_and_set(conn, identity, change)
             if keys:
-                conn.execute(_DELETE_ONE, [_key_parameters(k) for k in keys])
+                _DELETE_ONE.execute_many(conn, [_key_parameters(k) for k in keys])
         return written if final else self.update(key, change, now)
 
     def _compare_and_set(
         self, conn: Connection, identity: dict[str, str], change: Change
     ) -> tuple[Written, bool]:
         """One try: what was written (or refused), and False if another writer got there first."""
-        return self._write_over(conn, identity, change, conn.execute(_SELECT_ONE, identity).first())
+        return self._write_over(conn, identity, change, _SELECT_ONE.first(conn, identity))
 
     def _write_over(
-        self, conn: Connection, identity: dict[str, str], change: Change, row: Row[Any] | None
+        self, conn: Connection, identity: dict[str, str], change: Change, row: _CounterRow | None
     ) -> tuple[Written, bool]:
         """``_compare_and_set`` given the row as read (None: no counter yet)."""
         stored = _counter(row) if row is not None else Counter()
@@ -186,14 +191,14 @@ class SqlThrottleStore:
             return Written(False, stored), True
         values = {f"v_{name}": value for name, value in _values(new).items()}
         if row is None:
-            statement: Any = self._insert_new
+            statement = self._insert_new
             parameters = {**identity, **values}
         else:
             statement = _CAS_UPDATE
             revision = {"expected_revision": row.revision, "new_revision": row.revision + 1}
             parameters = {**identity, **values, **revision}
         # RETURNING rather than rowcount: drivers report -1 for INSERT ... ON CONFLICT.
-        if conn.execute(statement, parameters).first() is not None:
+        if statement.first(conn, parameters) is not None:
             return Written(True, new), True
         return Written(False, stored), False
 
@@ -203,16 +208,16 @@ class SqlThrottleStore:
             condition = or_(condition, _c.account == account)
         if source:
             condition = or_(condition, _c.source == source)
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(delete(throttle_counters).where(condition)).rowcount
 
     def entries(self) -> list[tuple[ThrottleKey, Counter]]:
         query = select(throttle_counters).order_by(_c.kind, _c.account, _c.source)
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return [(_key(row), _counter(row)) for row in conn.execute(query)]
 
     def purge(self, now: datetime) -> int:
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             counters = conn.execute(delete(throttle_counters).where(_c.expires_at <= now))
             seen = conn.execute(delete(throttle_observations).where(_o.expires_at <= now))
             return counters.rowcount + seen.rowcount
@@ -231,7 +236,7 @@ class SqlThrottleStore:
             .select_from(throttle_observations)
             .where(_o.topic == topic, _o.subject == subject, _o.expires_at > now)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             conn.execute(upsert)
             return int(conn.execute(count).scalar_one())
 
@@ -245,11 +250,11 @@ class SqlThrottleStore:
             set_={"expires_at": upsert.excluded.expires_at},
             where=throttle_observations.c.expires_at <= now,
         ).returning(_o.topic)
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(claim).first() is not None
 
 
-def _select_many(conn: Connection, keys: Sequence[ThrottleKey]) -> dict[ThrottleKey, Row[Any]]:
+def _select_many(conn: Connection, keys: Sequence[ThrottleKey]) -> dict[ThrottleKey, _CounterRow]:
     """The rows of ``keys`` (and maybe of other combinations of their accounts and sources)."""
     if not keys:
         return {}
@@ -263,10 +268,10 @@ def _select_many(conn: Connection, keys: Sequence[ThrottleKey]) -> dict[Throttle
         "source_1": sources[0],
         "source_2": sources[-1],
     }
-    return _rows_by_key(conn.execute(_SELECT_TWO_BY_TWO, parameters))
+    return _rows_by_key(_SELECT_TWO_BY_TWO.rows(conn, parameters))
 
 
-def _rows_by_key(rows: Iterable[Row[Any]]) -> dict[ThrottleKey, Row[Any]]:
+def _rows_by_key(rows: Iterable[_CounterRow]) -> dict[ThrottleKey, _CounterRow]:
     # Rows of other key combinations may come back too (see _SELECT_MANY); callers pick theirs.
     return {_key(row): row for row in rows}
 
@@ -284,11 +289,11 @@ def _values(counter: Counter) -> dict[str, object]:
     }
 
 
-def _key(row: Row[Any]) -> ThrottleKey:
+def _key(row: _CounterRow) -> ThrottleKey:
     return ThrottleKey(KeyKind(row.kind), account=row.account, source=row.source)
 
 
-def _counter(row: Row[Any]) -> Counter:
+def _counter(row: _CounterRow) -> Counter:
     return Counter(
         failures=row.failures,
         last_failure_at=row.last_failure_at,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Engine,
-    Row,
     and_,
     bindparam,
     delete,
@@ -18,7 +18,9 @@ from sqlalchemy import (
     update,
 )
 
+from quivive.storage.driver_sql import DriverStatement
 from quivive.storage.tables import totp_credentials
+from quivive.storage.unit_of_work import connection, transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,7 @@ class TotpRepository:
 
     def add_pending(self, user_id: int, name: str, secret: str, now: datetime) -> int:
         """A new unconfirmed authenticator; earlier unconfirmed ones of the user are dropped."""
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             conn.execute(delete(totp_credentials).where(_pending(user_id)))
             key = conn.execute(
                 insert(totp_credentials).values(
@@ -51,7 +53,7 @@ class TotpRepository:
         return int(key[0])
 
     def pending(self, user_id: int) -> TotpRecord | None:
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             row = conn.execute(select(totp_credentials).where(_pending(user_id))).first()
         return None if row is None else _to_record(row)
 
@@ -62,12 +64,12 @@ class TotpRepository:
             .where(totp_credentials.c.id == credential_id, _pending(user_id))
             .values(confirmed_at=now, last_step=step, last_used_at=now)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(query).rowcount == 1
 
     def confirmed(self, user_id: int) -> list[TotpRecord]:
-        with self._engine.connect() as conn:
-            return [_to_record(row) for row in conn.execute(_CONFIRMED, {"user_id": user_id})]
+        with connection(self._engine) as conn:
+            return [_to_record(row) for row in _CONFIRMED.rows(conn, {"user_id": user_id})]
 
     def claim_step(self, credential_id: int, step: int, now: datetime) -> bool:
         """Accept ``step`` once: a compare-and-set that only moves ``last_step`` forward.
@@ -76,8 +78,8 @@ class TotpRepository:
         (row lock on PostgreSQL, the write lock on SQLite) and the loser matches no row.
         """
         values = {"v_id": credential_id, "v_step": step, "v_now": now}
-        with self._engine.begin() as conn:
-            return conn.execute(_CLAIM_STEP, values).rowcount == 1
+        with transaction(self._engine) as conn:
+            return _CLAIM_STEP.execute(conn, values) == 1
 
     def rename(self, user_id: int, credential_id: int, name: str) -> bool:
         query = (
@@ -85,14 +87,14 @@ class TotpRepository:
             .where(totp_credentials.c.id == credential_id, totp_credentials.c.user_id == user_id)
             .values(name=name)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(query).rowcount == 1
 
     def remove(self, user_id: int, credential_id: int | None = None) -> int:
         query = delete(totp_credentials).where(totp_credentials.c.user_id == user_id)
         if credential_id is not None:
             query = query.where(totp_credentials.c.id == credential_id)
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(query).rowcount
 
     def all_secrets(self) -> list[tuple[int, int, str]]:
@@ -100,7 +102,7 @@ class TotpRepository:
         query = select(
             totp_credentials.c.id, totp_credentials.c.user_id, totp_credentials.c.secret
         ).order_by(totp_credentials.c.id)
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return [(row.id, row.user_id, row.secret) for row in conn.execute(query)]
 
     def replace_secret(self, credential_id: int, old: str, new: str) -> bool:
@@ -110,13 +112,13 @@ class TotpRepository:
             .where(totp_credentials.c.id == credential_id, totp_credentials.c.secret == old)
             .values(secret=new)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(query).rowcount == 1
 
 
 # Built once: every sign-in reads the confirmed authenticators (MFA standing), and every TOTP
 # sign-in claims its step; building the statements per call cost more than running them.
-_CONFIRMED = (
+_CONFIRMED = DriverStatement(
     select(totp_credentials)
     .where(
         totp_credentials.c.user_id == bindparam("user_id"),
@@ -124,7 +126,7 @@ _CONFIRMED = (
     )
     .order_by(totp_credentials.c.id)
 )
-_CLAIM_STEP = (
+_CLAIM_STEP = DriverStatement(
     update(totp_credentials)
     .where(
         totp_credentials.c.id == bindparam("v_id"),
@@ -141,15 +143,15 @@ def _pending(user_id: int) -> ColumnElement[bool]:
     return and_(totp_credentials.c.user_id == user_id, totp_credentials.c.confirmed_at.is_(None))
 
 
-def _to_record(row: Row[tuple[object, ...]]) -> TotpRecord:
-    m = row._mapping
+def _to_record(row: Any) -> TotpRecord:
+    """A row of ``totp_credentials``: SQLAlchemy's or a DriverStatement's."""
     return TotpRecord(
-        id=m["id"],
-        user_id=m["user_id"],
-        name=m["name"],
-        secret=m["secret"],
-        created_at=m["created_at"],
-        confirmed_at=m["confirmed_at"],
-        last_used_at=m["last_used_at"],
-        last_step=m["last_step"],
+        id=row.id,
+        user_id=row.user_id,
+        name=row.name,
+        secret=row.secret,
+        created_at=row.created_at,
+        confirmed_at=row.confirmed_at,
+        last_used_at=row.last_used_at,
+        last_step=row.last_step,
     )

@@ -10,8 +10,6 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
-    Row,
-    Select,
     bindparam,
     delete,
     insert,
@@ -22,7 +20,9 @@ from sqlalchemy.exc import IntegrityError
 
 from quivive.domain.users import NewUser, User, UserStatus
 from quivive.errors import ConflictError, NotFoundError
+from quivive.storage.driver_sql import DriverStatement
 from quivive.storage.tables import user_roles, users
+from quivive.storage.unit_of_work import connection, transaction
 
 # 128 bits: the OIDC `sub` must be unique and never reassigned, and must not reveal the username.
 SUBJECT_BYTES = 16
@@ -35,7 +35,7 @@ class UserRepository:
     def add(self, new: NewUser, *, now: datetime) -> User:
         """Insert the user and their roles in one transaction: a failure leaves no row."""
         try:
-            with self._engine.begin() as conn:
+            with transaction(self._engine) as conn:
                 inserted = conn.execute(
                     insert(users).values(
                         subject=secrets.token_hex(SUBJECT_BYTES),
@@ -70,14 +70,14 @@ class UserRepository:
         """The users with these ids, in the order given (unknown ids are left out)."""
         if not user_ids:
             return []
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             rows = conn.execute(select(users).where(users.c.id.in_(user_ids))).all()
             roles = _roles_of(conn, [row.id for row in rows])
         by_id = {row.id: _to_user(row, roles.get(row.id, ())) for row in rows}
         return [by_id[user_id] for user_id in user_ids if user_id in by_id]
 
     def set_roles(self, user_id: int, roles: Iterable[str]) -> None:
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             _write_roles(conn, user_id, roles)
 
     def update_profile(self, user_id: int, **values: str | None) -> None:
@@ -91,7 +91,7 @@ class UserRepository:
         return user
 
     def list(self, *, limit: int = 1000, after_id: int = 0) -> list[User]:
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             rows = conn.execute(
                 select(users).where(users.c.id > after_id).order_by(users.c.id).limit(limit)
             ).all()
@@ -105,7 +105,7 @@ class UserRepository:
             .where(user_roles.c.role == role, users.c.status == UserStatus.ACTIVE.value)
             .limit(1)
         )
-        with self._engine.connect() as conn:
+        with connection(self._engine) as conn:
             return conn.execute(query).first() is not None
 
     def set_status(self, user_id: int, status: UserStatus) -> None:
@@ -125,9 +125,9 @@ class UserRepository:
             # (bench/bench_blocklist_login.py).
             values["v_flagged_at"] = now if password_blocklisted else None
             statement = _RECORD_PASSWORD_LOGIN
-        with self._engine.begin() as conn:
-            result = conn.execute(statement, values)
-        if result.rowcount != 1:
+        with transaction(self._engine) as conn:
+            changed = statement.execute(conn, values)
+        if changed != 1:
             raise NotFoundError(f"no user with id {user_id}")
 
     def require_enrolment(self, user_id: int, now: datetime) -> None:
@@ -141,18 +141,18 @@ class UserRepository:
             .where(users.c.id == user_id, users.c.enrolment_required_at.is_not(None))
             .values(enrolment_required_at=None)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             return conn.execute(query).rowcount == 1
 
     def _update(self, user_id: int, **values: object) -> None:
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             result = conn.execute(update(users).where(users.c.id == user_id).values(**values))
         if result.rowcount != 1:
             raise NotFoundError(f"no user with id {user_id}")
 
-    def _find(self, query: Select[Any], value: object) -> User | None:
-        with self._engine.connect() as conn:
-            rows = conn.execute(query, {"value": value}).all()
+    def _find(self, query: DriverStatement, value: object) -> User | None:
+        with connection(self._engine) as conn:
+            rows = query.rows(conn, {"value": value})
         if not rows:
             return None
         return _to_user(rows[0], tuple(row.role for row in rows if row.role is not None))
@@ -166,15 +166,18 @@ _WITH_ROLES = (
     .select_from(users.outerjoin(user_roles, user_roles.c.user_id == users.c.id))
     .order_by(user_roles.c.role)
 )
-_BY_ID = _WITH_ROLES.where(users.c.id == bindparam("value"))
+_BY_ID = DriverStatement(_WITH_ROLES.where(users.c.id == bindparam("value")))
 # Every sign-in writes one of these: built once too.
-_RECORD_LOGIN = (
+_LAST_LOGIN = (
     update(users)
     .where(users.c.id == bindparam("v_user_id"))
     .values(last_login_at=bindparam("v_last_login_at"))
 )
-_RECORD_PASSWORD_LOGIN = _RECORD_LOGIN.values(password_blocklisted_at=bindparam("v_flagged_at"))
-_BY_USERNAME = _WITH_ROLES.where(users.c.username == bindparam("value"))
+_RECORD_LOGIN = DriverStatement(_LAST_LOGIN)
+_RECORD_PASSWORD_LOGIN = DriverStatement(
+    _LAST_LOGIN.values(password_blocklisted_at=bindparam("v_flagged_at"))
+)
+_BY_USERNAME = DriverStatement(_WITH_ROLES.where(users.c.username == bindparam("value")))
 
 
 def _write_roles(conn: Connection, user_id: int, roles: Iterable[str]) -> None:
@@ -194,19 +197,19 @@ def _roles_of(conn: Connection, user_ids: Sequence[int]) -> dict[int, tuple[str,
     return {user_id: tuple(roles) for user_id, roles in found.items()}
 
 
-def _to_user(row: Row[tuple[object, ...]], roles: tuple[str, ...]) -> User:
-    mapping = row._mapping
+def _to_user(row: Any, roles: tuple[str, ...]) -> User:
+    """A row of ``users``: SQLAlchemy's or a DriverStatement's (both name their columns)."""
     return User(
-        id=mapping["id"],
-        subject=mapping["subject"],
-        username=mapping["username"],
-        display_name=mapping["display_name"],
-        email=mapping["email"],
+        id=row.id,
+        subject=row.subject,
+        username=row.username,
+        display_name=row.display_name,
+        email=row.email,
         roles=roles,
-        professional_id=mapping["professional_id"],
-        status=UserStatus(mapping["status"]),
-        password_hash=mapping["password_hash"],
-        created_at=mapping["created_at"],
-        last_login_at=mapping["last_login_at"],
-        enrolment_required_at=mapping["enrolment_required_at"],
+        professional_id=row.professional_id,
+        status=UserStatus(row.status),
+        password_hash=row.password_hash,
+        created_at=row.created_at,
+        last_login_at=row.last_login_at,
+        enrolment_required_at=row.enrolment_required_at,
     )

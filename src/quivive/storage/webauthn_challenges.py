@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import Engine, delete, insert
 
 from quivive.storage.tables import webauthn_challenges as pending
+from quivive.storage.unit_of_work import transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,7 @@ class CeremonyRepository:
         self._engine = engine
 
     def add(self, ceremony_hash: str, ceremony: PendingCeremony, *, now: datetime) -> None:
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             # Abandoned ceremonies are swept here: cheap (indexed) and no scheduler needed.
             conn.execute(delete(pending).where(pending.c.expires_at <= now))
             conn.execute(
@@ -50,7 +51,7 @@ class CeremonyRepository:
             .where(pending.c.ceremony_hash == ceremony_hash, pending.c.purpose == purpose)
             .returning(*pending.c)
         )
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             row = conn.execute(query).first()
         if row is None or row.expires_at <= now:
             return None
