@@ -1,3 +1,4 @@
+import ipaddress
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -126,6 +127,36 @@ def test_account_key_is_the_normalised_name_even_when_invalid(raw: str, key: str
 )
 def test_source_key(address: str | None, key: str) -> None:
     assert source_key(address) == key
+
+
+def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    parsed: list[str] = []
+    parse = ipaddress.ip_address
+
+    def counted(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        parsed.append(address)
+        return parse(address)
+
+    monkeypatch.setattr(ipaddress, "ip_address", counted)
+    return parsed
+
+
+def test_source_key_parses_an_address_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = count_parses(monkeypatch)
+    address = "2001:db8:5ce:4e7::1"  # seen by no other test: not in the memo yet
+
+    keys = {source_key(address) for _ in range(3)}
+
+    assert keys == {"2001:db8:5ce:4e7::/64"}
+    assert parsed == [address]
+
+
+def test_source_key_keeps_no_long_junk(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = count_parses(monkeypatch)
+    junk = "x" * 65  # never an address: an attacker's filler must not occupy the memo
+
+    assert source_key(junk) == source_key(junk) == "x" * 64
+    assert parsed == [junk, junk]
 
 
 def test_attempt_keys_order_source_pair_account() -> None:

@@ -135,6 +135,24 @@ def test_throttle_thresholds_apply_at_once(sqlite_services: Services) -> None:
     assert policy.pair.max_delay == sqlite_services.settings.throttle.max_delay
 
 
+def test_the_throttle_policy_is_built_again_only_when_the_values_change(
+    services: Services, clock: FrozenClock, audit: RecordingAudit
+) -> None:
+    base = services.throttle.policy
+    other = PolicyService(
+        services.settings, PolicyOverrideRepository(services.engine), audit, clock
+    )
+    first = other.throttle_policy(base)
+    assert other.throttle_policy(base) is first  # a sign-in rebuilds nothing
+
+    services.policies.set("throttle.max_failures", "20", actor="root")
+    assert services.throttle.policy.max_failures == 20  # at once on the node that made it
+    assert other.throttle_policy(base) is first  # its cache is still fresh
+    clock.advance(REFRESH_INTERVAL)
+
+    assert other.throttle_policy(base).max_failures == 20
+
+
 def test_reset_brings_the_configured_value_back(
     sqlite_services: Services, audit: RecordingAudit
 ) -> None:

@@ -13,7 +13,12 @@ from sqlalchemy import func, select
 from quivive.clock import FrozenClock
 from quivive.composition import Services
 from quivive.domain.alerts import Alert
-from quivive.domain.throttling import KeyKind, LoginThrottled, PasswordAloneInsufficient
+from quivive.domain.throttling import (
+    KeyKind,
+    LoginThrottled,
+    PasswordAloneInsufficient,
+    ThrottlePolicy,
+)
 from quivive.domain.users import User
 from quivive.errors import AuthenticationFailed, NotFoundError
 from quivive.services.accounts import NewAccount
@@ -342,3 +347,23 @@ def test_expired_counters_are_purged_as_failures_go_on(small: Services, clock: F
 
     assert before == 15  # per attempt: its source, its pair, its account
     assert rows() == 5 + 3  # the five accounts (never expire) and the new attempt's counters
+
+
+def test_each_call_reads_the_thresholds_in_force_once(small: Services) -> None:
+    # Every sign-in pays for each read: the source merges the console's overrides into a policy.
+    source = small.throttle._policy_source
+    assert source is not None
+    reads: list[ThrottlePolicy] = []
+
+    def counted(base: ThrottlePolicy) -> ThrottlePolicy:
+        reads.append(base)
+        return source(base)
+
+    small.throttle._policy_source = counted
+    attempt = small.throttle.admit("alice", ATTACKER)
+    small.throttle.failed(attempt, "wrong")
+    small.throttle.succeeded(small.throttle.admit("alice", REAL_USER))
+    code = small.throttle.admit_code("alice", ATTACKER)
+    small.throttle.code_failed(code)
+
+    assert len(reads) == 6  # one per public call above, whatever the keys and branches

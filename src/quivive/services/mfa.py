@@ -100,14 +100,38 @@ class SecondFactor(Protocol):
     def remove_all(self, user_id: int) -> int: ...
 
 
-class FactorRegistry:
-    """The factors this installation offers, in the order the chooser shows them."""
+class FactorPresence(Protocol):
+    """Which factors a user has usable credentials for, in one query
+    (``storage.factor_presence.FactorPresenceRepository``)."""
 
-    def __init__(self, factors: Sequence[SecondFactor]) -> None:
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The factor names it can answer for."""
+        ...
+
+    def usable_kinds(self, user_id: int) -> frozenset[str]:
+        """The names, among ``kinds``, of the factors ``credentials`` would list something for."""
+        ...
+
+
+class FactorRegistry:
+    """The factors this installation offers, in the order the chooser shows them.
+
+    ``presence``, when given, answers ``usable`` in one query instead of one per factor; it must
+    know every registered factor, so a new factor cannot be silently taken for unusable.
+    """
+
+    def __init__(
+        self, factors: Sequence[SecondFactor], *, presence: FactorPresence | None = None
+    ) -> None:
         names = [factor.name for factor in factors]
         if len(set(names)) != len(names):
             raise ValueError(f"factor registered twice: {names}")
+        if presence is not None and not set(names) <= presence.kinds:
+            unknown = sorted(set(names) - presence.kinds)
+            raise ValueError(f"factor presence does not know {unknown}")
         self._factors = tuple(factors)
+        self._presence = presence
 
     def __iter__(self) -> Iterator[SecondFactor]:
         return iter(self._factors)
@@ -120,7 +144,10 @@ class FactorRegistry:
 
     def usable(self, user_id: int) -> list[SecondFactor]:
         """Factors the user can prove now (backup ones included)."""
-        return [factor for factor in self._factors if factor.credentials(user_id)]
+        if self._presence is None:
+            return [factor for factor in self._factors if factor.credentials(user_id)]
+        present = self._presence.usable_kinds(user_id)
+        return [factor for factor in self._factors if factor.name in present]
 
     def primary_credentials(self, user_id: int) -> list[Credential]:
         return [

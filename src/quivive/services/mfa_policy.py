@@ -1,13 +1,19 @@
 """The MFA policy in force: rules from the TOML file, replaced role by role by database rules.
 
 The TOML ``[[mfa.rules]]`` entries are the installation's defaults, under version control with
-the rest of the configuration. ``quivive policy set-mfa`` (and later the admin console) writes
-rules to the database, where every node sees them at once; a database rule for a role replaces
-the file's rule for that role. ``quivive policy show`` prints both, with their source.
+the rest of the configuration. ``quivive policy set-mfa`` (and the admin console) writes rules to
+the database; a database rule for a role replaces the file's rule for that role. ``quivive policy
+show`` prints both, with their source.
+
+Every sign-in and every signed-in page asks for the rules, so the merged rules are kept in memory
+like the console's other policies (``services.policies``): a change applies at once on the node
+that made it and within ``REFRESH_INTERVAL`` on the others (a ``quivive policy set-mfa``
+included), without a query per request.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +23,7 @@ from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.users import clean_roles
 from quivive.errors import ValidationError
 from quivive.services.mfa import Origin
+from quivive.services.policies import REFRESH_INTERVAL
 from quivive.storage.mfa_rules import MfaRuleRepository
 
 
@@ -40,15 +47,15 @@ class MfaPolicyService:
         self._repository = repository
         self._audit = audit
         self._clock = clock
+        self._lock = threading.Lock()
+        self._merged: tuple[RuleInForce, ...] | None = None
+        self._loaded_at = clock.now()
 
     def rules(self) -> list[MfaRule]:
-        return [item.rule for item in self.in_force()]
+        return [item.rule for item in self._current()]
 
     def in_force(self) -> list[RuleInForce]:
-        stored = {rule.role: rule for rule in self._repository.list()}
-        merged = {rule.role: RuleInForce(rule, "config") for rule in self._configured}
-        merged.update({role: RuleInForce(rule, "database") for role, rule in stored.items()})
-        return [merged[role] for role in sorted(merged)]
+        return list(self._current())
 
     def set_rule(self, rule: MfaRule, *, actor: str, origin: Origin | None = None) -> MfaRule:
         where = origin or Origin()
@@ -59,6 +66,7 @@ class MfaPolicyService:
             raise ValidationError("grace days must not be negative", field="grace_days")
         cleaned = MfaRule(roles[0], rule.enforce_from, rule.grace_days, rule.phishing_resistant)
         self._repository.put(cleaned, now=self._clock.now(), actor=actor)
+        self._current(force=True)  # this node applies its own change at once
         details = {
             "role": cleaned.role,
             "from": cleaned.enforce_from.isoformat(),
@@ -79,3 +87,20 @@ class MfaPolicyService:
             )
         )
         return cleaned
+
+    # --- the cache ------------------------------------------------------------------------------
+
+    def _current(self, *, force: bool = False) -> tuple[RuleInForce, ...]:
+        now = self._clock.now()
+        merged = self._merged
+        if merged is not None and not force and now - self._loaded_at < REFRESH_INTERVAL:
+            return merged
+        with self._lock:
+            merged = self._merge(self._repository.list())
+            self._merged, self._loaded_at = merged, now
+        return merged
+
+    def _merge(self, stored: Sequence[MfaRule]) -> tuple[RuleInForce, ...]:
+        merged = {rule.role: RuleInForce(rule, "config") for rule in self._configured}
+        merged.update({rule.role: RuleInForce(rule, "database") for rule in stored})
+        return tuple(merged[role] for role in sorted(merged))

@@ -164,6 +164,15 @@ def _check_idle_within_absolute(key: str, value: int, in_force: Mapping[str, int
         raise PolicyRefused(key, IDLE_ABOVE_ABSOLUTE, limit, message)
 
 
+def _with_thresholds(base: ThrottlePolicy, values: Mapping[str, PolicyValue]) -> ThrottlePolicy:
+    return replace(
+        base,
+        pair=replace(base.pair, free_attempts=values["throttle.free_attempts"].value),
+        source=replace(base.source, free_attempts=values["throttle.address_free_attempts"].value),
+        max_failures=values["throttle.max_failures"].value,
+    )
+
+
 class PolicyService:
     def __init__(
         self,
@@ -179,6 +188,9 @@ class PolicyService:
         self._lock = threading.Lock()
         self._values: dict[str, PolicyValue] | None = None
         self._loaded_at = clock.now()
+        # The last (values, base) -> policy built: every sign-in asks, the answer changes only
+        # when the cache reloads. Replaced whole, so a racing thread at worst builds it twice.
+        self._throttle: tuple[dict[str, PolicyValue], ThrottlePolicy, ThrottlePolicy] | None = None
 
     # --- what services read ---------------------------------------------------------------------
 
@@ -200,16 +212,15 @@ class PolicyService:
         return self.value("password.min_length")
 
     def throttle_policy(self, base: ThrottlePolicy) -> ThrottlePolicy:
-        """``base`` (from the configuration) with the thresholds in force."""
+        """``base`` (from the configuration) with the thresholds in force; the same object until
+        the values in force are reloaded (or another ``base`` is given)."""
         values = self._current()
-        return replace(
-            base,
-            pair=replace(base.pair, free_attempts=values["throttle.free_attempts"].value),
-            source=replace(
-                base.source, free_attempts=values["throttle.address_free_attempts"].value
-            ),
-            max_failures=values["throttle.max_failures"].value,
-        )
+        built = self._throttle
+        if built is not None and built[0] is values and built[1] is base:
+            return built[2]
+        policy = _with_thresholds(base, values)
+        self._throttle = (values, base, policy)
+        return policy
 
     # --- changes --------------------------------------------------------------------------------
 

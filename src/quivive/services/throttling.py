@@ -104,34 +104,32 @@ class LoginThrottle:
 
     @property
     def policy(self) -> ThrottlePolicy:
-        return self._policy
-
-    @property
-    def _policy(self) -> ThrottlePolicy:
+        """The thresholds in force. Read once per public call and passed down: one call sees one
+        policy, and the sign-in path asks the source once rather than once per key."""
         if self._policy_source is None:
             return self._base_policy
         return self._policy_source(self._base_policy)
 
     def admit(self, raw_username: str, source_address: str | None) -> Attempt:
         """May this attempt go ahead? If so it is counted now, before the password is checked."""
-        now = self._clock.now()
+        now, policy = self._clock.now(), self.policy
         account, source = account_key(raw_username), source_key(source_address)
         keys = attempt_keys(account, source)
         # A key still waiting refuses its reservation, and then the store writes nothing at all
         # (the usual answer to a hammering client): one read and one transaction either way.
-        changes = [(key, self._policy.reserve(key, now)) for key in keys]
+        changes = [(key, policy.reserve(key, now)) for key in keys]
         outcome = list(zip(keys, self._store.update_each(changes, now), strict=False))
         reserved = tuple((key, written.counter) for key, written in outcome if written.written)
         if len(reserved) < len(keys):
             # Waiting, or another request got there first and set a delay.
             waits = [
-                self._policy.not_before(key, written.counter, now)
+                policy.not_before(key, written.counter, now)
                 for key, written in outcome
                 if not written.written
             ]
             decision = ThrottleDecision(not_before=worst(waits) or now + CONTENDED_WAIT)
             return Attempt(account, source, source_address, decision, reserved)
-        beyond = self._policy.beyond_limit(reserved[-1][1].failures)
+        beyond = policy.beyond_limit(reserved[-1][1].failures)
         decision = ThrottleDecision(password_alone_insufficient=beyond)
         return Attempt(account, source, source_address, decision, reserved)
 
@@ -143,15 +141,15 @@ class LoginThrottle:
         """
         source, pair, account = attempt_keys(attempt.account, attempt.source)
         now = self._clock.now()
-        self._store.reset_then_update([pair, account], source, self._policy.refund(now), now)
+        self._store.reset_then_update([pair, account], source, self.policy.refund(now), now)
 
     def failed(self, attempt: Attempt, password: str) -> None:
         """The attempt (already counted) failed: audit thresholds crossed, look for attacks."""
-        now = self._clock.now()
+        now, policy = self._clock.now(), self.policy
         for key, counter in attempt.reserved:
-            if counter.failures == self._threshold(key.kind):
+            if counter.failures == _threshold(policy, key.kind):
                 self._record_trigger(key, attempt.account, attempt.source_address, now)
-        self._detect(attempt, password, now)
+        self._detect(attempt, password, now, policy)
         if now >= self._next_purge:
             self._next_purge = now + PURGE_EVERY
             self._store.purge(now)
@@ -161,17 +159,17 @@ class LoginThrottle:
     def admit_code(self, raw_username: str, source_address: str | None) -> CodeAttempt:
         """May this code be checked? If so the guess is counted now, before the check, so that
         parallel guesses cannot slip past the limit (the same reservation as for passwords)."""
-        now = self._clock.now()
+        now, policy = self._clock.now(), self.policy
         key = code_key(account_key(raw_username))
         stored = self._store.read([key]).get(key, Counter())
-        if self._policy.codes_exhausted(stored, now):
+        if policy.codes_exhausted(stored, now):
             return CodeAttempt(key, source_address, exhausted=True, failures=stored.failures)
-        waiting = self._policy.not_before(key, stored, now)
+        waiting = policy.not_before(key, stored, now)
         if waiting is not None:
             return CodeAttempt(key, source_address, not_before=waiting)
-        written = self._store.update(key, self._policy.reserve(key, now), now)
+        written = self._store.update(key, policy.reserve(key, now), now)
         if not written.written:
-            wait = self._policy.not_before(key, written.counter, now) or now + CONTENDED_WAIT
+            wait = policy.not_before(key, written.counter, now) or now + CONTENDED_WAIT
             return CodeAttempt(key, source_address, not_before=wait)
         return CodeAttempt(key, source_address, failures=written.counter.failures)
 
@@ -181,10 +179,10 @@ class LoginThrottle:
 
     def code_failed(self, attempt: CodeAttempt) -> None:
         """A wrong code (already counted): audit the delay starting and the limit reached."""
-        now = self._clock.now()
-        if attempt.failures == self._policy.pair.free_attempts:
+        now, policy = self._clock.now(), self.policy
+        if attempt.failures == policy.pair.free_attempts:
             self._record_trigger(attempt.key, attempt.key.account, attempt.source_address, now)
-        if attempt.failures == self._policy.max_failures:
+        if attempt.failures == policy.max_failures:
             self._codes_exhausted(attempt, now)
 
     def _codes_exhausted(self, attempt: CodeAttempt, now: datetime) -> None:
@@ -215,16 +213,16 @@ class LoginThrottle:
         )
 
     def entries(self) -> list[ThrottleEntry]:
-        now = self._clock.now()
+        now, policy = self._clock.now(), self.policy
         self._store.purge(now)
         rows = [(key, counter.live(now)) for key, counter in self._store.entries()]
         return [
             ThrottleEntry(
                 key=key,
                 failures=counter.failures,
-                not_before=self._policy.not_before(key, counter, now),
+                not_before=policy.not_before(key, counter, now),
                 password_alone_insufficient=key.kind is KeyKind.ACCOUNT
-                and counter.failures >= self._policy.max_failures,
+                and counter.failures >= policy.max_failures,
             )
             for key, counter in rows
             if counter.failures or counter.blocked_until
@@ -254,22 +252,30 @@ class LoginThrottle:
 
     # --- detection -------------------------------------------------------------------------------
 
-    def _detect(self, attempt: Attempt, password: str, now: datetime) -> None:
+    def _detect(
+        self, attempt: Attempt, password: str, now: datetime, policy: ThrottlePolicy
+    ) -> None:
         window = self._detection.window
         fingerprint = password_fingerprint(self._fingerprint_key, password)
         sprayed = self._store.observe(SPRAYING, fingerprint, attempt.account, now, window)
         if sprayed >= self._detection.spraying_accounts:
-            self._attack(SPRAYING, fingerprint, attempt, sprayed, now)
+            self._attack(SPRAYING, fingerprint, attempt, sprayed, now, policy)
         stuffed = self._store.observe(STUFFING, attempt.source, attempt.account, now, window)
         if stuffed >= self._detection.stuffing_accounts:
-            self._attack(STUFFING, attempt.source, attempt, stuffed, now)
+            self._attack(STUFFING, attempt.source, attempt, stuffed, now, policy)
 
     def _attack(
-        self, kind: str, subject: str, attempt: Attempt, accounts: int, now: datetime
+        self,
+        kind: str,
+        subject: str,
+        attempt: Attempt,
+        accounts: int,
+        now: datetime,
+        policy: ThrottlePolicy,
     ) -> None:
         source = ThrottleKey(KeyKind.SOURCE, source=attempt.source)
-        until = now + self._policy.source.max_delay
-        self._store.update(source, self._policy.block(source, until, now), now)
+        until = now + policy.source.max_delay
+        self._store.update(source, policy.block(source, until, now), now)
         if not self._store.first_in_window(kind, subject, now, self._detection.window):
             return  # already reported in this window; the source is held all the same
         action = f"attack.{kind}"
@@ -296,13 +302,6 @@ class LoginThrottle:
             )
         )
 
-    def _threshold(self, kind: KeyKind) -> int:
-        return {
-            KeyKind.PAIR: self._policy.pair.free_attempts,
-            KeyKind.SOURCE: self._policy.source.free_attempts,
-            KeyKind.ACCOUNT: self._policy.max_failures,
-        }[kind]
-
     def _record_trigger(
         self, key: ThrottleKey, account: str, source_address: str | None, now: datetime
     ) -> None:
@@ -319,6 +318,15 @@ class LoginThrottle:
                 details={"key_kind": key.kind.value, "key": key.label[:256]},
             )
         )
+
+
+def _threshold(policy: ThrottlePolicy, kind: KeyKind) -> int:
+    """The failure count of ``kind``'s counter audited as ``throttle.triggered``."""
+    return {
+        KeyKind.PAIR: policy.pair.free_attempts,
+        KeyKind.SOURCE: policy.source.free_attempts,
+        KeyKind.ACCOUNT: policy.max_failures,
+    }[kind]
 
 
 _SUMMARIES = {
