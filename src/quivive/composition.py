@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from quivive.clock import Clock, SystemClock
 from quivive.config import Settings
@@ -73,6 +75,7 @@ from quivive.storage.audit import AuditRepository
 from quivive.storage.data_dir import load_or_create_key, prepare_data_dir
 from quivive.storage.database import create_database_engine
 from quivive.storage.emergency_accesses import EmergencyAccessRepository
+from quivive.storage.factor_presence import FactorPresenceRepository
 from quivive.storage.gate_rules import GateRuleRepository
 from quivive.storage.known_devices import KnownDeviceRepository
 from quivive.storage.mfa_rules import MfaRuleRepository
@@ -94,6 +97,7 @@ from quivive.storage.sign_ins import SignInRepository
 from quivive.storage.throttle_redis import FallbackThrottleStore, RedisThrottleStore, connect
 from quivive.storage.throttle_sql import SqlThrottleStore
 from quivive.storage.totp import TotpRepository
+from quivive.storage.unit_of_work import unit_of_work
 from quivive.storage.users import UserRepository
 from quivive.storage.webauthn_challenges import CeremonyRepository
 
@@ -149,6 +153,10 @@ class Services:
         """The console's and API's clients and gate rules (a stateless facade, built on use)."""
         return AdminAppsService(self.admin, self.oidc.clients, self.gate_rules)
 
+    def unit_of_work(self) -> AbstractContextManager[Connection]:
+        """One transaction for every repository call inside the block (storage.unit_of_work)."""
+        return unit_of_work(self.engine)
+
     def close(self) -> None:
         self.outbox.close()
         self.hasher.close()
@@ -171,7 +179,8 @@ def build_services(
         AuditRepository(engine), CheckpointSigner.from_data_dir(settings.data_dir), clock
     )
     metrics = Metrics()
-    audit = MeteredAuditSink(audit or ChainedAuditSink(audit_trail), metrics)
+    chained = ChainedAuditSink(audit_trail, observe=metrics.audit_append.observe)
+    audit = MeteredAuditSink(audit or chained, metrics)
     outbox = DeliveryService(OutboundDeliveryRepository(engine), audit, clock)
     metrics.watch_failed_deliveries(outbox.count_failed)
     mailer = _mail(settings, engine, outbox)
@@ -243,6 +252,7 @@ def build_services(
                 settings.data_dir / PSEUDONYM_KEY_FILE, PSEUDONYM_KEY_BYTES
             ),
             blocklist=blocklist,
+            unit_of_work=partial(unit_of_work, engine),
         ),
         throttle=throttle,
         code_guard=code_guard,
@@ -438,7 +448,9 @@ def _mfa(
     totp = TotpFactor(TotpRepository(engine), box, settings.establishment_name, clock)
     recovery_codes = RecoveryCodeFactor(RecoveryCodeRepository(engine), clock)
     # Phishing-resistant first: the chooser offers factors in this order.
-    factors = FactorRegistry([PasskeyFactor(passkeys), totp, recovery_codes])
+    factors = FactorRegistry(
+        [PasskeyFactor(passkeys), totp, recovery_codes], presence=FactorPresenceRepository(engine)
+    )
     policy = MfaPolicyService(settings.mfa_rules, MfaRuleRepository(engine), audit, clock)
     return {
         "mfa": MfaService(factors, policy, sessions, audit, clock, marks=UserRepository(engine)),

@@ -109,7 +109,8 @@ def test_events_recorded_together_pass_every_decorator_and_share_one_append(
 ) -> None:
     with running_services(tmp_path, backend) as services:
         metrics = Metrics()
-        sink = MeteredAuditSink(ChainedAuditSink(services.audit_trail), metrics)
+        observe = metrics.audit_append.observe
+        sink = MeteredAuditSink(ChainedAuditSink(services.audit_trail, observe=observe), metrics)
         trail = services.audit_trail
         appends: list[int] = []
         append_all = trail.append_all
@@ -121,12 +122,12 @@ def test_events_recorded_together_pass_every_decorator_and_share_one_append(
         monkeypatch.setattr(trail, "append_all", counted)
         events = [replace(EVENT, actor=name) for name in ("alice", "bob", "carol")]
 
-        record_together(sink, events, observe=metrics.audit_append.observe)
+        record_together(sink, events)
 
         assert appends == [3]
         assert [record.actor for record in trail.latest(5)] == ["alice", "bob", "carol"]
         assert metrics.audit_events.labels("login.password", "failure")._value.get() == 3
-        # Timed once per event by the batch's append, not by the decorator around the gathering.
+        # Timed once per event by the batch's append, not around the gathering.
         timed = metrics.registry.get_sample_value("quivive_audit_append_seconds_count")
         assert timed == 3
         ChainedAuditSink(trail).record(EVENT)  # and the sink appends one by one again

@@ -81,16 +81,19 @@ def running_services(
     clock: Clock | None = None,
     audit: RecordingAudit | None = None,
     settings: Mapping[str, str] | None = None,
+    chained_audit: bool = False,
 ) -> Iterator[Services]:
-    """Services on a migrated database of the given backend."""
+    """Services on a migrated database of the given backend; events go to ``audit`` (a fresh
+    ``RecordingAudit`` by default), or to the real audit chain with ``chained_audit``."""
     overrides = dict(settings or {})
+    sink = None if chained_audit else audit or RecordingAudit()
     if backend == "sqlite":
-        with _built(data_dir, overrides, clock, audit, None) as services:
+        with _built(data_dir, overrides, clock, sink, None) as services:
             yield services
     elif backend == "postgres":
         with postgres_schema() as schema:
             overrides["database_url"] = postgres_url()
-            with _built(data_dir, overrides, clock, audit, schema) as services:
+            with _built(data_dir, overrides, clock, sink, schema) as services:
                 yield services
     else:
         raise ValueError(f"unknown backend {backend!r}")
@@ -107,7 +110,7 @@ def _built(
     services = build_services(
         make_settings(data_dir, **overrides),
         clock=clock or FrozenClock(),
-        audit=audit or RecordingAudit(),
+        audit=audit,
         schema=schema,
     )
     try:

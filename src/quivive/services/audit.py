@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -45,6 +46,7 @@ from quivive.domain.audit_chain import (
 from quivive.services.group_commit import GroupCommit
 from quivive.storage.audit import AuditRepository, LockedChain
 from quivive.storage.data_dir import load_or_create_key
+from quivive.storage.unit_of_work import after_commit, in_unit_of_work
 
 log = logging.getLogger("quivive.audit")
 
@@ -232,19 +234,30 @@ class ChainedAuditSink:
     Availability first: if the database is down, a clinician must still be able to sign in, so a
     failed append is logged and the caller carries on. The log line names the action and the
     driver's first line, never the statement's parameters.
+
+    Inside a unit of work (``storage.unit_of_work``) an event is appended once the unit commits,
+    never if it rolls back: the chain appends through its own connection and lock, which the
+    unit's open transaction would block on SQLite. ``observe``, when given, receives each append's
+    time, once per event, wherever the append happens (now, after a unit, or a batch's).
     """
 
-    def __init__(self, trail: AuditTrail) -> None:
+    def __init__(
+        self, trail: AuditTrail, *, observe: Callable[[float], None] | None = None
+    ) -> None:
         self._trail = trail
+        self._observe = observe
 
     def record(self, event: AuditEvent) -> None:
         gathered = _GATHERED.get()
         if gathered is not None:
             gathered.append((self, event))
+        elif in_unit_of_work():
+            after_commit(partial(self.append_all, [event]))
         else:
             self.append_all([event])
 
     def append_all(self, events: Sequence[AuditEvent]) -> None:
+        started = time.perf_counter()
         try:
             self._trail.append_all(events)
         except Exception as exc:  # any failure: the sign-in it records must still go through
@@ -258,6 +271,10 @@ class ChainedAuditSink:
                 type(exc).__name__,
                 reason[0] if reason else "",
             )
+        if self._observe is not None:
+            elapsed = time.perf_counter() - started
+            for _ in events:
+                self._observe(elapsed)
 
 
 MAX_LOGGED_SUBJECTS = 20  # in the log line of a failed batch; the count says if there were more
@@ -268,19 +285,12 @@ _GATHERED: ContextVar[list[tuple[ChainedAuditSink, AuditEvent]] | None] = Contex
 )
 
 
-def record_together(
-    sink: AuditSink,
-    events: Sequence[AuditEvent],
-    *,
-    observe: Callable[[float], None] | None = None,
-) -> None:
+def record_together(sink: AuditSink, events: Sequence[AuditEvent]) -> None:
     """``sink.record`` each event, but append them to the chain in one transaction, not one each.
 
     The events go through every decorator of ``sink`` as usual; the chain at its end only
     gathers them, and they are appended together once all went through. Returns once they are
-    committed, like ``record``; a failed append is logged, like ``record``'s. A timing decorator
-    would time only the gathering, so ``MeteredAuditSink`` leaves it (``gathering``) and
-    ``observe``, when given, receives the append's real time once per event.
+    committed, like ``record``; a failed append is logged, like ``record``'s.
     """
     gathered: list[tuple[ChainedAuditSink, AuditEvent]] = []
     token = _GATHERED.set(gathered)
@@ -289,15 +299,5 @@ def record_together(
             sink.record(event)
     finally:
         _GATHERED.reset(token)
-    started = time.perf_counter()
     for chain in dict.fromkeys(chain for chain, _ in gathered):  # one, but for tests
         chain.append_all([event for owner, event in gathered if owner is chain])
-    if observe is not None:
-        elapsed = time.perf_counter() - started
-        for _ in gathered:
-            observe(elapsed)
-
-
-def gathering() -> bool:
-    """True inside ``record_together``, where records are gathered, not yet appended."""
-    return _GATHERED.get() is not None

@@ -15,6 +15,7 @@ import hmac
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import NoReturn, Protocol, TypeVar
 
@@ -57,6 +58,8 @@ class PasswordAuthenticator:
         throttle: LoginThrottle | None = None,  # None: no throttling (unit tests only)
         pseudonym_key: bytes | None = None,
         blocklist: Blocklist | None = None,  # None: the posture report's mark is not kept
+        # Opens one transaction for a step's repository calls (storage.unit_of_work).
+        unit_of_work: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self._users = users
         self._hasher = hasher
@@ -65,6 +68,7 @@ class PasswordAuthenticator:
         self._throttle = throttle
         self._pseudonym_key = pseudonym_key
         self._verdicts = None if blocklist is None else BlocklistVerdicts(blocklist)
+        self._unit_of_work = unit_of_work
 
     async def authenticate(
         self,
@@ -75,7 +79,7 @@ class PasswordAuthenticator:
         second_factor: FactorCheck | None = None,
     ) -> User:
         user, attempt = await self._check(raw_username, password, source_address, second_factor)
-        await to_thread.run_sync(self._after_success, user, password, attempt)
+        await to_thread.run_sync(self._succeed, user, password, attempt, lambda _user: None)
         return user
 
     async def authenticate_then(
@@ -89,13 +93,10 @@ class PasswordAuthenticator:
     ) -> tuple[User, T]:
         """``authenticate``, then ``then(user)`` (synchronous) in the worker thread that records
         the success: the sign-in route starts its session there, one thread trip less per sign-in.
-        ``then`` runs only for a successful attempt, after its success is recorded."""
+        ``then`` runs only for a successful attempt, after its success is recorded, and in the
+        same unit of work: the success and what ``then`` writes are committed together."""
         user, attempt = await self._check(raw_username, password, source_address, second_factor)
-
-        def succeed() -> T:
-            self._after_success(user, password, attempt)
-            return then(user)
-
+        succeed = partial(self._succeed, user, password, attempt, then)
         return user, await to_thread.run_sync(succeed)
 
     async def _check(
@@ -144,10 +145,11 @@ class PasswordAuthenticator:
     ) -> tuple[Attempt | None, User | None]:
         if self._throttle is None:
             return None, self._lookup(raw_username)
-        attempt = self._throttle.admit(raw_username, source_address)
-        if not attempt.decision.allowed:
-            return attempt, None  # refused before any account is looked at
-        return attempt, self._lookup(raw_username)
+        with self._unit_of_work():  # one transaction for the reservation and the lookup
+            attempt = self._throttle.admit(raw_username, source_address)
+            if not attempt.decision.allowed:
+                return attempt, None  # refused before any account is looked at
+            return attempt, self._lookup(raw_username)
 
     def _lookup(self, raw_username: str) -> User | None:
         try:
@@ -155,6 +157,15 @@ class PasswordAuthenticator:
         except ValidationError:
             return None
         return self._users.find_by_username(username)
+
+    def _succeed(
+        self, user: User, password: str, attempt: Attempt | None, then: Callable[[User], T]
+    ) -> T:
+        # One unit of work: the refund, the last-login mark and whatever ``then`` writes (the
+        # session, its history row) are committed together, or not at all.
+        with self._unit_of_work():
+            self._after_success(user, password, attempt)
+            return then(user)
 
     def _after_success(self, user: User, password: str, attempt: Attempt | None) -> None:
         if user.password_hash and self._hasher.needs_rehash(user.password_hash):

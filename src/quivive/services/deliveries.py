@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from quivive.clock import Clock
 from quivive.domain.audit import AuditEvent, AuditSink, Outcome
 from quivive.storage.outbound_deliveries import ClaimedDelivery, OutboundDeliveryRepository
+from quivive.storage.unit_of_work import after_commit
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,8 @@ class DeliveryService:
             log.exception("outbound %s delivery could not be queued", kind)
             return False
         self.start()
-        self._wake.set()
+        # Inside a unit of work the row is not visible to the worker until the unit commits.
+        after_commit(self._wake.set)
         return True
 
     def start(self) -> None:

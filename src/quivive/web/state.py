@@ -82,8 +82,11 @@ class WebState:
             return None
 
         def resolve_then() -> tuple[ActiveSession, T] | None:
-            active = self.services.sessions.resolve(token)
-            return None if active is None else (active, then(active))
+            # One transaction for the session's refresh and what ``then`` reads or writes (a
+            # second factor's check and upgrade): one connection and one commit for the step.
+            with self.services.unit_of_work():
+                active = self.services.sessions.resolve(token)
+                return None if active is None else (active, then(active))
 
         found = await to_thread.run_sync(resolve_then)
         if found is not None:

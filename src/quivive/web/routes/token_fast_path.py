@@ -49,10 +49,7 @@ class TokenFastPath:
         self.app = app
         self.tokens = services.oidc.tokens
         audit = services.audit
-        observe = services.metrics.audit_append.observe
-        self.audit = AsyncGroupCommit[AuditEvent](
-            lambda events: record_together(audit, events, observe=observe)
-        )
+        self.audit = AsyncGroupCommit[AuditEvent](lambda events: record_together(audit, events))
         self.answer = RouteJson({**NO_STORE, **CORS}, https=services.settings.https)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
