@@ -111,13 +111,13 @@ def test_unknown_user_goes_through_dummy_verify(
 ) -> None:
     create(services)
     calls: list[str] = []
-    real_dummy = services.hasher.dummy_verify
+    real_dummy = services.hasher.dummy_verify_sync
 
-    async def spy(password: str) -> None:
+    def spy(password: str) -> None:
         calls.append(password)
-        await real_dummy(password)
+        real_dummy(password)
 
-    monkeypatch.setattr(services.hasher, "dummy_verify", spy)
+    monkeypatch.setattr(services.hasher, "dummy_verify_sync", spy)
 
     failure(services, "nobody", "guess one")
     failure(services, "alice", "guess two")

@@ -206,7 +206,7 @@ class FixedFactor:
     def __init__(self, answer: bool) -> None:
         self.answer = answer
 
-    async def verify(self, user: User) -> bool:
+    def verify(self, user: User) -> bool:
         return self.answer
 
 

@@ -1,15 +1,20 @@
 """Argon2id password hashing, with parameters stored in each hash and upgraded on next login.
 
-Follows the OWASP Password Storage Cheat Sheet and RFC 9106. Verification runs in a small thread
-pool owned by the hasher: argon2-cffi releases the GIL, and the pool size caps memory, since each
-running verification holds ``memory_kib`` KiB.
+Follows the OWASP Password Storage Cheat Sheet and RFC 9106. Verification runs in a thread pool
+owned by the hasher: argon2-cffi releases the GIL. At most ``max_workers`` verifications run at
+once, which caps memory (each holds ``memory_kib`` KiB); the pool has twice as many threads, so that
+a sign-in's database work (``run``) never keeps a core's Argon2 waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import secrets
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -30,6 +35,11 @@ DEFAULT_PARALLELISM = MIN_PARALLELISM
 # RFC 9106 §4: a 128-bit salt is enough for all applications; a 256-bit tag.
 SALT_BYTES = 16
 HASH_BYTES = 32
+# Threads of the pool per Argon2 slot: while one thread of a sign-in waits for the database or
+# does its bookkeeping, another can verify.
+THREADS_PER_SLOT = 2
+
+T = TypeVar("T")
 
 
 class PasswordHasher:
@@ -55,7 +65,10 @@ class PasswordHasher:
         )
         # Unknown users are verified against this, so they cost what known users cost (ASVS 6.3.8).
         self._dummy_hash = self.hash(secrets.token_urlsafe(16))
-        self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="quivive-argon2")
+        self._slots = threading.BoundedSemaphore(max_workers)
+        self._pool = ThreadPoolExecutor(
+            max_workers * THREADS_PER_SLOT, thread_name_prefix="quivive-argon2"
+        )
 
     def hash(self, password: str) -> str:
         """The encoded Argon2id hash of the NFKC-normalised password, with a fresh random salt.
@@ -66,20 +79,33 @@ class PasswordHasher:
         return self._argon2.hash(normalise_password(password))
 
     def verify_sync(self, encoded: str, password: str) -> bool:
-        """Whether ``password`` matches; False, never an exception, for a malformed hash."""
+        """Whether ``password`` matches; False, never an exception, for a malformed hash.
+
+        Waits for one of the ``max_workers`` slots: callable from any thread.
+        """
         try:
-            return self._argon2.verify(encoded, normalise_password(password))
+            with self._slots:
+                return self._argon2.verify(encoded, normalise_password(password))
         except (VerificationError, InvalidHashError, UnicodeEncodeError):
             return False
 
+    def dummy_verify_sync(self, password: str) -> None:
+        """Spend the time of a real verification, for a user that does not exist."""
+        self.verify_sync(self._dummy_hash, password)
+
     async def verify(self, encoded: str, password: str) -> bool:
         """verify_sync in the hasher's pool, so the event loop keeps serving meanwhile."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.verify_sync, encoded, password)
+        return await self.run(lambda: self.verify_sync(encoded, password))
 
     async def dummy_verify(self, password: str) -> None:
-        """Spend the time of a real verification, for a user that does not exist."""
-        await self.verify(self._dummy_hash, password)
+        await self.run(lambda: self.dummy_verify_sync(password))
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """``work()`` in the hasher's pool (in a copy of the caller's context, as anyio's worker
+        threads run theirs): a whole sign-in around its verify, in one thread trip."""
+        context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, context.run, work)
 
     def needs_rehash(self, encoded: str) -> bool:
         """Whether ``encoded`` has weaker or other-shaped parameters than the current ones.

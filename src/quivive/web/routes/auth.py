@@ -171,8 +171,8 @@ class TotpWithPassword:
         self._code = code
         self.credential_id: str | None = None
 
-    async def verify(self, user: User) -> bool:
-        self.credential_id = await to_thread.run_sync(self._totp.verify, user.id, self._code)
+    def verify(self, user: User) -> bool:
+        self.credential_id = self._totp.verify(user.id, self._code)
         return self.credential_id is not None
 
 
