@@ -142,20 +142,41 @@ class AuditTrail:
         """Append ``events`` in order, durably, in one transaction (shared as ``append``'s)."""
         return self._group.submit_all(events)
 
+    def append_in_unit(self, events: Sequence[AuditEvent]) -> list[ChainRecord]:
+        """Append ``events`` in the open unit of work's transaction, under the chain lock held
+        until the unit ends: committed with the unit (one commit for the step and its records),
+        never if it rolls back. Not shared with other callers: the unit is this thread's."""
+        with self._repository.locked_in_unit() as chain:
+            records, point = self._append_locked(chain, events)
+        if point is not None:
+            # Kept only once committed: a rolled-back checkpoint must not look like the last one.
+            self._last_checkpoint = None
+            after_commit(partial(setattr, self, "_last_checkpoint", point))
+        return records
+
     def _write(self, events: Sequence[AuditEvent]) -> list[ChainRecord]:
         with self._repository.locked() as chain:
-            position = chain.head() or START
-            records: list[ChainRecord] = []
-            for event in events:
-                record = seal(event, position)
-                records.append(record)
-                position = ChainPosition(record.sequence, record.hash)
-            chain.insert(records)
-            if self._checkpoint_due(chain, records[-1]):
-                point = self._sign(records[-1], CheckpointKind.PERIODIC)
-                chain.add_checkpoint(point)
-                self._last_checkpoint = point
+            records, point = self._append_locked(chain, events)
+        if point is not None:
+            self._last_checkpoint = point
         return records
+
+    def _append_locked(
+        self, chain: LockedChain, events: Sequence[AuditEvent]
+    ) -> tuple[list[ChainRecord], Checkpoint | None]:
+        """Seal and insert ``events`` after the head; the periodic checkpoint made, if one was."""
+        position = chain.head() or START
+        records: list[ChainRecord] = []
+        for event in events:
+            record = seal(event, position)
+            records.append(record)
+            position = ChainPosition(record.sequence, record.hash)
+        chain.insert(records)
+        if not self._checkpoint_due(chain, records[-1]):
+            return records, None
+        point = self._sign(records[-1], CheckpointKind.PERIODIC)
+        chain.add_checkpoint(point)
+        return records, point
 
     def checkpoint(self, kind: CheckpointKind = CheckpointKind.MANUAL) -> Checkpoint | None:
         """Sign the current head; None when the chain is empty."""
@@ -235,10 +256,10 @@ class ChainedAuditSink:
     failed append is logged and the caller carries on. The log line names the action and the
     driver's first line, never the statement's parameters.
 
-    Inside a unit of work (``storage.unit_of_work``) an event is appended once the unit commits,
-    never if it rolls back: the chain appends through its own connection and lock, which the
-    unit's open transaction would block on SQLite. ``observe``, when given, receives each append's
-    time, once per event, wherever the append happens (now, after a unit, or a batch's).
+    Inside a unit of work (``storage.unit_of_work``) an event is appended in the unit's own
+    transaction: committed with the step it records, never if the step rolls back (what was
+    rolled back did not happen). Outside one, appends share group commits with other callers.
+    ``observe``, when given, receives each append's time, once per event, wherever it happens.
     """
 
     def __init__(
@@ -252,14 +273,21 @@ class ChainedAuditSink:
         if gathered is not None:
             gathered.append((self, event))
         elif in_unit_of_work():
-            after_commit(partial(self.append_all, [event]))
+            self._append(self._trail.append_in_unit, [event])
         else:
             self.append_all([event])
 
     def append_all(self, events: Sequence[AuditEvent]) -> None:
+        self._append(self._trail.append_all, events)
+
+    def _append(
+        self,
+        append: Callable[[Sequence[AuditEvent]], list[ChainRecord]],
+        events: Sequence[AuditEvent],
+    ) -> None:
         started = time.perf_counter()
         try:
-            self._trail.append_all(events)
+            append(events)
         except Exception as exc:  # any failure: the sign-in it records must still go through
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:1]
             # A batch (record_together) loses all its records at once: say how many, and whose.

@@ -24,6 +24,7 @@ from quivive.domain.audit_chain import (
     CheckpointKind,
 )
 from quivive.storage.tables import audit_checkpoints, audit_records
+from quivive.storage.unit_of_work import transaction
 
 # Rows fetched per round trip when streaming the chain (server-side cursor on PostgreSQL).
 STREAM_BATCH = 10_000
@@ -108,6 +109,19 @@ class LockedChain:
         with self._cursor() as cursor:
             cursor.execute(self._statements.lock)
 
+    def lock_joined(self) -> None:
+        """Take the append lock in a transaction that may have begun already (a unit of work).
+
+        On SQLite a transaction that has written holds the single write lock already (pysqlite
+        begins before the first write): nothing to take. One that has only read has no
+        transaction yet, and BEGIN IMMEDIATE starts it with the lock.
+        """
+        if self._conn.dialect.name == "sqlite":
+            dbapi = self._conn.connection.dbapi_connection
+            if dbapi is not None and dbapi.in_transaction:
+                return
+        self.lock()
+
     def head(self) -> ChainPosition | None:
         """The last record, or the last purge point when every record was purged."""
         with self._cursor() as cursor:
@@ -175,6 +189,23 @@ class AuditRepository:
             chain.lock()
             yield chain
             conn.commit()
+
+    @contextmanager
+    def locked_in_unit(self) -> Iterator[LockedChain]:
+        """The chain lock in the open unit of work's transaction (``storage.unit_of_work``),
+        held until the unit ends: what is appended is committed with the unit, never without it.
+
+        On PostgreSQL the append runs in a savepoint, so that a failed one (logged by the audit
+        sink) does not abort the unit's transaction; on SQLite a failed statement never does.
+        """
+        with transaction(self._engine) as conn:
+            chain = LockedChain(conn)
+            chain.lock_joined()
+            if conn.dialect.name == "postgresql":
+                with conn.begin_nested():
+                    yield chain
+            else:
+                yield chain
 
     def checkpoints(self) -> list[Checkpoint]:
         with self._engine.connect() as conn:

@@ -9,9 +9,9 @@ not at all, and costs one connection checkout and one commit instead of one per 
 
 What runs inside a unit sees the unit's own uncommitted writes, so a unit must not wait on another
 connection that writes (on SQLite that connection would wait for the unit's write lock). Work of
-that kind is deferred with ``after_commit``: the audit chain, which appends through its own
-connection and lock, records a unit's events once the unit has committed, and never records the
-events of a unit that rolled back (what was rolled back did not happen).
+that kind is deferred with ``after_commit`` (the outbox wakes its worker so), or joins the unit:
+the audit chain appends a unit's events in the unit's transaction, under its lock, so they are
+committed with the step they record and never recorded for a step rolled back.
 
 Units are for steps that do not recover from a database error half-way: an error inside one
 rolls the whole unit back (PostgreSQL would refuse every later statement of the transaction).
