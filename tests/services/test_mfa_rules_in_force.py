@@ -9,7 +9,7 @@ from quivive.composition import Services
 from quivive.domain.mfa_policy import Enforcement, MfaRule
 from quivive.services.accounts import NewAccount
 from quivive.services.mfa_policy import MfaPolicyService
-from quivive.services.policies import REFRESH_INTERVAL
+from quivive.services.refreshed import REFRESH_INTERVAL
 from quivive.storage.mfa_rules import MfaRuleRepository
 from support.quivive import RecordingAudit
 from support.statements import executed_statements

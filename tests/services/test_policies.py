@@ -12,7 +12,8 @@ from quivive.domain.audit import Outcome
 from quivive.domain.sessions import AssuranceLevel, new_session_token
 from quivive.errors import NotFoundError, PasswordRejected
 from quivive.services.accounts import NewAccount
-from quivive.services.policies import REFRESH_INTERVAL, PolicyRefused, PolicyService
+from quivive.services.policies import PolicyRefused, PolicyService
+from quivive.services.refreshed import REFRESH_INTERVAL
 from quivive.storage.policy_overrides import PolicyOverrideRepository
 from support.admin_console import add_user
 from support.quivive import RecordingAudit

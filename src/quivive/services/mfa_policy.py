@@ -13,7 +13,6 @@ included), without a query per request.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ from quivive.domain.mfa_policy import MfaRule
 from quivive.domain.users import clean_roles
 from quivive.errors import ValidationError
 from quivive.services.mfa import Origin
-from quivive.services.policies import REFRESH_INTERVAL
+from quivive.services.refreshed import Refreshed
 from quivive.storage.mfa_rules import MfaRuleRepository
 
 
@@ -47,9 +46,7 @@ class MfaPolicyService:
         self._repository = repository
         self._audit = audit
         self._clock = clock
-        self._lock = threading.Lock()
-        self._merged: tuple[RuleInForce, ...] | None = None
-        self._loaded_at = clock.now()
+        self._merged = Refreshed(lambda: self._merge(self._repository.list()), clock)
 
     def rules(self) -> list[MfaRule]:
         return [item.rule for item in self._current()]
@@ -91,14 +88,7 @@ class MfaPolicyService:
     # --- the cache ------------------------------------------------------------------------------
 
     def _current(self, *, force: bool = False) -> tuple[RuleInForce, ...]:
-        now = self._clock.now()
-        merged = self._merged
-        if merged is not None and not force and now - self._loaded_at < REFRESH_INTERVAL:
-            return merged
-        with self._lock:
-            merged = self._merge(self._repository.list())
-            self._merged, self._loaded_at = merged, now
-        return merged
+        return self._merged.get(force=force)
 
     def _merge(self, stored: Sequence[MfaRule]) -> tuple[RuleInForce, ...]:
         merged = {rule.role: RuleInForce(rule, "config") for rule in self._configured}

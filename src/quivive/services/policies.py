@@ -8,12 +8,12 @@ consecutive failures), refused with a reason code the edges put in plain words, 
 
 Services read the values in force through small callables (``timeouts``, ``min_length``,
 ``throttle_policy``) served from a cache: a change applies at once on the node that made it and
-within ``REFRESH_INTERVAL`` on the others, without a restart and without a query per login.
+within ``services.refreshed.REFRESH_INTERVAL`` on the others, without a restart and without a
+query per login.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -30,10 +30,9 @@ from quivive.domain.sessions import LEVEL_CAPS, AssuranceLevel, timeouts_for
 from quivive.domain.throttling import ThrottlePolicy
 from quivive.errors import NotFoundError, ValidationError
 from quivive.services.mfa import Origin
+from quivive.services.refreshed import Refreshed
 from quivive.storage.policy_overrides import PolicyOverrideRepository, StoredOverride
 
-# Other nodes see a change this long after it was made, at worst.
-REFRESH_INTERVAL = timedelta(seconds=30)
 MINUTE = timedelta(minutes=1)
 
 # Reason codes for a refused value; web.policy_texts says each in plain French and English.
@@ -185,9 +184,7 @@ class PolicyService:
         self._repository = repository
         self._audit = audit
         self._clock = clock
-        self._lock = threading.Lock()
-        self._values: dict[str, PolicyValue] | None = None
-        self._loaded_at = clock.now()
+        self._values = Refreshed(lambda: self._merge(self._repository.list()), clock)
         # The last (values, base) -> policy built: every sign-in asks, the answer changes only
         # when the cache reloads. Replaced whole, so a racing thread at worst builds it twice.
         self._throttle: tuple[dict[str, PolicyValue], ThrottlePolicy, ThrottlePolicy] | None = None
@@ -278,14 +275,7 @@ class PolicyService:
     # --- the cache ------------------------------------------------------------------------------
 
     def _current(self, *, force: bool = False) -> dict[str, PolicyValue]:
-        now = self._clock.now()
-        values = self._values
-        if values is not None and not force and now - self._loaded_at < REFRESH_INTERVAL:
-            return values
-        with self._lock:
-            values = self._merge(self._repository.list())
-            self._values, self._loaded_at = values, now
-        return values
+        return self._values.get(force=force)
 
     def _merge(self, stored: list[StoredOverride]) -> dict[str, PolicyValue]:
         values = {

@@ -20,7 +20,7 @@ rolls the whole unit back (PostgreSQL would refuse every later statement of the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -61,25 +61,25 @@ def unit_of_work(engine: Engine) -> Iterator[Connection]:
         callback()
 
 
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
+def transaction(engine: Engine) -> AbstractContextManager[Connection]:
     """``engine.begin()``, or the open unit's connection (committed with the unit)."""
-    current = _CURRENT.get()
-    if current is not None and current.engine is engine:
-        yield current.conn
-        return
-    with engine.begin() as conn:
-        yield conn
+    return _joining(engine, engine.begin)
+
+
+def connection(engine: Engine) -> AbstractContextManager[Connection]:
+    """``engine.connect()`` for reading, or the open unit's connection (which sees its writes)."""
+    return _joining(engine, engine.connect)
 
 
 @contextmanager
-def connection(engine: Engine) -> Iterator[Connection]:
-    """``engine.connect()`` for reading, or the open unit's connection (which sees its writes)."""
+def _joining(
+    engine: Engine, open_own: Callable[[], AbstractContextManager[Connection]]
+) -> Iterator[Connection]:
     current = _CURRENT.get()
     if current is not None and current.engine is engine:
         yield current.conn
         return
-    with engine.connect() as conn:
+    with open_own() as conn:
         yield conn
 
 
