@@ -1,14 +1,15 @@
 """Password logins per second through the real app, against bare Argon2id verification.
 
 A login is the full POST /login: form parsing, CSRF check, throttle, user lookup, one Argon2id
-verify in the hasher's pool of ``password.verify_workers`` threads, the session row and audit
-record written to SQLite, and a 303. Argon2 is meant to dominate, so the login rate is compared
-with its ceiling: a bare Starlette endpoint in the same kind of uvicorn process, verifying the same
-stored hash (hence the same parameters) in a pool of the same size, under the same wrk load with
-the same requests. That endpoint is loaded before and after the logins and the two rates averaged,
-so a change in the machine's other work during the run biases the ratio neither way. The rate of N
-threads verifying in this process, without HTTP, is reported for reference, and each server's CPU
-time per request, which other work on the machine skews much less than rates.
+verify (at most ``password.verify_workers`` at once, in the hasher's pool, where the whole sign-in
+runs), the session row and audit record written to SQLite, and a 303. Argon2 is meant to
+dominate, so the login rate is compared with its ceiling: a bare Starlette endpoint in the same
+kind of uvicorn process, verifying the same stored hash (hence the same parameters) in a pool of
+the same size, under the same wrk load with the same requests. That endpoint is loaded before and
+after the logins and the two rates averaged, so a change in the machine's other work during the
+run biases the ratio neither way. The rate of N threads verifying in this process, without HTTP,
+is reported for reference, and each server's CPU time per request, which other work on the
+machine skews much less than rates.
 
 Each connection signs in as its own user, all from one address (as behind a terminal server or a
 NAT): many people signing in, not one account hammered. Each user signed in once before the load,
