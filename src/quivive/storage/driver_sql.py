@@ -47,7 +47,7 @@ class DriverStatement:
 
     def rows(self, conn: Connection, parameters: Mapping[str, Any] | None = None) -> list[Any]:
         compiled = self._for(conn.dialect)
-        with _cursor(conn, compiled, parameters) as cursor:
+        with _cursor(conn, compiled) as cursor:
             cursor.execute(compiled.sql, compiled.parameters(parameters or {}))
             return [compiled.row(raw) for raw in cursor.fetchall()]
 
@@ -58,7 +58,7 @@ class DriverStatement:
     def execute(self, conn: Connection, parameters: Mapping[str, Any] | None = None) -> int:
         """Run a statement that returns no rows; the number of rows it changed."""
         compiled = self._for(conn.dialect)
-        with _cursor(conn, compiled, parameters) as cursor:
+        with _cursor(conn, compiled) as cursor:
             cursor.execute(compiled.sql, compiled.parameters(parameters or {}))
             return int(cursor.rowcount)
 
@@ -66,7 +66,7 @@ class DriverStatement:
         if not parameter_sets:
             return
         compiled = self._for(conn.dialect)
-        with _cursor(conn, compiled, parameter_sets) as cursor:
+        with _cursor(conn, compiled) as cursor:
             cursor.executemany(compiled.sql, [compiled.parameters(p) for p in parameter_sets])
 
     def _for(self, dialect: Dialect) -> _Compiled:
@@ -150,7 +150,7 @@ class _Compiled:
 
 
 @contextmanager
-def _cursor(conn: Connection, compiled: _Compiled, parameters: object) -> Iterator[Any]:
+def _cursor(conn: Connection, compiled: _Compiled) -> Iterator[Any]:
     dbapi_connection = conn.connection.dbapi_connection
     if dbapi_connection is None:
         raise RuntimeError("the pool returned a closed connection")
@@ -159,6 +159,7 @@ def _cursor(conn: Connection, compiled: _Compiled, parameters: object) -> Iterat
     try:
         yield cursor
     except error_type as exc:
+        # Without the parameters: an error's text is logged, and they hold hashes and addresses.
         raise DBAPIError.instance(
             compiled.sql, None, exc, error_type, dialect=compiled.dialect
         ) from exc
