@@ -1,8 +1,10 @@
 import asyncio
 import base64
 import threading
+import time
 from collections.abc import Iterator
 
+import argon2
 import pytest
 
 from quivive.errors import ConfigError
@@ -122,16 +124,19 @@ def test_parameters_below_the_floor_are_a_config_error(key: str, value: int) -> 
     assert caught.value.details["key"] == key
 
 
-def test_async_verify(hasher: PasswordHasher, encoded: str) -> None:
+def test_verify_in_the_pool(hasher: PasswordHasher, encoded: str) -> None:
     async def both() -> list[bool]:
         return list(
-            await asyncio.gather(hasher.verify(encoded, PASSWORD), hasher.verify(encoded, "nope"))
+            await asyncio.gather(
+                hasher.run(lambda: hasher.verify_sync(encoded, PASSWORD)),
+                hasher.run(lambda: hasher.verify_sync(encoded, "nope")),
+            )
         )
 
     assert asyncio.run(both()) == [True, False]
 
 
-def test_async_verifications_run_concurrently(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verifications_in_the_pool_run_concurrently(monkeypatch: pytest.MonkeyPatch) -> None:
     hasher = PasswordHasher(max_workers=2)
     # Each call waits for the other at the barrier: run one after the other, they would break it.
     barrier = threading.Barrier(2, timeout=30)
@@ -143,7 +148,12 @@ def test_async_verifications_run_concurrently(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(hasher, "verify_sync", meet_then_answer)
 
     async def both() -> list[bool]:
-        return list(await asyncio.gather(hasher.verify("a", "b"), hasher.verify("c", "d")))
+        return list(
+            await asyncio.gather(
+                hasher.run(lambda: hasher.verify_sync("a", "b")),
+                hasher.run(lambda: hasher.verify_sync("c", "d")),
+            )
+        )
 
     try:
         assert asyncio.run(both()) == [True, True]
@@ -151,12 +161,45 @@ def test_async_verifications_run_concurrently(monkeypatch: pytest.MonkeyPatch) -
         hasher.close()
 
 
+def test_no_more_verifications_at_once_than_max_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pool has more threads than Argon2 slots (a sign-in's database work runs there too), but
+    # the memory cap holds: at most max_workers verifications at once, however many are asked.
+    hasher = PasswordHasher(max_workers=2)
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def slow_verify(_argon2: object, encoded: str, password: str) -> bool:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return True
+
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", slow_verify)
+
+    async def many() -> list[bool]:
+        return list(
+            await asyncio.gather(
+                *(hasher.run(lambda: hasher.verify_sync("a", "b")) for _ in range(8))
+            )
+        )
+
+    try:
+        assert asyncio.run(many()) == [True] * 8
+    finally:
+        hasher.close()
+    assert most == 2
+
+
 def test_dummy_verify_completes(hasher: PasswordHasher) -> None:
-    assert asyncio.run(hasher.dummy_verify(PASSWORD)) is None
+    assert hasher.dummy_verify_sync(PASSWORD) is None
 
 
 def test_close_stops_the_pool() -> None:
     hasher = PasswordHasher(max_workers=1)
     hasher.close()
     with pytest.raises(RuntimeError):
-        asyncio.run(hasher.verify("", PASSWORD))
+        asyncio.run(hasher.run(lambda: hasher.verify_sync("", PASSWORD)))

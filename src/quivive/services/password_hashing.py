@@ -93,16 +93,10 @@ class PasswordHasher:
         """Spend the time of a real verification, for a user that does not exist."""
         self.verify_sync(self._dummy_hash, password)
 
-    async def verify(self, encoded: str, password: str) -> bool:
-        """verify_sync in the hasher's pool, so the event loop keeps serving meanwhile."""
-        return await self.run(lambda: self.verify_sync(encoded, password))
-
-    async def dummy_verify(self, password: str) -> None:
-        await self.run(lambda: self.dummy_verify_sync(password))
-
     async def run(self, work: Callable[[], T]) -> T:
         """``work()`` in the hasher's pool (in a copy of the caller's context, as anyio's worker
-        threads run theirs): a whole sign-in around its verify, in one thread trip."""
+        threads run theirs), so the event loop keeps serving meanwhile: a whole sign-in around
+        its verify, in one thread trip."""
         context = contextvars.copy_context()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, context.run, work)
