@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Table, func, select
 
 from quivive.clock import FrozenClock
 from quivive.composition import Services
@@ -20,8 +19,8 @@ from quivive.domain.audit import AuditEvent, Outcome
 from quivive.domain.sessions import AssuranceLevel
 from quivive.domain.users import User
 from quivive.services.accounts import NewAccount
-from quivive.storage.tables import sessions, sign_ins
 from support.quivive import running_services
+from support.rows import count_rows
 
 PASSWORD = "correct horse battery staple"
 
@@ -31,11 +30,6 @@ def chained(tmp_path: Path, backend: str) -> Iterator[Services]:
     with running_services(tmp_path, backend, clock=FrozenClock(), chained_audit=True) as built:
         built.accounts.create(NewAccount("alice", PASSWORD), actor="test")
         yield built
-
-
-def _count(services: Services, table: Table) -> int:
-    with services.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def _signed_in_events(services: Services) -> list[str]:
@@ -78,8 +72,8 @@ def test_a_failed_step_leaves_no_session_no_mark_and_no_audit_record(chained: Se
     with pytest.raises(RuntimeError, match="after its writes"):
         _sign_in(chained, fail=True)
 
-    assert _count(chained, sessions) == 0
-    assert _count(chained, sign_ins) == 0
+    assert count_rows(chained.engine, "sessions") == 0
+    assert count_rows(chained.engine, "sign_ins") == 0
     assert chained.users.get_by_username("alice").last_login_at is None
     assert _signed_in_events(chained) == []
 
@@ -87,8 +81,8 @@ def test_a_failed_step_leaves_no_session_no_mark_and_no_audit_record(chained: Se
 def test_a_completed_step_is_written_and_audited_once(chained: Services) -> None:
     _sign_in(chained)
 
-    assert _count(chained, sessions) == 1
-    assert _count(chained, sign_ins) == 1  # the history row, written in the unit
+    assert count_rows(chained.engine, "sessions") == 1
+    assert count_rows(chained.engine, "sign_ins") == 1  # the history row, written in the unit
     assert chained.users.get_by_username("alice").last_login_at is not None
     assert _signed_in_events(chained) == ["login.password"]
     assert chained.audit_trail.verify().ok

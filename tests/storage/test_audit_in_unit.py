@@ -9,15 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from quivive.composition import Services
 from quivive.domain.audit import AuditEvent, Outcome
 from quivive.domain.users import NewUser
 from quivive.storage.audit import LockedChain
-from quivive.storage.tables import users
 from quivive.storage.unit_of_work import unit_of_work
 from support.quivive import running_services
+from support.rows import count_rows
 
 EVENT = AuditEvent(
     action="login.password", outcome=Outcome.SUCCESS, at=datetime(2026, 3, 1, tzinfo=UTC)
@@ -29,11 +28,6 @@ UNITS_PER_THREAD = 15
 def chained(tmp_path: Path, backend: str) -> Iterator[Services]:
     with running_services(tmp_path, backend, chained_audit=True) as built:
         yield built
-
-
-def _user_count(services: Services) -> int:
-    with services.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(users)).scalar_one())
 
 
 def test_parallel_units_append_one_unbroken_chain(chained: Services) -> None:
@@ -94,5 +88,5 @@ def test_a_failed_append_does_not_undo_the_unit(
         chained.audit.record(EVENT)
         chained.users.add(NewUser("bob", "Bob", None, (), None, None), now=EVENT.at)
 
-    assert _user_count(chained) == 2
+    assert count_rows(chained.engine, "users") == 2
     assert "audit append failed for 1 record(s)" in caplog.text

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from quivive.composition import Services
@@ -20,6 +20,7 @@ from quivive.storage.setup_tokens import SetupTokenRepository
 from quivive.storage.tables import metadata, user_roles, users
 from quivive.storage.user_search import ACCELERATORS
 from quivive.storage.users import UserRepository
+from support.rows import count_rows
 from support.sessions import session_row
 
 NOW = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)
@@ -41,12 +42,6 @@ def make_session(user_id: int, token_hash: str, **changes: Any) -> Session:
     second_factor = {"amr": ("pwd", "otp"), "aal": AssuranceLevel.AAL2}
     where = {"source_address": "10.0.0.7", "user_agent": "Firefox"}
     return session_row(user_id, token_hash, NOW, **{**second_factor, **where, **changes})
-
-
-def count_rows(engine: Engine, table_name: str) -> int:
-    table = metadata.tables[table_name]
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 @pytest.fixture

@@ -8,14 +8,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event
 
 from quivive.composition import Services
 from quivive.domain.users import NewUser
 from quivive.storage.sessions import SessionRepository
-from quivive.storage.tables import sessions
 from quivive.storage.unit_of_work import after_commit, in_unit_of_work, unit_of_work
 from quivive.storage.users import UserRepository
+from support.rows import count_rows
 from support.sessions import session_row
 
 T0 = datetime(2026, 3, 1, 7, 30, tzinfo=UTC)
@@ -23,12 +23,6 @@ T0 = datetime(2026, 3, 1, 7, 30, tzinfo=UTC)
 
 def _user(services: Services, name: str = "alice") -> int:
     return services.users.add(NewUser(name, name.title(), None, (), None, "$argon2id$x"), now=T0).id
-
-
-def _committed_sessions(engine: Engine) -> int:
-    # Straight from the engine, never through a unit: what other connections see.
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(sessions)).scalar_one())
 
 
 @contextmanager
@@ -59,7 +53,7 @@ def test_the_calls_of_a_unit_share_one_connection_and_one_commit(services: Servi
         assert stored.find("a" * 64) is not None  # the unit reads its own writes
         assert users.get(user_id).last_login_at == T0 + timedelta(minutes=1)
     assert counts == {"checkout": 1, "commit": 1}
-    assert _committed_sessions(services.engine) == 1
+    assert count_rows(services.engine, "sessions") == 1
 
 
 def test_others_see_a_unit_only_once_it_commits(services: Services) -> None:
@@ -67,8 +61,8 @@ def test_others_see_a_unit_only_once_it_commits(services: Services) -> None:
     stored = SessionRepository(services.engine)
     with unit_of_work(services.engine):
         stored.add(session_row(user_id, "a" * 64, T0))
-        assert _committed_sessions(services.engine) == 0
-    assert _committed_sessions(services.engine) == 1
+        assert count_rows(services.engine, "sessions") == 0
+    assert count_rows(services.engine, "sessions") == 1
 
 
 def test_an_error_rolls_the_whole_unit_back(services: Services) -> None:
@@ -83,7 +77,7 @@ def test_an_error_rolls_the_whole_unit_back(services: Services) -> None:
 
     with pytest.raises(RuntimeError):
         write_then_fail()
-    assert _committed_sessions(services.engine) == 0
+    assert count_rows(services.engine, "sessions") == 0
     assert users.get(user_id).last_login_at is None
 
 
@@ -93,8 +87,8 @@ def test_after_commit_runs_once_committed_and_never_after_a_rollback(services: S
     seen: list[tuple[str, int]] = []
     with unit_of_work(services.engine):
         stored.add(session_row(user_id, "a" * 64, T0))
-        after_commit(lambda: seen.append(("first", _committed_sessions(services.engine))))
-        after_commit(lambda: seen.append(("second", _committed_sessions(services.engine))))
+        after_commit(lambda: seen.append(("first", count_rows(services.engine, "sessions"))))
+        after_commit(lambda: seen.append(("second", count_rows(services.engine, "sessions"))))
         assert seen == []
     assert seen == [("first", 1), ("second", 1)]  # in order, and the writes already visible
 
@@ -115,9 +109,9 @@ def test_a_nested_unit_joins_the_outer_one(services: Services) -> None:
     with _counting(services.engine) as counts, unit_of_work(services.engine):
         with unit_of_work(services.engine):
             stored.add(session_row(user_id, "a" * 64, T0))
-        assert _committed_sessions(services.engine) == 0  # the inner block committed nothing
+        assert count_rows(services.engine, "sessions") == 0  # the inner block committed nothing
     assert counts["commit"] == 1
-    assert _committed_sessions(services.engine) == 1
+    assert count_rows(services.engine, "sessions") == 1
 
 
 def test_a_unit_belongs_to_its_own_thread(services: Services) -> None:
@@ -139,6 +133,6 @@ def test_a_unit_belongs_to_its_own_thread(services: Services) -> None:
         thread.start()
         thread.join()
         if services.engine.dialect.name != "sqlite":
-            assert _committed_sessions(services.engine) == 1  # the other thread's only
+            assert count_rows(services.engine, "sessions") == 1  # the other thread's only
     assert outside == [False]
     assert not in_unit_of_work()
