@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from http import cookies as http_cookies
 
 from starlette.responses import Response
+
+# The characters http.cookies leaves unquoted in a value: every identifier Quivive sets is
+# made of them (URL-safe base64, hex, language tags).
+_UNQUOTED = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +23,15 @@ class CookiePolicy:
         return f"__Host-{base}" if self.https and self.domain is None else base
 
     def set(self, response: Response, base: str, value: str, *, max_age: int | None = None) -> None:
+        """Add the Set-Cookie header, exactly as Starlette's ``set_cookie`` writes it.
+
+        Written here for a value that needs no quoting: ``set_cookie`` builds a ``SimpleCookie``
+        to do it, which cost a sign-in (two cookies) ~0.1 ms of the event loop's ~0.7 ms.
+        """
+        if value and _UNQUOTED.issuperset(value):
+            header = f"{self.name(base)}={value}{self._attributes(max_age)}"
+            response.raw_headers.append((b"set-cookie", header.encode("latin-1")))
+            return
         response.set_cookie(
             self.name(base),
             value,
@@ -28,6 +42,13 @@ class CookiePolicy:
             httponly=True,
             samesite="lax",
         )
+
+    def _attributes(self, max_age: int | None) -> str:
+        # In http.cookies' order (sorted by attribute name), so both paths write one header.
+        domain = f"; Domain={self.domain}" if self.domain is not None else ""
+        age = f"; Max-Age={max_age}" if max_age is not None else ""
+        secure = "; Secure" if self.https else ""
+        return f"{domain}; HttpOnly{age}; Path=/; SameSite=lax{secure}"
 
     def clear(self, response: Response, base: str) -> None:
         response.delete_cookie(
