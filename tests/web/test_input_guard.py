@@ -105,3 +105,15 @@ def test_an_unexpected_api_error_is_a_json_500_and_logged(
     assert response.headers["content-type"] == "application/json"
     assert response.json() == {"error": "internal_error", "message": "internal error"}
     assert "storage fell over" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "path", ["/login", "/login/second-factor/totp", "/login/second-factor/recovery-code"]
+)
+def test_sign_in_posts_refuse_a_nul_before_anything_else(web: TestClient, path: str) -> None:
+    # These are plain Starlette routes (web.plain_routes), outside FastAPI's dependencies: the
+    # check is theirs to call. Without a form token the answer would otherwise be a 403.
+    response = web.post(f"{path}?next=%00", data={}, headers={"accept-language": "en"})
+
+    assert response.status_code == 400
+    assert "a character that is not allowed (a NUL byte)" in response.text

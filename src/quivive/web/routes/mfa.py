@@ -36,6 +36,7 @@ from quivive.web.mfa_flow import (
     to_login,
     with_next,
 )
+from quivive.web.plain_routes import plain_post
 from quivive.web.state import SESSION_COOKIE, WebState, safe_next, see_other, web_state
 
 router = APIRouter()
@@ -138,12 +139,12 @@ def _code_form(
     return web.render_form(request, "code_form.html", context, status_code=status)
 
 
-@router.post(TOTP_VERIFY_PATH, include_in_schema=False)
+@plain_post(router, TOTP_VERIFY_PATH)
 async def totp_verify(request: Request) -> Response:
     return await _verify_code(request, "totp")
 
 
-@router.post(RECOVERY_VERIFY_PATH, include_in_schema=False)
+@plain_post(router, RECOVERY_VERIFY_PATH)
 async def recovery_verify(request: Request) -> Response:
     return await _verify_code(request, "recovery_code")
 
