@@ -96,7 +96,11 @@ def create_app(services: Services) -> FastAPI:
         cookies=cookies,
         csrf=CsrfProtection(services.form_key, cookies, _origin(settings.public_url)),
     )
-    # The gate first: /api/verify runs before every request to the protected applications, and
+    # The sign-in posts before every included router: FastAPI scans an included router twice, at
+    # some microseconds a route (web.plain_routes), and every sign-in makes these posts.
+    auth.plain.install(app)
+    mfa.plain.install(app)
+    # Then the gate: /api/verify runs before every request to the protected applications, and
     # each route tried before it costs time.
     for module in (gate, oidc, system, metrics, auth, setup, account, passkeys, mfa, emergency):
         app.include_router(module.router)

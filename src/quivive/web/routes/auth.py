@@ -22,10 +22,11 @@ from quivive.web import messages
 from quivive.web.devices import device_checker, remember_device, set_device_cookie
 from quivive.web.forms import MAX_FIELD_LENGTH
 from quivive.web.mfa_flow import after_password, origin_of, standing_after_password
-from quivive.web.plain_routes import plain_post
+from quivive.web.plain_routes import PlainRoutes
 from quivive.web.state import SESSION_COOKIE, WebState, safe_next, see_other, web_state
 
 router = APIRouter()
+plain = PlainRoutes()  # the sign-in post
 
 NOTICES = {
     "signed_out": messages.SIGNED_OUT,
@@ -58,7 +59,7 @@ def _passkey_error(web: WebState, request: Request) -> str | None:
     return web.translate(request, messages.PASSKEY_FAILED) if failed else None
 
 
-@plain_post(router, "/login")
+@plain.post("/login")
 async def login(request: Request) -> Response:
     web = web_state(request)
     form = await web.posted_form(request)

@@ -36,10 +36,11 @@ from quivive.web.mfa_flow import (
     to_login,
     with_next,
 )
-from quivive.web.plain_routes import plain_post
+from quivive.web.plain_routes import PlainRoutes
 from quivive.web.state import SESSION_COOKIE, WebState, safe_next, see_other, web_state
 
 router = APIRouter()
+plain = PlainRoutes()  # the second-factor code posts
 
 TOTP_VERIFY_PATH = "/login/second-factor/totp"
 RECOVERY_VERIFY_PATH = "/login/second-factor/recovery-code"
@@ -139,12 +140,12 @@ def _code_form(
     return web.render_form(request, "code_form.html", context, status_code=status)
 
 
-@plain_post(router, TOTP_VERIFY_PATH)
+@plain.post(TOTP_VERIFY_PATH)
 async def totp_verify(request: Request) -> Response:
     return await _verify_code(request, "totp")
 
 
-@plain_post(router, RECOVERY_VERIFY_PATH)
+@plain.post(RECOVERY_VERIFY_PATH)
 async def recovery_verify(request: Request) -> Response:
     return await _verify_code(request, "recovery_code")
 
