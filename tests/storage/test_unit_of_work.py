@@ -12,6 +12,8 @@ from sqlalchemy import Engine, event
 
 from quivive.composition import Services
 from quivive.domain.users import NewUser
+from quivive.errors import StorageError
+from quivive.storage import unit_of_work as unit_of_work_module
 from quivive.storage.sessions import SessionRepository
 from quivive.storage.unit_of_work import after_commit, in_unit_of_work, unit_of_work
 from quivive.storage.users import UserRepository
@@ -136,3 +138,62 @@ def test_a_unit_belongs_to_its_own_thread(services: Services) -> None:
             assert count_rows(services.engine, "sessions") == 1  # the other thread's only
     assert outside == [False]
     assert not in_unit_of_work()
+
+
+def test_a_sqlite_unit_waits_its_turn_and_reads_what_the_one_before_wrote(
+    sqlite_services: Services,
+) -> None:
+    # A unit takes SQLite's write lock first (after this process's queue), so a unit that begins
+    # while another is open waits for its commit, then reads its write: no stale read to lose a
+    # compare-and-set on. A deferred transaction would read the old row at once.
+    engine = sqlite_services.engine
+    user_id = _user(sqlite_services)
+    users = UserRepository(engine)
+    first_wrote, first_may_commit = threading.Event(), threading.Event()
+    seen: list[datetime | None] = []
+
+    def first() -> None:
+        with unit_of_work(engine):
+            users.record_login(user_id, T0)
+            first_wrote.set()
+            first_may_commit.wait(timeout=10)
+
+    def second() -> None:
+        with unit_of_work(engine):
+            seen.append(users.get(user_id).last_login_at)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert first_wrote.wait(timeout=10)
+    threads[1].start()
+    threads[1].join(timeout=0.3)
+    assert threads[1].is_alive(), "the second unit began while the first was open"
+    first_may_commit.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert seen == [T0]
+
+
+def test_a_sqlite_unit_that_never_gets_its_turn_fails_clearly(
+    sqlite_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(unit_of_work_module, "WRITER_WAIT_S", 0.1)
+    engine = sqlite_services.engine
+    holding, done = threading.Event(), threading.Event()
+
+    def hold_the_turn() -> None:
+        with unit_of_work(engine):
+            holding.set()
+            done.wait(timeout=10)
+
+    holder = threading.Thread(target=hold_the_turn)
+    holder.start()
+    assert holding.wait(timeout=10)
+    try:
+        with pytest.raises(StorageError, match="stayed busy"), unit_of_work(engine):
+            pass
+    finally:
+        done.set()
+        holder.join(timeout=10)
+    with unit_of_work(engine):  # the turn is free again once the holder commits
+        pass

@@ -15,16 +15,32 @@ committed with the step they record and never recorded for a step rolled back.
 
 Units are for steps that do not recover from a database error half-way: an error inside one
 rolls the whole unit back (PostgreSQL would refuse every later statement of the transaction).
+
+On SQLite a unit takes the single write lock up front (``BEGIN IMMEDIATE``), after waiting its
+turn on a lock of this process. SQLite's own wait for a busy database sleeps and retries (1, 2,
+5, 10 ms...), so under load a sign-in's unit slept a millisecond or more for a lock held a tenth
+of that; the process's units now queue on a lock that wakes the next one at once. Taking the write
+lock first also means a unit reads what it is about to overwrite with no other writer in between:
+the throttle's compare-and-set no longer loses to a concurrent sign-in and reads again. Units are
+short (no password hashing, no network inside), so queueing them costs no concurrency that
+SQLite's one writer allowed. PostgreSQL units begin as before: its row locks let them overlap.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine
+
+from quivive.errors import StorageError
+
+# As long as SQLite's own busy timeout (storage.database): a unit waits no less for its turn here.
+WRITER_WAIT_S = 10.0
 
 
 @dataclass
@@ -50,7 +66,9 @@ def unit_of_work(engine: Engine) -> Iterator[Connection]:
     if current is not None and current.engine is engine:
         yield current.conn
         return
-    with engine.begin() as conn:
+    with _writer_turn(engine), engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            _begin_immediate(conn)
         unit = _Unit(engine, conn)
         token = _CURRENT.set(unit)
         try:
@@ -59,6 +77,35 @@ def unit_of_work(engine: Engine) -> Iterator[Connection]:
             _CURRENT.reset(token)
     for callback in unit.after_commit:
         callback()
+
+
+_WRITERS: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
+_WRITERS_GUARD = threading.Lock()
+
+
+@contextmanager
+def _writer_turn(engine: Engine) -> Iterator[None]:
+    """On SQLite, this process's turn to write on ``engine``; held until the unit has committed."""
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    with _WRITERS_GUARD:
+        lock = _WRITERS.setdefault(engine, threading.Lock())
+    if not lock.acquire(timeout=WRITER_WAIT_S):
+        raise StorageError(f"the database stayed busy for {WRITER_WAIT_S:.0f} s")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _begin_immediate(conn: Connection) -> None:
+    # SQLAlchemy's begin sends nothing to pysqlite, which would begin lazily (deferred) before the
+    # first write: this is the transaction's first statement, so it is the one that begins it.
+    dbapi_connection = conn.connection.dbapi_connection
+    if dbapi_connection is None:
+        raise RuntimeError("the pool returned a closed connection")
+    dbapi_connection.execute("BEGIN IMMEDIATE")
 
 
 def transaction(engine: Engine) -> AbstractContextManager[Connection]:
