@@ -161,17 +161,21 @@ class LoginThrottle:
         parallel guesses cannot slip past the limit (the same reservation as for passwords)."""
         now, policy = self._clock.now(), self.policy
         key = code_key(account_key(raw_username))
-        stored = self._store.read([key]).get(key, Counter())
-        if policy.codes_exhausted(stored, now):
-            return CodeAttempt(key, source_address, exhausted=True, failures=stored.failures)
-        waiting = policy.not_before(key, stored, now)
-        if waiting is not None:
-            return CodeAttempt(key, source_address, not_before=waiting)
-        written = self._store.update(key, policy.reserve(key, now), now)
-        if not written.written:
-            wait = policy.not_before(key, written.counter, now) or now + CONTENDED_WAIT
-            return CodeAttempt(key, source_address, not_before=wait)
-        return CodeAttempt(key, source_address, failures=written.counter.failures)
+        reserve = policy.reserve(key, now)
+
+        def change(stored: Counter) -> Counter | None:
+            # A spent limit refuses the reservation as read, as a delay does: nothing written.
+            return None if policy.codes_exhausted(stored, now) else reserve(stored)
+
+        # One read, in the transaction that writes (a separate read first cost a statement).
+        [written] = self._store.update_each([(key, change)], now)
+        counter = written.counter
+        if written.written:
+            return CodeAttempt(key, source_address, failures=counter.failures)
+        if policy.codes_exhausted(counter, now):
+            return CodeAttempt(key, source_address, exhausted=True, failures=counter.failures)
+        wait = policy.not_before(key, counter, now) or now + CONTENDED_WAIT
+        return CodeAttempt(key, source_address, not_before=wait)
 
     def code_succeeded(self, attempt: CodeAttempt) -> None:
         """A right code: the person is proven, their consecutive failures start over."""
