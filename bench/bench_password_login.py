@@ -5,9 +5,11 @@ verify (at most ``password.verify_workers`` at once, in the hasher's pool, where
 runs), the session row and audit record written to SQLite, and a 303. Argon2 is meant to
 dominate, so the login rate is compared with its ceiling: a bare Starlette endpoint in the same
 kind of uvicorn process, verifying the same stored hash (hence the same parameters) in a pool of
-the same size, under the same wrk load with the same requests. That endpoint is loaded before and
-after the logins and the two rates averaged, so a change in the machine's other work during the
-run biases the ratio neither way. The rate of N threads verifying in this process, without HTTP,
+the same size, under the same wrk load with the same requests. The logins run in ``ROUNDS``
+loads, each between two loads of that endpoint, and each baseline is weighted by the time it
+brackets (the first and last count half): the machine's speed drifts by up to 10 % within a run
+here, which a single before-and-after pair turned into ±0.08 on the ratio. Each round's own ratio
+is in the report too. The rate of N threads verifying in this process, without HTTP,
 is reported for reference, and each server's CPU time per request, which other work on the
 machine skews much less than rates.
 
@@ -26,10 +28,11 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from http.cookies import SimpleCookie
+from itertools import pairwise
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -43,6 +46,7 @@ from bench.harness import (
     ServerProcess,
     WrkReport,
     benchmark,
+    bracketed_mean,
     lua_string,
     run_wrk,
 )
@@ -56,6 +60,7 @@ from quivive.web.state import SESSION_COOKIE
 
 NAME = "password-login"
 TARGET_RATIO = 0.9
+ROUNDS = 3  # login loads, each between two loads of the Argon2id endpoint
 # One user per connection, so that no account has two sign-ins in flight; beyond this many
 # connections, users are shared.
 MAX_USERS = 64
@@ -111,44 +116,51 @@ def password_login(options: Options) -> list[Result]:
             devices = _returning_browsers(setup, login_server, csrf)
             verify_script = _login_script(setup, _unchecked_csrf_pair(), devices, "verify.lua")
             login_script = _login_script(setup, csrf, devices, "login.lua")
-            before = _load(verify_server, verify_script, options)
-            sessions_before = _count_sessions(setup)
-            login = _load(login_server, login_script, options)
-            written = _count_sessions(setup) - sessions_before
-            after = _load(verify_server, verify_script, options)
-    _check_sessions(login.report, written)
+            one_round = replace(options, duration=options.duration / ROUNDS)
+            verify = [_load(verify_server, verify_script, one_round)]
+            logins: list[Load] = []
+            for _ in range(ROUNDS):
+                sessions_before = _count_sessions(setup)
+                login = _load(login_server, login_script, one_round)
+                _check_sessions(login.report, _count_sessions(setup) - sessions_before)
+                logins.append(login)
+                verify.append(_load(verify_server, verify_script, one_round))
     return [
-        _login_result(setup, login, written, (before, after)),
-        _cpu_bound_result(setup, login, (before, after)),
-        _verify_result(setup, (before, after), raw_rate),
+        _login_result(setup, logins, verify),
+        _cpu_bound_result(setup, logins, verify),
+        _verify_result(setup, verify, raw_rate),
     ]
 
 
 # --- the report -----------------------------------------------------------------------------------
 
 
-def _login_result(setup: Setup, login: Load, written: int, verify: tuple[Load, Load]) -> Result:
+def _login_result(setup: Setup, logins: Sequence[Load], verify: Sequence[Load]) -> Result:
+    rates = [_logins_per_s(load.report) for load in logins]
+    bracketing = pairwise(verify)
+    per_round = [rate / _mean_rate(pair) for rate, pair in zip(rates, bracketing, strict=True)]
     return Result(
         benchmark=NAME,
-        figure=_logins_per_s(login.report),
-        baseline=_mean_rate(verify),
+        figure=sum(rates) / len(rates),
+        baseline=bracketed_mean(load.report.requests_per_s for load in verify),
         baseline_name=f"Argon2id endpoint, {setup.workers} verify threads",
         target=f"≥ {TARGET_RATIO:.2f}",
-        detail=f"{_detail(login)}, {written} sessions written",
+        detail=f"rounds {_figures(per_round, '.2f')}; {_detail(logins)}",
     )
 
 
-def _cpu_bound_result(setup: Setup, login: Load, verify: tuple[Load, Load]) -> Result:
+def _cpu_bound_result(setup: Setup, logins: Sequence[Load], verify: Sequence[Load]) -> Result:
     """The rates each server would reach with ``workers`` cores to itself, from its CPU per request.
 
     With as many verify threads as cores the load is CPU-bound, so this is the ratio a quiet
     machine would show; unlike the rates, it barely moves when other work shares the machine.
     """
-    verify_cpu_ms = sum(load.cpu_ms_per_success for load in verify) / len(verify)
+    successes = sum(load.successes for load in logins)
+    login_cpu_ms = 1000 * sum(load.cpu_s for load in logins) / successes if successes else 0.0
     return Result(
         benchmark=f"{NAME}: CPU-bound",
-        figure=_cpu_bound_rate(setup, login.cpu_ms_per_success),
-        baseline=_cpu_bound_rate(setup, verify_cpu_ms),
+        figure=_cpu_bound_rate(setup, login_cpu_ms),
+        baseline=_cpu_bound_rate(setup, bracketed_mean(load.cpu_ms_per_success for load in verify)),
         baseline_name="Argon2id endpoint",
         target=f"≥ {TARGET_RATIO:.2f}",
         detail=f"{setup.workers} threads x 1 s / CPU per successful answer",
@@ -159,15 +171,14 @@ def _cpu_bound_rate(setup: Setup, cpu_ms_per_success: float) -> float:
     return setup.workers * 1000 / cpu_ms_per_success if cpu_ms_per_success else 0.0
 
 
-def _verify_result(setup: Setup, verify: tuple[Load, Load], raw_rate: float) -> Result:
-    before, after = verify
-    rates = f"{before.report.requests_per_s:,.0f} before, {after.report.requests_per_s:,.0f} after"
+def _verify_result(setup: Setup, verify: Sequence[Load], raw_rate: float) -> Result:
+    rates = [load.report.requests_per_s for load in verify]
     return Result(
         benchmark=f"{NAME}: Argon2id endpoint",
-        figure=_mean_rate(verify),
+        figure=bracketed_mean(rates),
         baseline=raw_rate,
         baseline_name=f"raw verify, {setup.workers} threads in-process",
-        detail=f"{rates}; {_detail(before)}",
+        detail=f"{_figures(rates, ',.0f')} req/s in turn; {_detail(verify)}",
     )
 
 
@@ -178,18 +189,28 @@ def _logins_per_s(report: WrkReport) -> float:
     return report.requests_per_s * (report.requests - report.non_2xx_3xx) / report.requests
 
 
-def _mean_rate(loads: Sequence[Load]) -> float:
-    return sum(load.report.requests_per_s for load in loads) / len(loads)
+def _mean_rate(loads: Iterable[Load]) -> float:
+    rates = [load.report.requests_per_s for load in loads]
+    return sum(rates) / len(rates)
 
 
-def _detail(load: Load) -> str:
-    report = load.report
+def _figures(values: Sequence[float], spec: str) -> str:
+    return " / ".join(format(value, spec) for value in values)
+
+
+def _detail(loads: Sequence[Load]) -> str:
+    reports = [load.report for load in loads]
+    requests = sum(report.requests for report in reports)
+    cpu_ms = 1000 * sum(load.cpu_s for load in loads) / max(requests, 1)
+    refused = sum(report.non_2xx_3xx for report in reports)
     detail = (
-        f"{report.latency}, {load.cpu_ms_per_request:.1f} ms CPU/req, "
-        f"{report.non_2xx_3xx} non-2xx/3xx"
+        f"p50 {_figures([report.p50_ms for report in reports], '.0f')} ms, "
+        f"p99 {_figures([report.p99_ms for report in reports], '.0f')} ms, "
+        f"{cpu_ms:.1f} ms CPU/req, {refused} non-2xx/3xx"
     )
-    if report.socket_errors:
-        detail += f", {report.socket_errors} socket errors"
+    socket_errors = sum(report.socket_errors for report in reports)
+    if socket_errors:
+        detail += f", {socket_errors} socket errors"
     return detail
 
 

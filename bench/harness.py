@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -88,6 +88,18 @@ def discover() -> dict[str, BenchmarkFunc]:
         if module.name.startswith("bench_"):
             importlib.import_module(f"{__package__}.{module.name}")
     return BENCHMARKS
+
+
+def bracketed_mean(values: Iterable[float]) -> float:
+    """The mean of baseline figures taken before, between and after N rounds of the measured load,
+    each weighted by the time it stands for: an inner one brackets two rounds, the first and the
+    last one round each (the trapezoid rule). A drift of the machine's speed during the run then
+    weighs on the baseline as it does on the rounds."""
+    figures = list(values)
+    if len(figures) < 2:
+        raise ValueError("a bracketed mean needs a figure before and after the rounds")
+    inner = sum(figures[1:-1])
+    return (inner + (figures[0] + figures[-1]) / 2) / (len(figures) - 1)
 
 
 def markdown_table(results: list[Result]) -> str:

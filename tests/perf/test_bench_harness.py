@@ -10,6 +10,7 @@ from bench.harness import (
     REPO_ROOT,
     Result,
     ServerProcess,
+    bracketed_mean,
     lua_string,
     markdown_table,
     parse_wrk,
@@ -120,6 +121,16 @@ def test_markdown_table_shows_ratio_and_dashes_without_baseline() -> None:
 
     assert table[2] == "| token | 2,500 req/s | 5,000 req/s (bare) | 0.50 | >= 0.4 |"
     assert table[3] == "| login | 50 req/s | — | — | — |"
+
+
+def test_bracketed_mean_weighs_each_baseline_by_the_rounds_it_brackets() -> None:
+    # Baselines before, between and after three rounds: the ends stand for half a round each.
+    assert bracketed_mean([90.0, 80.0, 80.0, 70.0]) == pytest.approx(80.0)
+    assert bracketed_mean([100.0, 80.0]) == pytest.approx(90.0)
+    # A steady drift weighs on the baseline as on the rounds measured between (95, 85, 75).
+    assert bracketed_mean([100.0, 90.0, 80.0, 70.0]) == pytest.approx((95 + 85 + 75) / 3)
+    with pytest.raises(ValueError, match="before and after"):
+        bracketed_mean([90.0])
 
 
 def test_server_process_serves_a_factory_and_a_post_script(tmp_path: Path) -> None:
