@@ -31,8 +31,8 @@ _TOUCH = DriverStatement(
     .where(sessions.c.token_hash == bindparam("token_hash"))
     .values(last_seen_at=bindparam("now"))
 )
-# Only a live session is revoked: the compare-and-set of a rotation (two parallel upgrades of one
-# session, one wins).
+# Only a live session is revoked: callers audit only real revocations, and a rotation's
+# compare-and-set (two parallel upgrades of one session) lets one win.
 _REVOKE = DriverStatement(
     update(sessions)
     .where(sessions.c.token_hash == bindparam("token_hash"), sessions.c.revoked_at.is_(None))
@@ -76,12 +76,7 @@ class SessionRepository:
     def revoke(self, token_hash: str, now: datetime) -> bool:
         """Revoke one session; True if it was live (so callers audit only real revocations)."""
         with transaction(self._engine) as conn:
-            result = conn.execute(
-                update(sessions)
-                .where(sessions.c.token_hash == token_hash, sessions.c.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
-        return result.rowcount == 1
+            return _REVOKE.execute(conn, {"token_hash": token_hash, "now": now}) == 1
 
     def revoke_all_for_user(self, user_id: int, now: datetime, *, keep: str | None = None) -> int:
         query = update(sessions).where(
