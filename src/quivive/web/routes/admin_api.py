@@ -31,7 +31,7 @@ from quivive.errors import (
     ValidationError,
 )
 from quivive.services.accounts import NewAccount
-from quivive.services.admin import AdminActor, UserChanges
+from quivive.services.admin import MAX_USER_ID, AdminActor, UserChanges
 from quivive.storage.admin_queries import AuditQuery, FactorFilter, UserQuery
 from quivive.web.admin_access import api_actor
 from quivive.web.admin_schemas import (
@@ -59,8 +59,6 @@ from quivive.web.routes.account_security import session_id
 from quivive.web.state import WebState, web_state
 
 PREFIX = "/api/admin/v1"
-MAX_USER_ID = 2**31 - 1
-LARGEST_USER_ID = 2**31 - 1
 Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,12}$", description="From next_cursor")]
 Limit = Annotated[int, Query(ge=1, le=200)]
 UserId = Annotated[int, Path(ge=1, le=MAX_USER_ID)]
@@ -113,7 +111,7 @@ def list_users(
 ) -> UserList:
     # A cursor past the largest id a user can have (users.id is a 32-bit INTEGER) means "after
     # every user": an empty page, not a database error on PostgreSQL.
-    after = min(int(cursor or 0), LARGEST_USER_ID)
+    after = min(int(cursor or 0), MAX_USER_ID)
     query = UserQuery(q, role, status, factor, after, limit)
     page = web.services.admin.users(actor, query)
     following = None if page.next_cursor is None else str(page.next_cursor)

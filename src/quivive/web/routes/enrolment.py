@@ -20,12 +20,13 @@ from starlette.responses import Response
 
 from quivive.composition import Services
 from quivive.errors import NotFoundError, PasswordRejected, SetupTokenInvalid
+from quivive.services.admin import MAX_USER_ID
 from quivive.services.enrolment_links import EnrolmentLinks, IssuedLink, LinkSettings
 from quivive.storage.setup_tokens import SetupTokenRepository
 from quivive.web import messages
 from quivive.web.admin_access import console_actor
 from quivive.web.i18n import N_
-from quivive.web.routes.admin_api import _ERRORS, MAX_USER_ID, Actor, Web
+from quivive.web.routes.admin_api import _ERRORS, Actor, Web
 from quivive.web.routes.admin_console import _context
 from quivive.web.state import WebState, no_store, see_other, web_state
 
