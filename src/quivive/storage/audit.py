@@ -23,6 +23,7 @@ from quivive.domain.audit_chain import (
     Checkpoint,
     CheckpointKind,
 )
+from quivive.storage.driver_sql import dbapi_connection
 from quivive.storage.tables import audit_checkpoints, audit_records
 from quivive.storage.unit_of_work import transaction
 
@@ -112,9 +113,9 @@ class LockedChain:
     def lock_joined(self) -> None:
         """Take the append lock in a transaction that may have begun already (a unit of work).
 
-        On SQLite a transaction that has written holds the single write lock already (pysqlite
-        begins before the first write): nothing to take. One that has only read has no
-        transaction yet, and BEGIN IMMEDIATE starts it with the lock.
+        On SQLite a unit holds the single write lock from its start (``storage.unit_of_work``
+        begins it IMMEDIATE), as does any transaction that has written: nothing to take. One not
+        yet begun takes it with BEGIN IMMEDIATE.
         """
         if self._conn.dialect.name == "sqlite":
             dbapi = self._conn.connection.dbapi_connection
@@ -133,10 +134,7 @@ class LockedChain:
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
-        dbapi = self._conn.connection.dbapi_connection
-        if dbapi is None:
-            raise RuntimeError("the pool returned a closed connection")
-        cursor = dbapi.cursor()
+        cursor = dbapi_connection(self._conn).cursor()
         try:
             yield cursor
         finally:
@@ -227,9 +225,7 @@ class AuditRepository:
             # The driver's own cursor: SQLAlchemy's result rows would halve verification speed.
             # Inlined values: an integer and a canonical time text (checked above), nothing else.
             sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-            dbapi = conn.connection.dbapi_connection
-            if dbapi is None:
-                raise RuntimeError("the pool returned a closed connection")
+            dbapi = dbapi_connection(conn)
             # A named cursor is server-side on PostgreSQL: rows arrive in batches, not all at once.
             postgres = conn.dialect.name == "postgresql"
             cursor = dbapi.cursor(name="audit_stream") if postgres else dbapi.cursor()

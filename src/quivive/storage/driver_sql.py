@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Dialect
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
@@ -149,13 +150,18 @@ class _Compiled:
         return self.row_type(values)
 
 
+def dbapi_connection(conn: Connection) -> DBAPIConnection:
+    """The driver's own connection under ``conn``, inside the transaction ``conn`` manages."""
+    found = conn.connection.dbapi_connection
+    if found is None:
+        raise RuntimeError("the pool returned a closed connection")
+    return found
+
+
 @contextmanager
 def _cursor(conn: Connection, compiled: _Compiled) -> Iterator[Any]:
-    dbapi_connection = conn.connection.dbapi_connection
-    if dbapi_connection is None:
-        raise RuntimeError("the pool returned a closed connection")
     error_type: type[Exception] = compiled.dialect.loaded_dbapi.Error
-    cursor = dbapi_connection.cursor()
+    cursor = dbapi_connection(conn).cursor()
     try:
         yield cursor
     except error_type as exc:

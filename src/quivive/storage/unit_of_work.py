@@ -38,6 +38,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Connection, Engine
 
 from quivive.errors import StorageError
+from quivive.storage.driver_sql import dbapi_connection
 
 # As long as SQLite's own busy timeout (storage.database): a unit waits no less for its turn here.
 WRITER_WAIT_S = 10.0
@@ -102,10 +103,7 @@ def _writer_turn(engine: Engine) -> Iterator[None]:
 def _begin_immediate(conn: Connection) -> None:
     # SQLAlchemy's begin sends nothing to pysqlite, which would begin lazily (deferred) before the
     # first write: this is the transaction's first statement, so it is the one that begins it.
-    dbapi_connection = conn.connection.dbapi_connection
-    if dbapi_connection is None:
-        raise RuntimeError("the pool returned a closed connection")
-    dbapi_connection.execute("BEGIN IMMEDIATE")
+    dbapi_connection(conn).execute("BEGIN IMMEDIATE")
 
 
 def transaction(engine: Engine) -> AbstractContextManager[Connection]:
