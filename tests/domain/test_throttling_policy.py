@@ -13,6 +13,7 @@ from quivive.domain.throttling import (
     account_key,
     attempt_keys,
     password_fingerprint,
+    refund,
     source_key,
 )
 
@@ -178,8 +179,15 @@ def test_refund_takes_back_one_reservation_only() -> None:
     source = ThrottleKey(KeyKind.SOURCE, source="10.0.0.7")
     counter = reserve(source, reserve(source, Counter()) or Counter()) or Counter()
 
-    refunded = POLICY.refund(NOW)(counter)
+    refunded = refund(NOW)(counter)
 
     assert refunded is not None
     assert refunded.failures == 1
-    assert POLICY.refund(NOW)(Counter()) is None
+    assert refund(NOW)(Counter()) is None
+
+
+def test_refund_leaves_an_expired_counter() -> None:
+    expired = Counter(failures=3, last_failure_at=NOW, expires_at=NOW)
+
+    assert refund(NOW)(expired) is None
+    assert refund(NOW - timedelta(seconds=1))(expired) == Counter(2, NOW, None, NOW)

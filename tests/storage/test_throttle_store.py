@@ -14,7 +14,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,6 +42,12 @@ POLICY = ThrottlePolicy(
     source=DelayCurve(free_attempts=20, max_delay=timedelta(minutes=15)),
     max_failures=100,
     forget_after=timedelta(hours=1),
+)
+# Delays that never refuse: for tests counting writes, not testing the curve.
+LENIENT = replace(
+    POLICY,
+    pair=DelayCurve(free_attempts=10_000, max_delay=timedelta(0)),
+    source=DelayCurve(free_attempts=10_000, max_delay=timedelta(0)),
 )
 PAIR = ThrottleKey(KeyKind.PAIR, account="alice", source="10.0.0.66")
 ACCOUNT = ThrottleKey(KeyKind.ACCOUNT, account="alice")
@@ -184,16 +190,38 @@ def test_reset_deletes_only_the_given_keys(store: ThrottleStore) -> None:
     assert set(store.read([PAIR, ACCOUNT, SOURCE])) == {SOURCE}
 
 
-def test_reset_then_update_resets_and_refunds(store: ThrottleStore) -> None:
+def test_reset_then_refund_resets_and_refunds(store: ThrottleStore) -> None:
     for key in (PAIR, ACCOUNT, SOURCE, SOURCE):
         reserve(store, key)
+    before = store.read([SOURCE])[SOURCE]
 
-    written = store.reset_then_update([PAIR, ACCOUNT], SOURCE, POLICY.refund(NOW), NOW)
+    store.reset_then_refund([PAIR, ACCOUNT], SOURCE, NOW)
 
-    assert written.written
-    assert written.counter.failures == 1
-    assert store.read([PAIR, ACCOUNT, SOURCE])[SOURCE].failures == 1
-    assert set(store.read([PAIR, ACCOUNT, SOURCE])) == {SOURCE}
+    # Only the failure count moves: the delay's clock and the expiry stay as they were.
+    assert store.read([PAIR, ACCOUNT, SOURCE]) == {SOURCE: replace(before, failures=1)}
+
+
+def test_a_refund_never_goes_below_zero(store: ThrottleStore) -> None:
+    reserve(store, SOURCE)
+
+    for _ in range(3):
+        store.reset_then_refund([], SOURCE, NOW)
+
+    assert store.read([SOURCE])[SOURCE].failures == 0
+    store.reset_then_refund([], PAIR, NOW)  # no counter at all: nothing to take back
+    assert store.read([PAIR]) == {}
+
+
+def test_a_refund_leaves_an_expired_counter(store: ThrottleStore) -> None:
+    reserve(store, SOURCE)
+    reserve(store, SOURCE)
+    expired_at = store.read([SOURCE])[SOURCE].expires_at
+    assert expired_at is not None
+
+    store.reset_then_refund([], SOURCE, expired_at)
+
+    # Expired is as good as empty: the next reservation starts over from it, not from one less.
+    assert store.read([SOURCE])[SOURCE].failures == 2
 
 
 def test_read_keeps_only_the_keys_asked_for(store: ThrottleStore) -> None:
@@ -273,6 +301,34 @@ def test_parallel_guesses_cannot_slip_past_the_delay(store: ThrottleStore) -> No
     # Ten free attempts at NOW, then a delay: exactly ten of the forty get through.
     assert sorted(r for r in results if r is not None) == list(range(1, 11))
     assert store.read([PAIR])[PAIR].failures == 10
+
+
+def test_parallel_refunds_each_take_back_one(store: ThrottleStore) -> None:
+    for _ in range(THREADS + 5):
+        store.update(SOURCE, LENIENT.reserve(SOURCE, NOW), NOW)
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        list(pool.map(lambda _: store.reset_then_refund([], SOURCE, NOW), range(THREADS)))
+
+    assert store.read([SOURCE])[SOURCE].failures == 5
+
+
+def test_refunds_and_reservations_in_parallel_keep_the_count(store: ThrottleStore) -> None:
+    # A ward behind one NAT address: sign-ins reserve and refund the same source counter at once.
+    later = NOW + timedelta(seconds=1)
+    for _ in range(THREADS):
+        store.update(SOURCE, LENIENT.reserve(SOURCE, NOW), NOW)
+
+    def refund_or_reserve(n: int) -> None:
+        if n % 2:
+            store.reset_then_refund([], SOURCE, later)
+        else:
+            store.update(SOURCE, LENIENT.reserve(SOURCE, later), later)
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        list(pool.map(refund_or_reserve, range(THREADS)))
+
+    assert store.read([SOURCE])[SOURCE].failures == THREADS
 
 
 _CHILD = textwrap.dedent(

@@ -155,6 +155,20 @@ def refused_as_read(
     return [Written(False, counter) for counter in counters]
 
 
+def refund(now: datetime) -> Change:
+    """Take back one reservation (the attempt succeeded): failures only ever count failures.
+
+    A counter at zero, or expired, is left as it is. The same for every key and policy, so a store
+    may run it as one statement (``storage.throttle_sql``: a decrement, no read first).
+    """
+
+    def change(stored: Counter) -> Counter | None:
+        current = stored.live(now)
+        return replace(current, failures=current.failures - 1) if current.failures else None
+
+    return change
+
+
 class ThrottleStore(Protocol):
     """Counters shared by every node. ``update`` is an atomic compare-and-set: of N concurrent
     updates each sees the value the previous one wrote, so none can slip past a limit."""
@@ -176,10 +190,11 @@ class ThrottleStore(Protocol):
 
     def reset(self, keys: Sequence[ThrottleKey]) -> None: ...
 
-    def reset_then_update(
-        self, keys: Sequence[ThrottleKey], key: ThrottleKey, change: Change, now: datetime
-    ) -> Written:
-        """``reset(keys)`` then ``update(key, change, now)``, in one transaction where it can."""
+    def reset_then_refund(
+        self, keys: Sequence[ThrottleKey], key: ThrottleKey, now: datetime
+    ) -> None:
+        """``reset(keys)``, then take back one failure from ``key`` as ``refund(now)`` does, in
+        one transaction where it can. Atomic like ``update``: N refunds take back N failures."""
         ...
 
     def clear(self, *, account: str | None = None, source: str | None = None) -> int:
@@ -272,15 +287,6 @@ class ThrottlePolicy:
             return replace(
                 current, blocked_until=blocked, expires_at=self._expiry(key, last, blocked)
             )
-
-        return change
-
-    def refund(self, now: datetime) -> Change:
-        """Take back one reservation (the attempt succeeded): failures only ever count failures."""
-
-        def change(stored: Counter) -> Counter | None:
-            current = stored.live(now)
-            return replace(current, failures=current.failures - 1) if current.failures else None
 
         return change
 

@@ -141,7 +141,7 @@ class LoginThrottle:
         """
         source, pair, account = attempt_keys(attempt.account, attempt.source)
         now = self._clock.now()
-        self._store.reset_then_update([pair, account], source, self.policy.refund(now), now)
+        self._store.reset_then_refund([pair, account], source, now)
 
     def failed(self, attempt: Attempt, password: str) -> None:
         """The attempt (already counted) failed: audit thresholds crossed, look for attacks."""

@@ -30,6 +30,7 @@ from quivive.domain.throttling import (
     ThrottleKey,
     ThrottleStore,
     Written,
+    refund,
     refused_as_read,
 )
 from quivive.storage.throttle_sql import MAX_CAS_TRIES
@@ -120,11 +121,11 @@ class RedisThrottleStore:
         if keys:
             self._redis.delete(*(self._name(key) for key in keys))
 
-    def reset_then_update(
-        self, keys: Sequence[ThrottleKey], key: ThrottleKey, change: Change, now: datetime
-    ) -> Written:
+    def reset_then_refund(
+        self, keys: Sequence[ThrottleKey], key: ThrottleKey, now: datetime
+    ) -> None:
         self.reset(keys)
-        return self.update(key, change, now)
+        self.update(key, refund(now), now)
 
     def clear(self, *, account: str | None = None, source: str | None = None) -> int:
         names = [
@@ -208,10 +209,10 @@ class FallbackThrottleStore:
     def reset(self, keys: Sequence[ThrottleKey]) -> None:
         self._call(lambda store: store.reset(keys))
 
-    def reset_then_update(
-        self, keys: Sequence[ThrottleKey], key: ThrottleKey, change: Change, now: datetime
-    ) -> Written:
-        return self._call(lambda store: store.reset_then_update(keys, key, change, now))
+    def reset_then_refund(
+        self, keys: Sequence[ThrottleKey], key: ThrottleKey, now: datetime
+    ) -> None:
+        self._call(lambda store: store.reset_then_refund(keys, key, now))
 
     def clear(self, *, account: str | None = None, source: str | None = None) -> int:
         # An administrator's clear must reach both, or a throttle would survive in the other.
