@@ -95,7 +95,13 @@ def test_driver_errors_are_sqlalchemy_errors(services: Services) -> None:
     )
     with pytest.raises(IntegrityError), services.engine.begin() as conn:
         add.execute(conn, {"subject": "s-2", "username": "alice", "at": T0})
+    with pytest.raises(IntegrityError) as raised, services.engine.begin() as conn:
+        add.execute_many(conn, [{"subject": "s-3", "username": "bob", "at": T0}] * 2)
+    # The statement is named, its parameters (hashes, addresses) are not: the text is logged.
+    assert "INSERT INTO users" in str(raised.value)
+    assert "[parameters:" not in str(raised.value)
     assert services.users.find_by_username("alice") is not None
+    assert services.users.find_by_username("bob") is None  # rolled back with the failed batch
 
 
 def test_a_rollback_undoes_driver_writes(services: Services) -> None:
