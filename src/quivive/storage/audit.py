@@ -117,10 +117,8 @@ class LockedChain:
         begins it IMMEDIATE), as does any transaction that has written: nothing to take. One not
         yet begun takes it with BEGIN IMMEDIATE.
         """
-        if self._conn.dialect.name == "sqlite":
-            dbapi = self._conn.connection.dbapi_connection
-            if dbapi is not None and dbapi.in_transaction:
-                return
+        if self._conn.dialect.name == "sqlite" and dbapi_connection(self._conn).in_transaction:
+            return
         self.lock()
 
     def head(self) -> ChainPosition | None:
