@@ -47,6 +47,7 @@ from bench.harness import (
     WrkReport,
     benchmark,
     bracketed_mean,
+    figures,
     lua_string,
     run_wrk,
 )
@@ -145,7 +146,7 @@ def _login_result(setup: Setup, logins: Sequence[Load], verify: Sequence[Load]) 
         baseline=bracketed_mean(load.report.requests_per_s for load in verify),
         baseline_name=f"Argon2id endpoint, {setup.workers} verify threads",
         target=f"≥ {TARGET_RATIO:.2f}",
-        detail=f"rounds {_figures(per_round, '.2f')}; {_detail(logins)}",
+        detail=f"rounds {figures(per_round, '.2f')}; {_detail(logins)}",
     )
 
 
@@ -178,7 +179,7 @@ def _verify_result(setup: Setup, verify: Sequence[Load], raw_rate: float) -> Res
         figure=bracketed_mean(rates),
         baseline=raw_rate,
         baseline_name=f"raw verify, {setup.workers} threads in-process",
-        detail=f"{_figures(rates, ',.0f')} req/s in turn; {_detail(verify)}",
+        detail=f"{figures(rates, ',.0f')} req/s in turn; {_detail(verify)}",
     )
 
 
@@ -194,18 +195,14 @@ def _mean_rate(loads: Iterable[Load]) -> float:
     return sum(rates) / len(rates)
 
 
-def _figures(values: Sequence[float], spec: str) -> str:
-    return " / ".join(format(value, spec) for value in values)
-
-
 def _detail(loads: Sequence[Load]) -> str:
     reports = [load.report for load in loads]
     requests = sum(report.requests for report in reports)
     cpu_ms = 1000 * sum(load.cpu_s for load in loads) / max(requests, 1)
     refused = sum(report.non_2xx_3xx for report in reports)
     detail = (
-        f"p50 {_figures([report.p50_ms for report in reports], '.0f')} ms, "
-        f"p99 {_figures([report.p99_ms for report in reports], '.0f')} ms, "
+        f"p50 {figures([report.p50_ms for report in reports], '.0f')} ms, "
+        f"p99 {figures([report.p99_ms for report in reports], '.0f')} ms, "
         f"{cpu_ms:.1f} ms CPU/req, {refused} non-2xx/3xx"
     )
     socket_errors = sum(report.socket_errors for report in reports)

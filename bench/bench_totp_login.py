@@ -34,7 +34,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench.harness import HOST, Options, Result, ServerProcess, benchmark, bracketed_mean
+from bench.harness import (
+    HOST,
+    Options,
+    Result,
+    ServerProcess,
+    benchmark,
+    bracketed_mean,
+    figures,
+)
 from bench.lean_http import LeanConnection
 from quivive.composition import Services, build_services
 from quivive.config import load_settings
@@ -80,8 +88,8 @@ def totp_login(options: Options) -> list[Result]:
                 rounds.append(_run(server, setup, one_round, users))
                 password_only.append(_run(server, setup, one_round, None))
     with_totp = Outcome.combined(rounds)
-    rates = " / ".join(f"{outcome.rate:,.1f}" for outcome in password_only)
-    cpu = " / ".join(f"{outcome.cpu_ms:.1f}" for outcome in password_only)
+    rates = figures((outcome.rate for outcome in password_only), ",.1f")
+    cpu = figures((outcome.cpu_ms for outcome in password_only), ".1f")
     return [
         Result(
             benchmark=NAME,

@@ -95,11 +95,16 @@ def bracketed_mean(values: Iterable[float]) -> float:
     each weighted by the time it stands for: an inner one brackets two rounds, the first and the
     last one round each (the trapezoid rule). A drift of the machine's speed during the run then
     weighs on the baseline as it does on the rounds."""
-    figures = list(values)
-    if len(figures) < 2:
+    taken = list(values)
+    if len(taken) < 2:
         raise ValueError("a bracketed mean needs a figure before and after the rounds")
-    inner = sum(figures[1:-1])
-    return (inner + (figures[0] + figures[-1]) / 2) / (len(figures) - 1)
+    inner = sum(taken[1:-1])
+    return (inner + (taken[0] + taken[-1]) / 2) / (len(taken) - 1)
+
+
+def figures(values: Iterable[float], spec: str) -> str:
+    """Figures of successive loads, in turn: "88 / 79 / 91" with ``spec`` ",.0f"."""
+    return " / ".join(format(value, spec) for value in values)
 
 
 def markdown_table(results: list[Result]) -> str:

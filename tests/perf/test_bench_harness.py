@@ -11,6 +11,7 @@ from bench.harness import (
     Result,
     ServerProcess,
     bracketed_mean,
+    figures,
     lua_string,
     markdown_table,
     parse_wrk,
@@ -121,6 +122,11 @@ def test_markdown_table_shows_ratio_and_dashes_without_baseline() -> None:
 
     assert table[2] == "| token | 2,500 req/s | 5,000 req/s (bare) | 0.50 | >= 0.4 |"
     assert table[3] == "| login | 50 req/s | — | — | — |"
+
+
+def test_figures_lists_loads_in_turn_with_the_format_given() -> None:
+    assert figures([88.4, 1234.0, 79.6], ",.0f") == "88 / 1,234 / 80"
+    assert figures((value for value in (0.875, 0.9)), ".2f") == "0.88 / 0.90"
 
 
 def test_bracketed_mean_weighs_each_baseline_by_the_rounds_it_brackets() -> None:
