@@ -23,7 +23,6 @@ responses in the report, and only the other answers count as logins.
 
 import http.client
 import os
-import re
 import secrets
 import tempfile
 import threading
@@ -40,6 +39,7 @@ import argon2
 from sqlalchemy import func, select
 
 from bench.harness import (
+    CSRF_INPUT,
     HOST,
     Options,
     Result,
@@ -65,7 +65,6 @@ ROUNDS = 3  # login loads, each between two loads of the Argon2id endpoint
 # One user per connection, so that no account has two sign-ins in flight; beyond this many
 # connections, users are shared.
 MAX_USERS = 64
-_CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 CsrfPair = tuple[str, str]  # the Cookie header and the form token that goes with it
 
@@ -367,7 +366,7 @@ def _csrf_pair(server: ServerProcess) -> CsrfPair:
             jar.load(header)
     finally:
         connection.close()
-    token = _CSRF_INPUT.search(page)
+    token = CSRF_INPUT.search(page)
     if response.status != 200 or token is None or not jar:
         raise RuntimeError(f"GET /login gave no CSRF cookie and token ({response.status})")
     return "; ".join(f"{name}={morsel.value}" for name, morsel in jar.items()), token[1]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import secrets
 import tempfile
 import threading
@@ -31,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import wraps
+from itertools import cycle
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -39,7 +39,8 @@ import argon2
 import uvloop
 
 from bench import bench_password_login, bench_totp_login
-from bench.harness import Options, Result, benchmark
+from bench.harness import CSRF_INPUT, Options, Result, benchmark
+from bench.lean_http import Reply, cookie_header, split_headers
 from quivive.composition import Services, build_services
 from quivive.config import load_settings
 from quivive.protocols import totp
@@ -53,9 +54,8 @@ NAME = "sign-in-anatomy"
 PASSWORD_USERS = 64
 ROUND = 10  # sign-ins of each kind in turn, so that a drift of the machine's speed hits both
 WARM_UP = 20  # sign-ins of each kind before the count: first-use costs are not a sign-in's
-_CSRF_INPUT = re.compile(rb'name="csrf_token" value="([^"]+)"')
 
-Headers = list[tuple[bytes, bytes]]
+Headers = list[tuple[bytes, bytes]]  # ASGI's
 
 
 @dataclass
@@ -126,24 +126,6 @@ def metered_argon2() -> Iterator[Argon2Meter]:
         argon2.PasswordHasher.verify = original  # type: ignore[method-assign]
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: Headers
-    body: bytes
-
-    def cookie(self, name: str) -> str | None:
-        """``name=value`` of the cookie the answer sets, or None."""
-        for key, value in self.headers:
-            if key == b"set-cookie" and value.startswith(f"{name}=".encode()):
-                return value.decode().split(";", 1)[0]
-        return None
-
-    @property
-    def location(self) -> str | None:
-        return next((v.decode() for k, v in self.headers if k == b"location"), None)
-
-
 class InProcessBrowser:
     """Requests straight into the ASGI app, with one CSRF cookie and token, as a browser has."""
 
@@ -154,14 +136,13 @@ class InProcessBrowser:
 
     async def open_login_page(self) -> None:
         page = await self.request("GET", "/login")
-        token = _CSRF_INPUT.search(page.body)
-        csrf_cookie = next((v for k, v in page.headers if k == b"set-cookie"), None)
-        if page.status != 200 or token is None or csrf_cookie is None:
+        token = CSRF_INPUT.search(page.body.decode())
+        if page.status != 200 or token is None or not page.set_cookies:
             raise RuntimeError(f"GET /login gave no CSRF cookie and token ({page.status})")
-        self.csrf_cookie = csrf_cookie.decode().split(";", 1)[0]
-        self.token = token[1].decode()
+        self.csrf_cookie = cookie_header(page.set_cookies)
+        self.token = token[1]
 
-    async def post_form(self, path: str, form: dict[str, str], cookies: list[str]) -> Answer:
+    async def post_form(self, path: str, form: dict[str, str], cookies: list[str]) -> Reply:
         headers = [
             (b"content-type", b"application/x-www-form-urlencoded"),
             (b"cookie", "; ".join([self.csrf_cookie, *cookies]).encode()),
@@ -172,7 +153,7 @@ class InProcessBrowser:
 
     async def request(
         self, method: str, path: str, body: bytes = b"", headers: Headers | None = None
-    ) -> Answer:
+    ) -> Reply:
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
@@ -205,7 +186,11 @@ class InProcessBrowser:
                 chunks.append(message.get("body", b""))
 
         await self._app(scope, receive, send)
-        return Answer(started["status"], list(started.get("headers", [])), b"".join(chunks))
+        raw = (
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in started["headers"]
+        )
+        answer_headers, cookies = split_headers(raw)
+        return Reply(started["status"], answer_headers, cookies, b"".join(chunks))
 
 
 @dataclass(frozen=True)
@@ -225,12 +210,9 @@ def _populate(services: Services, sign_ins: int) -> Population:
     enrolled = []
     for n in range(sign_ins):
         user = services.users.add(replace(new, username=f"bench.totp{n:05d}"), now=now)
-        pending = services.totp.begin(user.id, user.username)
-        # The previous step's code confirms: the current step stays free for the sign-in.
-        code = totp.code_at(pending.secret, totp.step_at(now) - 1)
-        if services.totp.confirm(user.id, code, "bench") is None:
-            raise RuntimeError("bench TOTP enrolment refused")
-        enrolled.append((user.username, pending.secret))
+        enrolled.append(
+            (user.username, bench_totp_login.enrol_totp(services, user.id, user.username))
+        )
     return Population(password, plain, tuple(enrolled))
 
 
@@ -242,24 +224,24 @@ class SignIns:
         self._population = population
         self._devices: dict[str, str] = {}  # username -> the device cookie of its browser
 
-    async def password(self, username: str) -> Answer:
+    async def password(self, username: str) -> Reply:
         form = {"username": username, "password": self._population.password, "next": "/account"}
         cookies = [self._devices[username]] if username in self._devices else []
         answer = await self._browser.post_form("/login", form, cookies)
-        device = answer.cookie(DEVICE_COOKIE)
-        if answer.status != 303 or answer.cookie(SESSION_COOKIE) is None:
+        if answer.status != 303 or SESSION_COOKIE not in answer.set_cookies:
             raise RuntimeError(f"a password sign-in of {username} answered {answer.status}")
+        device = answer.set_cookies.get(DEVICE_COOKIE)
         if device is not None:
-            self._devices[username] = device
+            self._devices[username] = f"{DEVICE_COOKIE}={device}"
         return answer
 
-    async def second_factor(self, username: str, secret: str, first: Answer) -> None:
-        session = first.cookie(SESSION_COOKIE)
+    async def second_factor(self, username: str, secret: str, first: Reply) -> None:
+        session = f"{SESSION_COOKIE}={first.set_cookies[SESSION_COOKIE]}"
         code = totp.code_at(secret, totp.step_at(datetime.now(UTC)))
         form = {"code": code, "next": "/account"}
-        cookies = [self._devices[username], str(session)]
+        cookies = [self._devices[username], session]
         answer = await self._browser.post_form("/login/second-factor/totp", form, cookies)
-        if answer.status != 303 or answer.location != "/account":
+        if answer.status != 303 or answer.headers.get("location") != "/account":
             raise RuntimeError(f"a TOTP step of {username} answered {answer.status}")
 
     async def known_browsers(self) -> None:
@@ -276,7 +258,7 @@ async def _measure(services: Services, population: Population, duration: float) 
     await browser.open_login_page()
     sign_ins = SignIns(browser, population)
     await sign_ins.known_browsers()
-    plain = iter(population.plain * (len(population.with_totp) // PASSWORD_USERS + 1))
+    plain = cycle(population.plain)
     with_totp = iter(population.with_totp)
     kinds = [Cpu(), Cpu()]
 

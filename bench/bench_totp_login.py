@@ -23,7 +23,6 @@ count as a failed sign-in, not a fast one.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import tempfile
 import threading
@@ -35,6 +34,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from bench.harness import (
+    CSRF_INPUT,
     HOST,
     Options,
     Result,
@@ -43,7 +43,7 @@ from bench.harness import (
     bracketed_mean,
     figures,
 )
-from bench.lean_http import LeanConnection
+from bench.lean_http import LeanConnection, cookie_header
 from quivive.composition import Services, build_services
 from quivive.config import load_settings
 from quivive.protocols import totp
@@ -60,7 +60,6 @@ ROUNDS = 3  # TOTP loads, each between two password-only loads
 PASSWORD_USERS = 64
 # Sign-ins per second stay under 100 on this machine's 2 cores (Argon2id): 100 x 30 s of users.
 TOTP_USERS = 3000
-_CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,7 @@ def _prepare(data_dir: Path) -> Setup:
         for n in range(TOTP_USERS):
             # Straight to the repository: an audited account creation per user is set-up time.
             user = services.users.add(replace(new, username=f"bench.totp{n:05d}"), now=now)
-            enrolled.append((user.username, _enrol(services, user.id, user.username)))
+            enrolled.append((user.username, enrol_totp(services, user.id, user.username)))
             devices[user.username] = _known_device(known, user.id, now)
     finally:
         services.close()
@@ -157,7 +156,7 @@ def _known_device(known: KnownDeviceRepository, user_id: int, now: datetime) -> 
     return device_id
 
 
-def _enrol(services: Services, user_id: int, username: str) -> str:
+def enrol_totp(services: Services, user_id: int, username: str) -> str:
     """A confirmed authenticator; retried once if a time step ended between code and check."""
     for _ in range(2):
         pending = services.totp.begin(user_id, username)
@@ -252,10 +251,10 @@ class _Client:
     def __init__(self, port: int) -> None:
         self._connection = LeanConnection(HOST, port)
         page = self._connection.get("/login")
-        token = _CSRF_INPUT.search(page.body.decode())
+        token = CSRF_INPUT.search(page.body.decode())
         if page.status != 200 or token is None:
             raise RuntimeError(f"GET /login answered {page.status}")
-        self._csrf_cookie = _cookie_header(page.set_cookies)
+        self._csrf_cookie = cookie_header(page.set_cookies)
         self._token = token[1]
 
     def sign_in(self, username: str, password: str, secret: str | None, device: str) -> bool:
@@ -275,7 +274,3 @@ class _Client:
 
     def close(self) -> None:
         self._connection.close()
-
-
-def _cookie_header(cookies: dict[str, str]) -> str:
-    return "; ".join(f"{name}={value}" for name, value in cookies.items())

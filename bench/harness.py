@@ -31,6 +31,8 @@ DEFAULT_DURATION_S = 5.0
 DEFAULT_CONNECTIONS = 16
 SERVER_START_TIMEOUT_S = 20.0
 SERVER_STOP_TIMEOUT_S = 10.0
+# The sign-in form's CSRF token, as GET /login renders it (group 1).
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 # wrk's own run may overshoot its duration by its connect and report time; beyond this, it hangs.
 WRK_GRACE_S = 30.0
 

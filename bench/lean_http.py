@@ -13,6 +13,7 @@ is mostly the sixteen client threads taking turns on the GIL around their blocki
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 _HEADER_END = b"\r\n\r\n"
@@ -87,22 +88,33 @@ class LeanConnection:
         self._buffer += chunk
 
 
+def cookie_header(cookies: dict[str, str]) -> str:
+    """The ``Cookie`` header a browser holding ``cookies`` (name -> value) sends back."""
+    return "; ".join(f"{name}={value}" for name, value in cookies.items())
+
+
 def _parse_head(head: bytes) -> tuple[int, dict[str, str], dict[str, str]]:
     status_line, *lines = head.decode("latin-1").split("\r\n")
     parts = status_line.split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
         raise LeanHttpError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
+    headers, cookies = split_headers(line.partition(":")[::2] for line in lines)
+    if "content-length" not in headers and "transfer-encoding" not in headers:
+        raise LeanHttpError("an answer without Content-Length")
+    return int(parts[1]), headers, cookies
+
+
+def split_headers(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, str]]:
+    """Header (name, value) pairs as a ``Reply`` keeps them: the headers by lower-case name, and
+    the cookies set (``Set-Cookie``), by name, their attributes dropped."""
     headers: dict[str, str] = {}
     cookies: dict[str, str] = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        name, value = name.strip().lower(), value.strip()
+    for raw_name, raw_value in pairs:
+        name, value = raw_name.strip().lower(), raw_value.strip()
         if name == "set-cookie":
             pair = value.split(";", 1)[0]
             cookie_name, _, cookie_value = pair.partition("=")
             cookies[cookie_name.strip()] = cookie_value.strip()
         else:
             headers[name] = value
-    if "content-length" not in headers and "transfer-encoding" not in headers:
-        raise LeanHttpError("an answer without Content-Length")
-    return int(parts[1]), headers, cookies
+    return headers, cookies
